@@ -1,0 +1,72 @@
+/*
+ * Address-space dispatch: maps (space, address) to a device region.
+ * Xen-agnostic; the ioreq core owns one bus and calls bus_read/bus_write
+ * for every request.
+ *
+ * Each space is a sorted array of non-overlapping half-open entries, looked
+ * up by binary search (O(log n)); bus_read/bus_write allocate nothing and
+ * make no syscalls.  Accesses that hit no region, or that are not wholly
+ * inside one region, read all-ones and drop writes (what Xen's null handler
+ * and real buses do), and bump bus->unclaimed.  Wrong-width accesses are
+ * split into the region's smallest implemented width when wider, and are
+ * answered with all-ones/dropped (device stats.bad_accesses) when narrower.
+ */
+#ifndef IOREQD_BUS_H
+#define IOREQD_BUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/device.h"
+
+struct bus_entry {
+	uint64_t base;
+	uint64_t size;
+	struct device *dev;
+	unsigned region;
+};
+
+struct bus_space_table {
+	struct bus_entry *entries;	/* sorted by base */
+	unsigned count;
+	unsigned capacity;
+};
+
+struct bus {
+	struct bus_space_table spaces[_BUS_SPACE_COUNT];
+	uint64_t unclaimed;		/* accesses that matched no region */
+};
+
+void bus_init(struct bus *bus);
+void bus_fini(struct bus *bus);
+
+/*
+ * Insert region `region` of `dev` (its space/base/size).  Returns 0,
+ * -EEXIST if it overlaps an entry, -EINVAL for size 0 or overflow of
+ * base + size, -ENOMEM.
+ */
+int bus_add(struct bus *bus, struct device *dev, unsigned region);
+/* Remove the entry for (dev, region) in `space` at `base`; -ENOENT. */
+int bus_remove(struct bus *bus, enum bus_space space, uint64_t base,
+	       struct device *dev, unsigned region);
+/* Would [base, base+size) in space overlap an existing entry? */
+bool bus_overlaps(const struct bus *bus, enum bus_space space, uint64_t base,
+		  uint64_t size);
+/* Entry containing the whole [addr, addr+size), or NULL. */
+const struct bus_entry *bus_find(const struct bus *bus, enum bus_space space,
+				 uint64_t addr, uint64_t size);
+
+/* All-ones of `size` bytes (1, 2, 4 or 8). */
+static inline uint64_t
+bus_all_ones(unsigned size)
+{
+	return size >= 8 ? UINT64_MAX : (UINT64_C(1) << (size * 8)) - 1;
+}
+
+/* One guest access; size 1, 2, 4 or 8.  Never fails. */
+uint64_t bus_read(struct bus *bus, enum bus_space space, uint64_t addr,
+		  unsigned size);
+void bus_write(struct bus *bus, enum bus_space space, uint64_t addr,
+	       unsigned size, uint64_t value);
+
+#endif

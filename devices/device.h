@@ -1,0 +1,157 @@
+/*
+ * The device model interface: what every emulated device implements
+ * (struct device_class) and what the core offers it (struct device_services).
+ *
+ * A device never includes a Xen header.  It declares its guest-visible
+ * regions as data; the core (ioreq/) claims them with Xen, routes accesses
+ * through the bus (devices/bus.h) and implements the services with dm_ops.
+ * Unit tests implement the same services in memory (tests/unit/fake-*.c).
+ *
+ * Threading: everything here runs on the single libevent thread.
+ */
+#ifndef IOREQD_DEVICE_H
+#define IOREQD_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cfg_device;
+struct event_base;
+struct device;
+
+/* Address spaces a region can live in. */
+enum bus_space {
+	BUS_SPACE_PORT,		/* x86 port I/O, 16-bit addresses */
+	BUS_SPACE_MMIO,		/* guest-physical memory-mapped I/O */
+	_BUS_SPACE_COUNT,
+};
+
+/* Access-size bits for struct device_region.access_sizes. */
+#define DEVICE_ACCESS_1 (1u << 0)
+#define DEVICE_ACCESS_2 (1u << 1)
+#define DEVICE_ACCESS_4 (1u << 2)
+#define DEVICE_ACCESS_8 (1u << 3)
+#define DEVICE_ACCESS_ALL 0xfu
+
+#define DEVICE_MAX_REGIONS 8
+
+/*
+ * One guest-visible window of a device: half-open [base, base + size).
+ * access_sizes is the set of widths the device implements; the bus splits a
+ * wider access into the smallest implemented width (little-endian order, as
+ * an ISA bus does) and answers a narrower one with all-ones / drops it.
+ */
+struct device_region {
+	enum bus_space space;
+	uint64_t base;
+	uint64_t size;		/* bytes; 0 means "not in use" */
+	unsigned access_sizes;	/* DEVICE_ACCESS_* */
+};
+
+/* Counters every device has; shown by the daemon and the control socket. */
+struct device_stats {
+	uint64_t reads;
+	uint64_t writes;
+	uint64_t bad_accesses;	/* wrong width, outside region, ... */
+	uint64_t irq_raises;
+};
+
+/*
+ * Services the core provides.  Every callback returns 0 or -errno and never
+ * blocks.  opaque is passed back unchanged.
+ */
+struct device_services {
+	void *opaque;
+	struct event_base *evbase;	/* the daemon's only event loop */
+
+	/* ISA IRQ line 0-15 as a level (true = asserted). */
+	int (*set_isa_irq)(void *opaque, unsigned irq, bool level);
+	/* PCI INTx: slot 0-31 on bus 0, pin 0-3 (A-D). */
+	int (*set_pci_intx)(void *opaque, unsigned slot, unsigned pin,
+			    bool level);
+	/* Deliver one MSI (address, data as programmed by the guest). */
+	int (*send_msi)(void *opaque, uint64_t addr, uint32_t data);
+
+	/*
+	 * Guest-physical memory, copied through the core's mapping cache.
+	 * Fails with -EFAULT where guest memory cannot be mapped.
+	 */
+	int (*guest_read)(void *opaque, uint64_t gpa, void *buf, size_t len);
+	int (*guest_write)(void *opaque, uint64_t gpa, const void *buf,
+			   size_t len);
+
+	/*
+	 * Ask the core to (re)claim region index `region` of `dev` after the
+	 * device changed its base or size (PCI BAR moves), or to release it
+	 * (size 0 in the region).  -EEXIST when it would overlap another claim.
+	 */
+	int (*region_changed)(void *opaque, struct device *dev,
+			      unsigned region, const struct device_region *old);
+};
+
+/*
+ * The per-type class.  One `static const` instance per model file, listed in
+ * devices/registry.c.  Keys a type accepts in YAML are listed in cfg_keys
+ * (CFG_KEY_* from config/cfg.h) so config/ validates without knowing types.
+ */
+struct device_class {
+	const char *type;		/* YAML `type:` value */
+	unsigned cfg_keys;		/* CFG_KEY_* accepted beyond type/id */
+	unsigned cfg_required;		/* CFG_KEY_* that must be present */
+	uint64_t default_port;		/* used when `port` is absent, if != 0 */
+	uint64_t port_size;		/* bytes of port space claimed at `port` */
+	uint64_t mmio_size;		/* bytes of MMIO claimed at `mmio` */
+
+	/*
+	 * Build an instance from its validated config.  Fills regions from the
+	 * config; the core claims them after create returns.  Returns 0 and
+	 * *ret_dev, or -errno (the device logs nothing; the caller does).
+	 */
+	int (*create)(const struct cfg_device *cfg,
+		      const struct device_services *svc,
+		      struct device **ret_dev);
+	/* Free an instance; must accept a half-built one. */
+	void (*destroy)(struct device *dev);
+	/* Power-on state. Optional. */
+	void (*reset)(struct device *dev);
+	/*
+	 * Region access.  offset is within the region, size is one of the
+	 * region's access_sizes, value is already masked to size.  read
+	 * returns the value (only the low size bytes matter).
+	 */
+	uint64_t (*read)(struct device *dev, unsigned region, uint64_t offset,
+			 unsigned size);
+	void (*write)(struct device *dev, unsigned region, uint64_t offset,
+		      unsigned size, uint64_t value);
+};
+
+/*
+ * Common instance header, embedded as the first member of each model's
+ * state; models get back with container_of().
+ */
+struct device {
+	const struct device_class *cls;
+	char id[64];				/* from config `id` */
+	const struct device_services *svc;
+	struct device_region regions[DEVICE_MAX_REGIONS];
+	unsigned region_count;
+	struct device_stats stats;
+	struct device *next;			/* daemon's device list */
+};
+
+#ifndef container_of
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
+/* Initialise the common header (zeroes stats, copies id). */
+void device_init(struct device *dev, const struct device_class *cls,
+		 const char *id, const struct device_services *svc);
+
+/* Look a class up by YAML type name; NULL if unknown. (registry.c) */
+const struct device_class *device_class_find(const char *type);
+/* NULL-terminated list of all classes, in registry order. */
+extern const struct device_class *const device_classes[];
+
+#endif
