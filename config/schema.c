@@ -1,0 +1,730 @@
+/*
+ * Schema of the ioreqd configuration, checked on a libyaml document tree:
+ *
+ *   devices:                     (the only top-level key; 1-256 entries)
+ *     - type: NAME               (a registered device class)
+ *       id: NAME                 ([A-Za-z0-9_.-], 1-63 chars, unique)
+ *       port: N  irq: N  mmio: N (as the class allows / requires)
+ *       backend: {type: file|socket|pty|stdio|null, path: P}
+ *
+ * Each mapping is walked once in document order against a key table
+ * (name -> parser -> field offset), so every error is reported once, at
+ * the key (unknown, duplicate or misplaced keys) or at the value (bad
+ * values).  Numbers are decimal or 0x-hex plain scalars; a quoted "4" is a
+ * string, not a number.  Only ever descends the fixed schema depth, so
+ * anchors and aliases (even self-referencing ones) cannot recurse.
+ */
+#include "config/schema.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/device.h"
+
+struct cfg_mark
+cfg_mark_from_yaml(yaml_mark_t mark)
+{
+	return (struct cfg_mark){
+		.line = (unsigned)mark.line + 1,
+		.col = (unsigned)mark.column + 1,
+	};
+}
+
+/* ---- node helpers -------------------------------------------------- */
+
+static struct cfg_mark
+node_mark(const yaml_node_t *node)
+{
+	return cfg_mark_from_yaml(node->start_mark);
+}
+
+/* "a mapping" etc., for "must be X, got Y" messages. */
+static const char *
+node_kind(const yaml_node_t *node)
+{
+	switch (node->type) {
+	case YAML_SCALAR_NODE:
+		return "a scalar";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	default:
+		return "nothing";
+	}
+}
+
+static const char *
+scalar_text(const yaml_node_t *node)
+{
+	return (const char *)node->data.scalar.value;
+}
+
+/* Does scalar `node` equal the C string s (no embedded NUL tricks)? */
+static bool
+scalar_is(const yaml_node_t *node, const char *s)
+{
+	size_t len = strlen(s);
+
+	return node->type == YAML_SCALAR_NODE &&
+	       node->data.scalar.length == len &&
+	       memcmp(node->data.scalar.value, s, len) == 0;
+}
+
+static char *
+quote_scalar(const yaml_node_t *node, char buf[static CFG_QUOTE_MAX])
+{
+	return cfg_quote(scalar_text(node), node->data.scalar.length, buf);
+}
+
+/*
+ * Decimal (no leading zeros) or 0x/0X hex, digits only: no sign, no
+ * spaces, no underscores.  -EINVAL for junk, -ERANGE past 2^64 - 1.
+ */
+static int
+parse_number(const char *s, size_t len, uint64_t *ret)
+{
+	unsigned base = 10;
+	uint64_t v = 0;
+	size_t i = 0;
+
+	if (len > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		i = 2;
+	} else if (len == 0 || (len > 1 && s[0] == '0')) {
+		return -EINVAL;
+	}
+	for (; i < len; i++) {
+		unsigned digit;
+		char c = s[i];
+
+		if (c >= '0' && c <= '9')
+			digit = (unsigned)(c - '0');
+		else if (base == 16 && c >= 'a' && c <= 'f')
+			digit = (unsigned)(c - 'a' + 10);
+		else if (base == 16 && c >= 'A' && c <= 'F')
+			digit = (unsigned)(c - 'A' + 10);
+		else
+			return -EINVAL;
+		if (v > (UINT64_MAX - digit) / base)
+			return -ERANGE;
+		v = v * base + digit;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* ---- per-device parsing -------------------------------------------- */
+
+struct dev_ctx {
+	yaml_document_t *doc;
+	struct cfg_report *r;
+	struct cfg_device *d;
+	const struct device_class *cls;	/* NULL: type missing or unknown */
+	char label[CFG_LABEL_MAX];
+};
+
+struct device_key {
+	const char *name;
+	unsigned bit;		/* CFG_KEY_*; 0 = allowed for every type */
+	int (*parse)(struct dev_ctx *c, const struct device_key *k,
+		     yaml_node_t *value);
+	size_t offset;		/* field in struct cfg_device */
+	size_t mark_offset;	/* its struct cfg_mark */
+	uint64_t max;		/* numbers: largest accepted value */
+};
+
+static void
+set_mark(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
+{
+	*(struct cfg_mark *)(void *)((char *)c->d + k->mark_offset) =
+		node_mark(value);
+}
+
+/* Shared by numbers: report "must be an integer 0-MAX, got ...". */
+static int
+bad_number(struct dev_ctx *c, const struct device_key *k,
+	   yaml_node_t *value)
+{
+	char range[32], got[CFG_QUOTE_MAX + 16];
+
+	if (k->max <= 255)
+		(void)snprintf(range, sizeof(range), "0-%" PRIu64, k->max);
+	else
+		(void)snprintf(range, sizeof(range), "0-0x%" PRIx64, k->max);
+	if (value->type != YAML_SCALAR_NODE) {
+		(void)snprintf(got, sizeof(got), "%s", node_kind(value));
+	} else if (value->data.scalar.length == 0) {
+		(void)snprintf(got, sizeof(got), "an empty value");
+	} else {
+		char q[CFG_QUOTE_MAX];
+
+		(void)snprintf(got, sizeof(got), "%s%s",
+			       value->data.scalar.style ==
+					       YAML_PLAIN_SCALAR_STYLE
+				       ? ""
+				       : "the string ",
+			       quote_scalar(value, q));
+	}
+	cfg_report(c->r, node_mark(value), "%s: \"%s\" must be an integer %s, "
+		   "got %s", c->label, k->name, range, got);
+	return -EINVAL;
+}
+
+static int
+get_number(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value,
+	   uint64_t *ret)
+{
+	if (value->type != YAML_SCALAR_NODE ||
+	    value->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+	    parse_number(scalar_text(value), value->data.scalar.length,
+			 ret) < 0 ||
+	    *ret > k->max)
+		return bad_number(c, k, value);
+	set_mark(c, k, value);
+	c->d->keys |= k->bit;
+	return 0;
+}
+
+static int
+parse_u64(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
+{
+	uint64_t v;
+	int r = get_number(c, k, value, &v);
+
+	if (r == 0)
+		*(uint64_t *)(void *)((char *)c->d + k->offset) = v;
+	return r;
+}
+
+static int
+parse_uint(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
+{
+	uint64_t v;
+	int r = get_number(c, k, value, &v);
+
+	/* k->max keeps v within unsigned. */
+	if (r == 0)
+		*(unsigned *)(void *)((char *)c->d + k->offset) = (unsigned)v;
+	return r;
+}
+
+/* A string value: non-empty scalar without NUL bytes. */
+static int
+check_string(struct cfg_report *r, const char *label, const char *prefix,
+	     const char *key, yaml_node_t *value)
+{
+	if (value->type != YAML_SCALAR_NODE) {
+		cfg_report(r, node_mark(value),
+			   "%s: %s\"%s\" must be a string, got %s", label,
+			   prefix, key, node_kind(value));
+		return -EINVAL;
+	}
+	if (value->data.scalar.length == 0) {
+		cfg_report(r, node_mark(value),
+			   "%s: %s\"%s\" must not be empty", label, prefix,
+			   key);
+		return -EINVAL;
+	}
+	if (memchr(value->data.scalar.value, '\0', value->data.scalar.length)) {
+		cfg_report(r, node_mark(value),
+			   "%s: %s\"%s\" must not contain a NUL byte", label,
+			   prefix, key);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const struct device_class *
+class_of(yaml_node_t *value)
+{
+	if (value->type != YAML_SCALAR_NODE ||
+	    strlen(scalar_text(value)) != value->data.scalar.length)
+		return NULL;
+	return device_class_find(scalar_text(value));
+}
+
+static int
+parse_type(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
+{
+	char q[CFG_QUOTE_MAX];
+	int r = check_string(c->r, c->label, "", k->name, value);
+
+	if (r < 0)
+		return r;
+	if (!class_of(value)) {
+		cfg_report(c->r, node_mark(value),
+			   "%s: unknown device type %s", c->label,
+			   quote_scalar(value, q));
+		return -EINVAL;
+	}
+	c->d->type = strdup(scalar_text(value));
+	if (!c->d->type)
+		return -ENOMEM;
+	set_mark(c, k, value);
+	return 0;
+}
+
+static bool
+id_is_valid(const yaml_node_t *value)
+{
+	size_t len;
+
+	if (value->type != YAML_SCALAR_NODE)
+		return false;
+	len = value->data.scalar.length;
+	if (len == 0 || len > CFG_ID_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = value->data.scalar.value[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' ||
+		      ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+static int
+parse_id(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
+{
+	char q[CFG_QUOTE_MAX];
+
+	if (value->type != YAML_SCALAR_NODE) {
+		cfg_report(c->r, node_mark(value),
+			   "%s: \"id\" must be a string, got %s", c->label,
+			   node_kind(value));
+		return -EINVAL;
+	}
+	if (!id_is_valid(value)) {
+		cfg_report(c->r, node_mark(value),
+			   "%s: \"id\" must be 1-%d characters from A-Z a-z "
+			   "0-9 _ . -, got %s", c->label, CFG_ID_MAX,
+			   quote_scalar(value, q));
+		return -EINVAL;
+	}
+	memcpy(c->d->id, value->data.scalar.value, value->data.scalar.length);
+	c->d->id[value->data.scalar.length] = '\0';
+	set_mark(c, k, value);
+	return 0;
+}
+
+static int parse_backend(struct dev_ctx *c, const struct device_key *k,
+			 yaml_node_t *value);
+
+#define FIELD(f) offsetof(struct cfg_device, f)
+
+static const struct device_key device_keys[] = {
+	{ .name = "type", .parse = parse_type,
+	  .mark_offset = FIELD(type_mark) },
+	{ .name = "id", .parse = parse_id, .mark_offset = FIELD(id_mark) },
+	{ .name = "port", .bit = CFG_KEY_PORT, .parse = parse_u64,
+	  .offset = FIELD(port), .mark_offset = FIELD(port_mark),
+	  .max = 0xffff },
+	{ .name = "irq", .bit = CFG_KEY_IRQ, .parse = parse_uint,
+	  .offset = FIELD(irq), .mark_offset = FIELD(irq_mark), .max = 15 },
+	{ .name = "mmio", .bit = CFG_KEY_MMIO, .parse = parse_u64,
+	  .offset = FIELD(mmio), .mark_offset = FIELD(mmio_mark),
+	  .max = UINT64_MAX },
+	{ .name = "backend", .bit = CFG_KEY_BACKEND, .parse = parse_backend,
+	  .mark_offset = FIELD(backend.mark) },
+};
+
+#define DEVICE_KEY_COUNT (sizeof(device_keys) / sizeof(device_keys[0]))
+/* Index of `port` in device_keys[], for the class's default port. */
+#define KEY_PORT 2
+
+/* ---- backend ------------------------------------------------------- */
+
+struct backend_kind {
+	const char *name;
+	enum cfg_backend_type type;
+	bool has_path;
+};
+
+static const struct backend_kind backend_kinds[] = {
+	{ .name = "null", .type = CFG_BACKEND_NULL },
+	{ .name = "file", .type = CFG_BACKEND_FILE, .has_path = true },
+	{ .name = "socket", .type = CFG_BACKEND_SOCKET, .has_path = true },
+	{ .name = "pty", .type = CFG_BACKEND_PTY },
+	{ .name = "stdio", .type = CFG_BACKEND_STDIO },
+};
+
+#define BACKEND_KIND_COUNT (sizeof(backend_kinds) / sizeof(backend_kinds[0]))
+
+const char *
+cfg_backend_type_name(enum cfg_backend_type type)
+{
+	for (size_t i = 0; i < BACKEND_KIND_COUNT; i++)
+		if (backend_kinds[i].type == type)
+			return backend_kinds[i].name;
+	return "unknown";
+}
+
+static const struct backend_kind *
+backend_kind_of(const yaml_node_t *value)
+{
+	for (size_t i = 0; i < BACKEND_KIND_COUNT; i++)
+		if (scalar_is(value, backend_kinds[i].name))
+			return &backend_kinds[i];
+	return NULL;
+}
+
+/* The backend mapping's own keys, after the checks in parse_backend. */
+struct backend_keys {
+	yaml_node_t *type_key, *type;
+	yaml_node_t *path_key, *path;
+};
+
+static int
+collect_backend_keys(struct dev_ctx *c, yaml_node_t *map,
+		     struct backend_keys *bk)
+{
+	int ret = 0;
+	char q[CFG_QUOTE_MAX];
+
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *key = yaml_document_get_node(c->doc, p->key);
+		yaml_node_t *value = yaml_document_get_node(c->doc, p->value);
+		yaml_node_t **slot_key, **slot;
+
+		if (key->type != YAML_SCALAR_NODE) {
+			cfg_report(c->r, node_mark(key), "%s: backend: keys "
+				   "must be strings, got %s", c->label,
+				   node_kind(key));
+			ret = -EINVAL;
+			continue;
+		}
+		if (scalar_is(key, "type")) {
+			slot_key = &bk->type_key;
+			slot = &bk->type;
+		} else if (scalar_is(key, "path")) {
+			slot_key = &bk->path_key;
+			slot = &bk->path;
+		} else {
+			cfg_report(c->r, node_mark(key),
+				   "%s: backend: unknown key %s", c->label,
+				   quote_scalar(key, q));
+			ret = -EINVAL;
+			continue;
+		}
+		if (*slot) {
+			cfg_report(c->r, node_mark(key),
+				   "%s: backend: duplicate key %s", c->label,
+				   quote_scalar(key, q));
+			ret = -EINVAL;
+			continue;
+		}
+		*slot_key = key;
+		*slot = value;
+	}
+	return ret;
+}
+
+static int
+check_backend_path(struct dev_ctx *c, const struct backend_kind *kind,
+		   const struct backend_keys *bk, yaml_node_t *map)
+{
+	if (!kind->has_path) {
+		if (!bk->path)
+			return 0;
+		cfg_report(c->r, node_mark(bk->path_key),
+			   "%s: backend type \"%s\" takes no \"path\"",
+			   c->label, kind->name);
+		return -EINVAL;
+	}
+	if (!bk->path) {
+		cfg_report(c->r, node_mark(map),
+			   "%s: backend type \"%s\" requires \"path\"",
+			   c->label, kind->name);
+		return -EINVAL;
+	}
+	if (check_string(c->r, c->label, "backend: ", "path", bk->path) < 0)
+		return -EINVAL;
+	if (kind->type == CFG_BACKEND_SOCKET &&
+	    bk->path->data.scalar.length > CFG_SOCKET_PATH_MAX) {
+		cfg_report(c->r, node_mark(bk->path),
+			   "%s: socket path is %zu bytes long, more than the "
+			   "%d a Unix socket address holds", c->label,
+			   bk->path->data.scalar.length, CFG_SOCKET_PATH_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+parse_backend(struct dev_ctx *c, const struct device_key *k,
+	      yaml_node_t *value)
+{
+	struct backend_keys bk = { 0 };
+	const struct backend_kind *kind = NULL;
+	char q[CFG_QUOTE_MAX];
+	int ret;
+
+	if (value->type != YAML_MAPPING_NODE) {
+		cfg_report(c->r, node_mark(value),
+			   "%s: \"backend\" must be a mapping like {type: "
+			   "file, path: ...}, got %s", c->label,
+			   node_kind(value));
+		return -EINVAL;
+	}
+	ret = collect_backend_keys(c, value, &bk);
+	if (!bk.type) {
+		cfg_report(c->r, node_mark(value),
+			   "%s: backend: missing required key \"type\"",
+			   c->label);
+		return -EINVAL;
+	}
+	if (check_string(c->r, c->label, "backend: ", "type", bk.type) < 0)
+		return -EINVAL;
+	kind = backend_kind_of(bk.type);
+	if (!kind) {
+		cfg_report(c->r, node_mark(bk.type),
+			   "%s: unknown backend type %s (expected null, file, "
+			   "socket, pty or stdio)", c->label,
+			   quote_scalar(bk.type, q));
+		return -EINVAL;
+	}
+	if (check_backend_path(c, kind, &bk, value) < 0 || ret < 0)
+		return -EINVAL;
+	if (kind->has_path) {
+		c->d->backend.path = strdup(scalar_text(bk.path));
+		if (!c->d->backend.path)
+			return -ENOMEM;
+	}
+	c->d->backend.type = kind->type;
+	set_mark(c, k, value);
+	c->d->keys |= k->bit;
+	return 0;
+}
+
+/* ---- device mapping ------------------------------------------------ */
+
+static const struct device_key *
+device_key_of(const yaml_node_t *key)
+{
+	for (size_t i = 0; i < DEVICE_KEY_COUNT; i++)
+		if (scalar_is(key, device_keys[i].name))
+			return &device_keys[i];
+	return NULL;
+}
+
+/*
+ * First value of key `name` in the mapping, without reporting anything:
+ * the label and the class must be known before the walk reports errors
+ * on keys that come before `id` or `type`.
+ */
+static yaml_node_t *
+peek_value(yaml_document_t *doc, yaml_node_t *map, const char *name)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++)
+		if (scalar_is(yaml_document_get_node(doc, p->key), name))
+			return yaml_document_get_node(doc, p->value);
+	return NULL;
+}
+
+static int
+device_pair(struct dev_ctx *c, yaml_node_t *key, yaml_node_t *value,
+	    bool seen[static DEVICE_KEY_COUNT])
+{
+	const struct device_key *k;
+	char q[CFG_QUOTE_MAX];
+
+	if (key->type != YAML_SCALAR_NODE) {
+		cfg_report(c->r, node_mark(key),
+			   "%s: keys must be strings, got %s", c->label,
+			   node_kind(key));
+		return -EINVAL;
+	}
+	k = device_key_of(key);
+	if (!k) {
+		cfg_report(c->r, node_mark(key), "%s: unknown key %s",
+			   c->label, quote_scalar(key, q));
+		return -EINVAL;
+	}
+	if (seen[k - device_keys]) {
+		cfg_report(c->r, node_mark(key), "%s: duplicate key \"%s\"",
+			   c->label, k->name);
+		return -EINVAL;
+	}
+	seen[k - device_keys] = true;
+	if (k->bit && c->cls && !(c->cls->cfg_keys & k->bit)) {
+		cfg_report(c->r, node_mark(key),
+			   "%s: key \"%s\" is not valid for type \"%s\"",
+			   c->label, k->name, c->cls->type);
+		return -EINVAL;
+	}
+	return k->parse(c, k, value);
+}
+
+static void
+device_missing(struct dev_ctx *c, yaml_node_t *map,
+	       const bool seen[static DEVICE_KEY_COUNT])
+{
+	for (size_t i = 0; i < DEVICE_KEY_COUNT; i++) {
+		const struct device_key *k = &device_keys[i];
+		bool required = k->bit ? c->cls && (c->cls->cfg_required &
+						    k->bit)
+				       : true;
+
+		/* A present key with a bad value was reported already. */
+		if (!required || seen[i] || (c->d->keys & k->bit))
+			continue;
+		cfg_report(c->r, node_mark(map),
+			   "%s: missing required key \"%s\"", c->label,
+			   k->name);
+	}
+}
+
+/* Parse devices[index] into d.  0, -EINVAL (reported) or -ENOMEM. */
+static int
+parse_device(yaml_document_t *doc, struct cfg_report *r, unsigned index,
+	     yaml_node_t *map, struct cfg_device *d)
+{
+	struct dev_ctx c = { .doc = doc, .r = r, .d = d };
+	bool seen[DEVICE_KEY_COUNT] = { false };
+	unsigned before = r->count;
+	yaml_node_t *v;
+
+	d->mark = node_mark(map);
+	if (map->type != YAML_MAPPING_NODE) {
+		cfg_report(r, d->mark, "%s must be a mapping, got %s",
+			   cfg_label(index, NULL, c.label), node_kind(map));
+		return -EINVAL;
+	}
+	v = peek_value(doc, map, "id");
+	if (v && id_is_valid(v))
+		memcpy(d->id, v->data.scalar.value, v->data.scalar.length);
+	(void)cfg_label(index, d->id, c.label);
+	v = peek_value(doc, map, "type");
+	c.cls = v ? class_of(v) : NULL;
+
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		int ret = device_pair(&c, yaml_document_get_node(doc, p->key),
+				      yaml_document_get_node(doc, p->value),
+				      seen);
+		if (ret == -ENOMEM)
+			return ret;
+	}
+	if (c.cls && !(d->keys & CFG_KEY_PORT) && !seen[KEY_PORT] &&
+	    c.cls->default_port && (c.cls->cfg_keys & CFG_KEY_PORT)) {
+		d->port = c.cls->default_port;
+		d->port_mark = d->mark;
+		d->keys |= CFG_KEY_PORT;
+	}
+	device_missing(&c, map, seen);
+	return r->count == before ? 0 : -EINVAL;
+}
+
+/* ---- top level ----------------------------------------------------- */
+
+static int
+parse_devices(yaml_document_t *doc, struct cfg_report *r, yaml_node_t *list,
+	      struct cfg *cfg, bool **ret_skip)
+{
+	size_t count;
+	bool *skip;
+
+	if (list->type != YAML_SEQUENCE_NODE) {
+		cfg_report(r, node_mark(list),
+			   "\"devices\" must be a list, got %s",
+			   node_kind(list));
+		return -EINVAL;
+	}
+	count = (size_t)(list->data.sequence.items.top -
+			 list->data.sequence.items.start);
+	if (count == 0 || count > CFG_DEVICES_MAX) {
+		cfg_report(r, node_mark(list),
+			   "\"devices\" must list 1-%d devices, got %zu",
+			   CFG_DEVICES_MAX, count);
+		return -EINVAL;
+	}
+	cfg->devices = calloc(count, sizeof(*cfg->devices));
+	skip = calloc(count, sizeof(*skip));
+	if (!cfg->devices || !skip) {
+		free(skip);
+		return -ENOMEM;
+	}
+	cfg->device_count = (unsigned)count;
+	*ret_skip = skip;
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item = yaml_document_get_node(
+			doc, list->data.sequence.items.start[i]);
+		int ret = parse_device(doc, r, (unsigned)i, item,
+				       &cfg->devices[i]);
+
+		if (ret == -ENOMEM)
+			return ret;
+		skip[i] = ret < 0;
+	}
+	return 0;
+}
+
+/* The top-level mapping's keys; only `devices` so far. */
+static yaml_node_t *
+find_devices(yaml_document_t *doc, struct cfg_report *r, yaml_node_t *root)
+{
+	yaml_node_t *devices = NULL;
+	char q[CFG_QUOTE_MAX];
+
+	for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
+	     p < root->data.mapping.pairs.top; p++) {
+		yaml_node_t *key = yaml_document_get_node(doc, p->key);
+
+		if (key->type != YAML_SCALAR_NODE)
+			cfg_report(r, node_mark(key),
+				   "keys must be strings, got %s",
+				   node_kind(key));
+		else if (!scalar_is(key, "devices"))
+			cfg_report(r, node_mark(key),
+				   "unknown top-level key %s",
+				   quote_scalar(key, q));
+		else if (devices)
+			cfg_report(r, node_mark(key),
+				   "duplicate key \"devices\"");
+		else
+			devices = yaml_document_get_node(doc, p->value);
+	}
+	if (!devices)
+		cfg_report(r, node_mark(root),
+			   "missing required key \"devices\"");
+	return devices;
+}
+
+int
+cfg_schema_parse(yaml_document_t *doc, struct cfg_report *r,
+		 struct cfg *cfg, bool **ret_skip)
+{
+	yaml_node_t *root = yaml_document_get_root_node(doc);
+	yaml_node_t *devices;
+	unsigned before = r->count;
+	int ret;
+
+	*ret_skip = NULL;
+	if (!root) {
+		cfg_report(r, cfg_mark_from_yaml(doc->start_mark),
+			   "empty configuration, expected a \"devices\" "
+			   "list");
+		return -EINVAL;
+	}
+	if (root->type != YAML_MAPPING_NODE) {
+		cfg_report(r, node_mark(root),
+			   "the top level must be a mapping with a "
+			   "\"devices\" list, got %s", node_kind(root));
+		return -EINVAL;
+	}
+	devices = find_devices(doc, r, root);
+	if (!devices)
+		return -EINVAL;
+	ret = parse_devices(doc, r, devices, cfg, ret_skip);
+	if (ret < 0)
+		return ret;
+	return r->count == before ? 0 : -EINVAL;
+}

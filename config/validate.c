@@ -1,0 +1,271 @@
+/*
+ * Cross-checks of a parsed configuration.  Pure: reads the structs and
+ * reports, nothing else.  Each problem is reported once, on the later of
+ * the two devices involved, naming the earlier one and its position.
+ * Device counts are capped by the parser (CFG_DEVICES_MAX), so the
+ * pairwise comparisons stay small.
+ */
+#include "config/validate.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "config/xen-reserved.h"
+
+/* Port I/O addresses are 16 bits wide. */
+#define PORT_SPACE_SIZE 0x10000u
+
+/* One address range a device claims, as the checks below see it. */
+struct claim {
+	enum bus_space space;
+	uint64_t base;
+	uint64_t size;		/* 0: nothing claimed */
+	struct cfg_mark mark;
+	const char *default_of;	/* type name when the class default */
+};
+
+struct validator {
+	const struct cfg *cfg;
+	const bool *skip;
+	const struct device_class *(*find)(const char *type);
+	struct cfg_report *r;
+};
+
+static bool
+is_skipped(const struct validator *v, unsigned i)
+{
+	return v->skip && v->skip[i];
+}
+
+static char *
+label(const struct validator *v, unsigned i, char buf[static CFG_LABEL_MAX])
+{
+	return cfg_label(i, v->cfg->devices[i].id, buf);
+}
+
+/* The range `space` of device i claims, size 0 if none. */
+static struct claim
+device_claim(const struct validator *v, unsigned i, enum bus_space space)
+{
+	const struct cfg_device *d = &v->cfg->devices[i];
+	const struct device_class *cls = v->find(d->type);
+	struct claim c = { .space = space };
+
+	if (!cls)
+		return c;
+	if (space == BUS_SPACE_PORT && (d->keys & CFG_KEY_PORT)) {
+		c.base = d->port;
+		c.size = cls->port_size;
+		c.mark = d->port_mark;
+		/* The parser marks a defaulted port with the item's mark; a
+		 * written port's value never starts where the item does. */
+		if (d->port_mark.line == d->mark.line &&
+		    d->port_mark.col == d->mark.col)
+			c.default_of = cls->type;
+	} else if (space == BUS_SPACE_MMIO && (d->keys & CFG_KEY_MMIO)) {
+		c.base = d->mmio;
+		c.size = cls->mmio_size;
+		c.mark = d->mmio_mark;
+	}
+	return c;
+}
+
+/* Does [base, base + size) run past 2^64?  (size > 0) */
+static bool
+range_wraps(uint64_t base, uint64_t size)
+{
+	return size - 1 > UINT64_MAX - base;
+}
+
+static bool
+claims_overlap(const struct claim *a, const struct claim *b)
+{
+	/* Both are non-empty and do not wrap: compare inclusive lasts. */
+	return a->base <= b->base + (b->size - 1) &&
+	       b->base <= a->base + (a->size - 1);
+}
+
+/* "port 0x402", "port range 0x3f8-0x3ff", "MMIO range 0x...-0x...". */
+static char *
+describe(enum bus_space space, uint64_t base, uint64_t size, char *buf,
+	 size_t buf_size)
+{
+	const char *what = space == BUS_SPACE_PORT ? "port" : "MMIO address";
+	const char *what_n = space == BUS_SPACE_PORT ? "port range"
+						     : "MMIO range";
+
+	if (size == 1)
+		(void)snprintf(buf, buf_size, "%s 0x%" PRIx64, what, base);
+	else
+		(void)snprintf(buf, buf_size,
+			       "%s 0x%" PRIx64 "-0x%" PRIx64, what_n, base,
+			       base + (size - 1));
+	return buf;
+}
+
+/* describe() of a claim, noting a port that came from the class default. */
+static char *
+describe_claim(const struct claim *c, char *buf, size_t buf_size)
+{
+	size_t len;
+
+	(void)describe(c->space, c->base, c->size, buf, buf_size);
+	len = strlen(buf);
+	if (c->default_of)
+		(void)snprintf(buf + len, buf_size - len,
+			       " (the default for %s)", c->default_of);
+	return buf;
+}
+
+static void
+check_duplicate_id(const struct validator *v, unsigned i)
+{
+	const struct cfg_device *d = &v->cfg->devices[i];
+	char lb[CFG_LABEL_MAX], other[CFG_LABEL_MAX];
+
+	for (unsigned j = 0; j < i; j++) {
+		const struct cfg_device *e = &v->cfg->devices[j];
+
+		if (is_skipped(v, j) || strcmp(d->id, e->id) != 0)
+			continue;
+		/* The id is validated, so printing it raw is safe. */
+		cfg_report(v->r, d->id_mark,
+			   "%s: duplicate id \"%s\", already used by %s at "
+			   "%u:%u", label(v, i, lb), d->id,
+			   cfg_label(j, NULL, other), e->id_mark.line,
+			   e->id_mark.col);
+		return;
+	}
+}
+
+static void
+check_reserved(const struct validator *v, unsigned i, const struct claim *c)
+{
+	const struct xen_reserved *x = NULL;
+	char lb[CFG_LABEL_MAX], mine[160], theirs[80];
+
+	while ((x = xen_reserved_next(c->space, c->base, c->size, x))) {
+		bool inside = c->base >= x->base &&
+			      c->base + (c->size - 1) <= x->base + (x->size - 1);
+
+		(void)describe_claim(c, mine, sizeof(mine));
+		if (inside) {
+			cfg_report(v->r, c->mark,
+				   "%s: %s is emulated inside Xen (%s, %s) "
+				   "and never reaches ioreqd",
+				   label(v, i, lb), mine, x->name, x->source);
+			continue;
+		}
+		(void)describe(c->space, x->base, x->size, theirs,
+			       sizeof(theirs));
+		cfg_report(v->r, c->mark,
+			   "%s: %s includes %s, emulated inside Xen (%s, %s); "
+			   "accesses there never reach ioreqd",
+			   label(v, i, lb), mine, theirs, x->name, x->source);
+	}
+}
+
+static void
+check_overlaps(const struct validator *v, unsigned i, const struct claim *c)
+{
+	char lb[CFG_LABEL_MAX], other[CFG_LABEL_MAX], mine[160], theirs[80];
+
+	for (unsigned j = 0; j < i; j++) {
+		struct claim o;
+
+		if (is_skipped(v, j))
+			continue;
+		o = device_claim(v, j, c->space);
+		if (o.size == 0 || range_wraps(o.base, o.size) ||
+		    !claims_overlap(c, &o))
+			continue;
+		cfg_report(v->r, c->mark, "%s: %s overlaps %s at %u:%u (%s)",
+			   label(v, i, lb),
+			   describe_claim(c, mine, sizeof(mine)),
+			   label(v, j, other), o.mark.line, o.mark.col,
+			   describe(o.space, o.base, o.size, theirs,
+				    sizeof(theirs)));
+	}
+}
+
+static void
+check_space(const struct validator *v, unsigned i, enum bus_space space)
+{
+	struct claim c = device_claim(v, i, space);
+	char lb[CFG_LABEL_MAX];
+
+	if (c.size == 0)
+		return;
+	if (space == BUS_SPACE_PORT &&
+	    (c.base >= PORT_SPACE_SIZE || c.size > PORT_SPACE_SIZE - c.base)) {
+		cfg_report(v->r, c.mark,
+			   "%s: port range 0x%" PRIx64 "-0x%" PRIx64
+			   " (%" PRIu64 " ports) extends past port 0xffff",
+			   label(v, i, lb), c.base, c.base + (c.size - 1),
+			   c.size);
+		return;
+	}
+	if (range_wraps(c.base, c.size)) {
+		cfg_report(v->r, c.mark,
+			   "%s: MMIO range at 0x%" PRIx64 " (%" PRIu64
+			   " bytes) runs past the end of the address space",
+			   label(v, i, lb), c.base, c.size);
+		return;
+	}
+	check_reserved(v, i, &c);
+	check_overlaps(v, i, &c);
+}
+
+static void
+check_stdio(const struct validator *v, unsigned i)
+{
+	const struct cfg_device *d = &v->cfg->devices[i];
+	char lb[CFG_LABEL_MAX], other[CFG_LABEL_MAX];
+
+	if (!(d->keys & CFG_KEY_BACKEND) ||
+	    d->backend.type != CFG_BACKEND_STDIO)
+		return;
+	for (unsigned j = 0; j < i; j++) {
+		const struct cfg_device *e = &v->cfg->devices[j];
+
+		if (is_skipped(v, j) || !(e->keys & CFG_KEY_BACKEND) ||
+		    e->backend.type != CFG_BACKEND_STDIO)
+			continue;
+		cfg_report(v->r, d->backend.mark,
+			   "%s: only one device may use the stdio backend; "
+			   "%s at %u:%u already does", label(v, i, lb),
+			   label(v, j, other), e->backend.mark.line,
+			   e->backend.mark.col);
+		return;
+	}
+}
+
+int
+cfg_validate_with(const struct cfg *cfg, const bool *skip,
+		  const struct device_class *(*find)(const char *type),
+		  struct cfg_report *r)
+{
+	struct validator v = {
+		.cfg = cfg, .skip = skip, .find = find, .r = r,
+	};
+	unsigned before = r->count;
+
+	for (unsigned i = 0; i < cfg->device_count; i++) {
+		if (is_skipped(&v, i))
+			continue;
+		check_duplicate_id(&v, i);
+		check_space(&v, i, BUS_SPACE_PORT);
+		check_space(&v, i, BUS_SPACE_MMIO);
+		check_stdio(&v, i);
+	}
+	return r->count == before ? 0 : -EINVAL;
+}
+
+int
+cfg_validate(const struct cfg *cfg, FILE *errs)
+{
+	struct cfg_report r = { .name = cfg->path, .out = errs };
+
+	return cfg_validate_with(cfg, NULL, device_class_find, &r);
+}

@@ -1,0 +1,35 @@
+/*
+ * Cross-checks of a parsed configuration (no side effects): duplicate ids,
+ * overlapping port and MMIO ranges, port ranges past 0xffff, claims on
+ * ranges Xen emulates internally (config/xen-reserved.h), more than one
+ * stdio backend.  cfg_load() runs these already; they are exported for
+ * tests and for callers that build a struct cfg themselves.
+ */
+#ifndef IOREQD_CONFIG_VALIDATE_H
+#define IOREQD_CONFIG_VALIDATE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config/cfg.h"
+#include "config/report.h"
+#include "devices/device.h"
+
+/*
+ * Check `cfg` using the registered device classes (device_class_find()).
+ * Writes each error as "PATH:LINE:COL: message" to errs (may be NULL),
+ * PATH being cfg->path.  Returns 0, or -EINVAL if anything was reported.
+ */
+int cfg_validate(const struct cfg *cfg, FILE *errs);
+
+/*
+ * The same with an explicit class lookup (tests use classes of their own)
+ * and a per-device skip array (devices that already failed to parse, or
+ * NULL): skipped devices are neither checked nor compared against.  Errors
+ * go to r; returns 0 or -EINVAL when this call reported anything.
+ */
+int cfg_validate_with(const struct cfg *cfg, const bool *skip,
+		      const struct device_class *(*find)(const char *type),
+		      struct cfg_report *r);
+
+#endif

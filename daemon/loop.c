@@ -1,0 +1,175 @@
+/*
+ * The event loop (see loop.h).  Stop reasons: a signal (status 0), the
+ * domain's death (status 0, found by the probe timer or by any dm_op
+ * returning ESRCH), or a fatal event-channel error (status 1).
+ */
+#include "daemon/loop.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include <event2/event.h>
+
+#include "daemon/log.h"
+#include "ioreq/ioreq.h"
+
+
+static void
+loop_stop(struct loop *loop, int status)
+{
+	if (status > loop->exit_status)
+		loop->exit_status = status;
+	(void)event_base_loopbreak(loop->base);
+}
+
+static void
+domain_gone(struct loop *loop)
+{
+	log_notice("domain %u is gone", (unsigned)loop->domid);
+	loop_stop(loop, 0);
+}
+
+static void
+on_evtchn(evutil_socket_t fd, short what, void *arg)
+{
+	struct loop *loop = arg;
+	int r = ioreq_server_handle_event(loop->server);
+
+	if (r < 0 && !ioreq_server_domain_gone(loop->server) &&
+	    ioreq_server_probe(loop->server) != -ESRCH) {
+		log_errno(LOG_LEVEL_ERROR, r,
+			  "domain %u: event channel failed",
+			  (unsigned)loop->domid);
+		loop_stop(loop, 1);
+		return;
+	}
+	if (ioreq_server_domain_gone(loop->server))
+		domain_gone(loop);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct loop *loop = arg;
+
+	log_info("received %s, stopping", sig == SIGTERM ? "SIGTERM" :
+		 "SIGINT");
+	loop_stop(loop, 0);
+}
+
+static void
+on_probe(evutil_socket_t fd, short what, void *arg)
+{
+	struct loop *loop = arg;
+	int r = ioreq_server_probe(loop->server);
+
+	if (r == -ESRCH || ioreq_server_domain_gone(loop->server))
+		domain_gone(loop);
+	else if (r < 0)
+		log_errno(LOG_LEVEL_DEBUG, r, "domain %u: probe failed",
+			  (unsigned)loop->domid);
+}
+
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)sd_notify(0, "WATCHDOG=1");
+}
+
+static int
+add_timer(struct loop *loop, struct event **ret_ev, uint64_t usec,
+	  event_callback_fn cb)
+{
+	struct timeval tv = {
+		.tv_sec = (time_t)(usec / 1000000),
+		.tv_usec = (suseconds_t)(usec % 1000000),
+	};
+
+	*ret_ev = event_new(loop->base, -1, EV_PERSIST, cb, loop);
+	if (!*ret_ev || event_add(*ret_ev, &tv) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int
+add_signal(struct loop *loop, struct event **ret_ev, int sig)
+{
+	*ret_ev = evsignal_new(loop->base, sig, on_signal, loop);
+	if (!*ret_ev || event_add(*ret_ev, NULL) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+int
+loop_init(struct loop *loop, uint16_t domid)
+{
+	int r;
+
+	memset(loop, 0, sizeof(*loop));
+	loop->domid = domid;
+	loop->base = event_base_new();
+	if (!loop->base)
+		return -ENOMEM;
+	/*
+	 * Signals first: one arriving during set-up is delivered as soon as
+	 * the loop runs, so it still ends in a clean teardown.
+	 */
+	r = add_signal(loop, &loop->sigterm, SIGTERM);
+	if (r < 0)
+		return r;
+	return add_signal(loop, &loop->sigint, SIGINT);
+}
+
+int
+loop_attach(struct loop *loop, struct ioreq_server *server)
+{
+	uint64_t watchdog_usec = 0;
+	int r;
+
+	loop->server = server;
+	loop->evtchn = event_new(loop->base, ioreq_server_fd(server),
+				 EV_READ | EV_PERSIST, on_evtchn, loop);
+	if (!loop->evtchn || event_add(loop->evtchn, NULL) < 0)
+		return -ENOMEM;
+	r = add_timer(loop, &loop->probe, LOOP_PROBE_INTERVAL_USEC, on_probe);
+	if (r < 0)
+		return r;
+	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
+		r = add_timer(loop, &loop->watchdog, watchdog_usec / 2,
+			      on_watchdog);
+	return r;
+}
+
+int
+loop_run(struct loop *loop)
+{
+	if (event_base_dispatch(loop->base) < 0) {
+		log_error("event loop failed");
+		return 1;
+	}
+	return loop->exit_status;
+}
+
+static void
+free_event(struct event **ev)
+{
+	if (*ev)
+		event_free(*ev);
+	*ev = NULL;
+}
+
+void
+loop_fini(struct loop *loop)
+{
+	free_event(&loop->evtchn);
+	free_event(&loop->sigterm);
+	free_event(&loop->sigint);
+	free_event(&loop->probe);
+	free_event(&loop->watchdog);
+	if (loop->base)
+		event_base_free(loop->base);
+	loop->base = NULL;
+}

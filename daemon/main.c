@@ -1,0 +1,337 @@
+/*
+ * ioreqd: a Xen device model for one guest.
+ *
+ *   ioreqd --domid N --config FILE [--log-level debug|info|warn|error]
+ *   ioreqd --check-config FILE | -n FILE
+ *
+ * Start-up order (style.md 7): argv -> config -> Xen handles, server and
+ * page mapping -> devices -> claims -> enable -> bind -> restrict -> loop
+ * -> READY=1.  Shutdown (signal, domain death, fatal error) runs the same
+ * teardown: STOPPING=1, devices, server, config.  exit() lives only here.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "config/cfg.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+#include "devices/bus.h"
+#include "devices/device.h"
+#include "ioreq/ioreq.h"
+
+#define DOMID_LIMIT 0x7ff0u	/* DOMID_FIRST_RESERVED */
+
+struct options {
+	long domid;		/* -1: not given */
+	const char *config;
+	const char *check_config;
+	enum log_level level;
+};
+
+struct daemon {
+	struct options opts;
+	struct cfg *cfg;
+	struct bus bus;
+	struct loop loop;
+	struct ioreq_server *server;
+	struct device *devices;	/* created devices, newest first */
+	unsigned device_count;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: ioreqd --domid N --config FILE [--log-level LEVEL]\n"
+		"       ioreqd --check-config FILE\n\n"
+		"  -d, --domid N          serve Xen domain N\n"
+		"  -c, --config FILE      device configuration (YAML)\n"
+		"  -l, --log-level LEVEL  debug, info, notice, warn or error\n"
+		"  -n, --check-config FILE\n"
+		"                         validate FILE and exit\n"
+		"  -h, --help             show this help\n"
+		"  -V, --version          show the version\n");
+}
+
+static int
+parse_domid(const char *s, long *ret_domid)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || end == s || *end || *s == '-' || v == 0 ||
+	    v >= DOMID_LIMIT)
+		return -EINVAL;
+	*ret_domid = (long)v;
+	return 0;
+}
+
+/* 0 to go on, or the exit status (+1 so 0 can mean "exit 0"). */
+static int
+parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "domid", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "check-config", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	int c;
+
+	*o = (struct options){ .domid = -1, .level = LOG_LEVEL_INFO };
+	while ((c = getopt_long(argc, argv, "d:c:l:n:hV", longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (parse_domid(optarg, &o->domid) < 0) {
+				fprintf(stderr, "ioreqd: invalid domid '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'l':
+			if (log_parse_level(optarg, &o->level) < 0) {
+				fprintf(stderr,
+					"ioreqd: invalid log level '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'n':
+			o->check_config = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case 'V':
+			printf("ioreqd %s\n", IOREQD_VERSION);
+			return 1;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ioreqd: unexpected argument '%s'\n",
+			argv[optind]);
+		return 2;
+	}
+	if (!o->check_config && (o->domid < 0 || !o->config)) {
+		fprintf(stderr, "ioreqd: --domid and --config are required\n");
+		usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+static int
+check_config(const char *path)
+{
+	struct cfg *cfg = NULL;
+
+	if (cfg_load(path, stderr, &cfg) < 0)
+		return 1;
+	cfg_free(cfg);
+	printf("configuration OK\n");
+	return 0;
+}
+
+static void
+log_device(const struct device *dev)
+{
+	for (unsigned i = 0; i < dev->region_count && i < DEVICE_MAX_REGIONS;
+	     i++) {
+		const struct device_region *reg = &dev->regions[i];
+
+		if (reg->size == 0)
+			continue;
+		log_info("device %s (%s): claimed %s 0x%llx, %llu bytes",
+			 dev->id, dev->cls->type,
+			 reg->space == BUS_SPACE_PORT ? "ports" : "MMIO",
+			 (unsigned long long)reg->base,
+			 (unsigned long long)reg->size);
+	}
+}
+
+static int
+create_device(struct daemon *d, const struct cfg_device *cd)
+{
+	const struct device_class *cls = device_class_find(cd->type);
+	struct device *dev = NULL;
+	int r;
+
+	if (!cls) {
+		log_error("device %s: unknown type '%s'", cd->id, cd->type);
+		return -EINVAL;
+	}
+	r = cls->create(cd, ioreq_server_services(d->server), &dev);
+	if (r < 0)
+		return log_errno(LOG_LEVEL_ERROR, r, "device %s (%s): create",
+				 cd->id, cd->type);
+	dev->next = d->devices;
+	d->devices = dev;
+	d->device_count++;
+	r = ioreq_server_add_device(d->server, dev);
+	if (r < 0)
+		return log_errno(LOG_LEVEL_ERROR, r,
+				 "device %s (%s): claiming its regions",
+				 cd->id, cd->type);
+	log_device(dev);
+	return 0;
+}
+
+static int
+create_devices(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->cfg->device_count; i++) {
+		int r = create_device(d, &d->cfg->devices[i]);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void
+destroy_devices(struct daemon *d)
+{
+	while (d->devices) {
+		struct device *dev = d->devices;
+
+		d->devices = dev->next;
+		dev->cls->destroy(dev);
+	}
+	d->device_count = 0;
+}
+
+static int
+restrict_handles(struct daemon *d)
+{
+	int r = ioreq_server_restrict(d->server);
+
+	if (r == -ENOSYS || r == -EOPNOTSUPP) {
+		log_errno(LOG_LEVEL_WARNING, r,
+			  "domain %ld: cannot restrict Xen handles, continuing",
+			  d->opts.domid);
+		return 0;
+	}
+	if (r < 0)
+		return log_errno(LOG_LEVEL_ERROR, r,
+				 "domain %ld: restricting Xen handles",
+				 d->opts.domid);
+	return 0;
+}
+
+/* Xen set-up from server creation to bound ports; logs its failures. */
+static int
+setup_xen(struct daemon *d)
+{
+	uint16_t domid = (uint16_t)d->opts.domid;
+	int r;
+
+	r = ioreq_server_open(domid, &d->bus, d->loop.base, &d->server);
+	if (r < 0)
+		return log_errno(LOG_LEVEL_ERROR, r,
+				 "domain %u: creating the ioreq server",
+				 (unsigned)domid);
+	r = create_devices(d);
+	if (r < 0)
+		return r;
+	r = ioreq_server_enable(d->server);
+	if (r < 0)
+		return log_errno(LOG_LEVEL_ERROR, r,
+				 "domain %u: enabling the ioreq server",
+				 (unsigned)domid);
+	return restrict_handles(d);
+}
+
+static int
+setup(struct daemon *d)
+{
+	int r;
+
+	bus_init(&d->bus);
+	if (cfg_load(d->opts.config, stderr, &d->cfg) < 0)
+		return -EINVAL;
+	r = loop_init(&d->loop, (uint16_t)d->opts.domid);
+	if (r < 0)
+		return log_errno(LOG_LEVEL_ERROR, r, "creating the event loop");
+	r = setup_xen(d);
+	if (r < 0)
+		return r;
+	r = loop_attach(&d->loop, d->server);
+	if (r < 0)
+		return log_errno(LOG_LEVEL_ERROR, r, "setting up the event loop");
+	return 0;
+}
+
+static void
+teardown(struct daemon *d)
+{
+	destroy_devices(d);
+	ioreq_server_destroy(d->server);
+	d->server = NULL;
+	loop_fini(&d->loop);
+	bus_fini(&d->bus);
+	cfg_free(d->cfg);
+	d->cfg = NULL;
+}
+
+static int
+run(struct daemon *d)
+{
+	int status;
+	int r = setup(d);
+
+	if (r < 0) {
+		/* ESRCH anywhere in set-up: the guest died under us. */
+		bool gone = r == -ESRCH ||
+			    (d->server && ioreq_server_domain_gone(d->server));
+
+		status = gone ? 0 : 1;
+		if (gone)
+			log_notice("domain %ld is gone", d->opts.domid);
+		teardown(d);
+		return status;
+	}
+	log_info("serving domain %ld with %u devices, ioreq server %u, "
+		 "%u vCPUs", d->opts.domid, d->device_count,
+		 (unsigned)ioreq_server_id(d->server),
+		 ioreq_server_vcpu_count(d->server));
+	(void)sd_notify(0, "READY=1");
+	status = loop_run(&d->loop);
+	(void)sd_notify(0, "STOPPING=1");
+	log_info("domain %ld: stopping", d->opts.domid);
+	teardown(d);
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct daemon d;
+	int r = parse_args(argc, argv, &d.opts);
+
+	if (r > 0)
+		exit(r - 1);
+	if (d.opts.check_config)
+		exit(check_config(d.opts.check_config));
+	log_set_level(d.opts.level);
+	/* Backends write to sockets; a vanished peer must not kill us. */
+	(void)signal(SIGPIPE, SIG_IGN);
+	exit(run(&d));
+}

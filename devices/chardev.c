@@ -1,0 +1,895 @@
+/*
+ * Character back-ends: null, file, socket (Unix stream server), pty, stdio,
+ * and caller-supplied fds.  See chardev.h for the behaviour and the flow
+ * control contract.
+ *
+ * Shape: every back-end is reduced to at most one input fd and one output
+ * fd.  Input is read by a persistent read event that is only pending while
+ * the front end has room; output goes through one ring buffer that is
+ * flushed from the event loop, never from chardev_write(), so a guest's
+ * register write costs a memcpy and no syscall.  A "kick" event made active
+ * with event_active() (which itself makes no syscall on a single-threaded
+ * base) runs deferred work: flushing, and resuming paused input.
+ */
+#include "devices/chardev.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config/cfg.h"
+#include "daemon/log.h"
+
+#define CHARDEV_READ_CHUNK 256
+/* How often a pty without a reader, or a listener out of fds, is retried. */
+#define CHARDEV_RETRY_USEC 1000000
+
+enum chardev_out_mode {
+	CHARDEV_OUT_NONE,	/* discard */
+	CHARDEV_OUT_DIRECT,	/* regular file or /dev/null-like: just write */
+	CHARDEV_OUT_NONBLOCK,	/* our own non-blocking fd: write until EAGAIN */
+	CHARDEV_OUT_POLLED,	/* someone else's blocking fd: write only after
+				 * POLLOUT, at most PIPE_BUF bytes at a time */
+};
+
+struct chardev {
+	enum cfg_backend_type type;
+	struct event_base *evbase;
+	char label[64];
+	char *path;			/* file/socket path, pty slave path */
+
+	const struct chardev_frontend_ops *fe;
+	void *fe_opaque;
+
+	/* socket back-end */
+	int listen_fd;
+	struct event *listen_ev;
+	dev_t sock_dev;			/* identity of the socket file we */
+	ino_t sock_ino;			/* created, so close removes only it */
+
+	/* the connection: input and output fd (may be equal) */
+	int in_fd;
+	int out_fd;
+	bool own_fds;
+	bool out_is_socket;		/* use send(MSG_NOSIGNAL) */
+	enum chardev_out_mode out_mode;
+	bool connected;			/* a reader exists; else discard */
+	struct event *in_ev;		/* EV_READ|EV_PERSIST on in_fd */
+	struct event *out_ev;		/* EV_WRITE|EV_PERSIST on out_fd */
+	struct event *hup_ev;		/* socket: EV_CLOSED while paused */
+	bool hup_pending;		/* hup_ev is added */
+	bool in_pending;		/* in_ev is added */
+	bool in_direct;			/* regular file: read without polling */
+	bool in_eof;			/* input ended for good */
+	bool out_pending;		/* out_ev is added */
+
+	struct event *kick_ev;		/* deferred work, fd -1 */
+	bool kick_flush;
+	bool kick_input;
+	struct event *retry_ev;		/* pty reader poll, accept back-off */
+
+	uint8_t out[CHARDEV_OUT_SIZE];	/* ring */
+	size_t out_head;
+	size_t out_len;
+	bool want_writable;		/* a short write owes a writable() */
+	uint64_t out_dropped;		/* bytes lost to write errors */
+};
+
+static void chardev_flush(struct chardev *cd);
+
+static int
+fd_set_flags(int fd, bool nonblock)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	if (nonblock && !(fl & O_NONBLOCK) &&
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static void
+kick(struct chardev *cd)
+{
+	/* event_active on a non-pending event: no syscall, runs next round */
+	event_active(cd->kick_ev, EV_TIMEOUT, 0);
+}
+
+static size_t
+fe_can_receive(struct chardev *cd)
+{
+	if (!cd->fe || !cd->fe->receive || !cd->fe->can_receive)
+		return 0;
+	return cd->fe->can_receive(cd->fe_opaque);
+}
+
+static void
+fe_notify_writable(struct chardev *cd)
+{
+	if (!cd->want_writable || chardev_write_room(cd) == 0)
+		return;
+	cd->want_writable = false;
+	if (cd->fe && cd->fe->writable)
+		cd->fe->writable(cd->fe_opaque);
+}
+
+/* Bytes the socket client sent that we have not read yet. */
+static int
+socket_unread(int fd)
+{
+	int n = 0;
+
+	if (fd < 0 || ioctl(fd, FIONREAD, &n) < 0)
+		return 0;
+	return n;
+}
+
+/*
+ * While input is paused nothing watches the client socket; a hang-up
+ * would go unnoticed (and block new clients) until the guest drains.
+ * hup_ev watches for the peer closing without reading its data.
+ */
+static void
+hup_watch(struct chardev *cd, bool on)
+{
+	if (!cd->hup_ev || on == cd->hup_pending)
+		return;
+	if (on)
+		cd->hup_pending = event_add(cd->hup_ev, NULL) == 0;
+	else {
+		(void)event_del(cd->hup_ev);
+		cd->hup_pending = false;
+	}
+}
+
+static void
+input_pause(struct chardev *cd)
+{
+	if (cd->in_pending) {
+		(void)event_del(cd->in_ev);
+		cd->in_pending = false;
+	}
+	if (cd->connected)
+		hup_watch(cd, true);
+}
+
+/* Drop the current connection's events (not the fds). */
+static void
+connection_events_free(struct chardev *cd)
+{
+	if (cd->in_ev) {
+		event_free(cd->in_ev);
+		cd->in_ev = NULL;
+	}
+	if (cd->out_ev) {
+		event_free(cd->out_ev);
+		cd->out_ev = NULL;
+	}
+	if (cd->hup_ev) {
+		event_free(cd->hup_ev);
+		cd->hup_ev = NULL;
+	}
+	cd->hup_pending = false;
+	cd->in_pending = false;
+	cd->out_pending = false;
+}
+
+/* Output buffered for a reader that went away is discarded. */
+static void
+output_discard(struct chardev *cd)
+{
+	cd->out_head = 0;
+	cd->out_len = 0;
+	fe_notify_writable(cd);
+}
+
+static void
+pty_arm_retry(struct chardev *cd)
+{
+	const struct timeval tv = {
+		.tv_sec = CHARDEV_RETRY_USEC / 1000000,
+		.tv_usec = CHARDEV_RETRY_USEC % 1000000,
+	};
+
+	(void)evtimer_add(cd->retry_ev, &tv);
+}
+
+/*
+ * The reader is gone: socket client closed, pty slave closed, error.
+ * Sockets go back to listening; a pty waits for a new reader.
+ */
+static void
+connection_lost(struct chardev *cd)
+{
+	cd->connected = false;
+	switch (cd->type) {
+	case CFG_BACKEND_SOCKET:
+		log_debug("%s: socket client disconnected", cd->label);
+		connection_events_free(cd);
+		if (cd->in_fd >= 0)
+			(void)close(cd->in_fd);
+		cd->in_fd = -1;
+		cd->out_fd = -1;
+		cd->out_mode = CHARDEV_OUT_NONE;
+		break;
+	case CFG_BACKEND_PTY:
+		input_pause(cd);
+		if (cd->out_pending) {
+			(void)event_del(cd->out_ev);
+			cd->out_pending = false;
+		}
+		pty_arm_retry(cd);
+		break;
+	default:
+		/* stdio / fds: output fd broken; keep discarding from now on */
+		if (cd->out_pending) {
+			(void)event_del(cd->out_ev);
+			cd->out_pending = false;
+		}
+		cd->out_mode = CHARDEV_OUT_NONE;
+		break;
+	}
+	output_discard(cd);
+}
+
+static void
+on_hup(evutil_socket_t fd, short what, void *arg)
+{
+	struct chardev *cd = arg;
+
+	if (socket_unread((int)fd) == 0) {
+		connection_lost(cd);
+		return;
+	}
+	/* its last bytes are still queued: EOF will follow once read */
+	hup_watch(cd, false);
+}
+
+static void
+input_ended(struct chardev *cd)
+{
+	if (cd->type == CFG_BACKEND_SOCKET || cd->type == CFG_BACKEND_PTY) {
+		connection_lost(cd);
+		return;
+	}
+	input_pause(cd);
+	cd->in_eof = true;
+}
+
+static void
+on_input(evutil_socket_t fd, short what, void *arg)
+{
+	struct chardev *cd = arg;
+	uint8_t buf[CHARDEV_READ_CHUNK];
+	size_t room = fe_can_receive(cd);
+	ssize_t r;
+
+	if (room == 0) {
+		/* front end full: leave the bytes in the kernel */
+		input_pause(cd);
+		return;
+	}
+	r = read(fd, buf, room < sizeof(buf) ? room : sizeof(buf));
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		log_debug("%s: read: %s", cd->label, strerror(errno));
+		input_ended(cd);
+		return;
+	}
+	if (r == 0) {
+		input_ended(cd);
+		return;
+	}
+	cd->fe->receive(cd->fe_opaque, buf, (size_t)r);
+	if (cd->in_ev && fe_can_receive(cd) == 0)
+		input_pause(cd);
+}
+
+static void
+on_output(evutil_socket_t fd, short what, void *arg)
+{
+	chardev_flush(arg);
+}
+
+static void
+input_resume(struct chardev *cd)
+{
+	if (cd->in_direct && !cd->in_eof && cd->connected &&
+	    fe_can_receive(cd) > 0) {
+		/* a file is always readable: one chunk per loop round */
+		on_input(cd->in_fd, EV_READ, cd);
+		if (!cd->in_eof && fe_can_receive(cd) > 0)
+			chardev_accept_input(cd);
+		return;
+	}
+	if (!cd->in_ev || cd->in_pending || cd->in_eof || !cd->connected)
+		return;
+	if (fe_can_receive(cd) == 0)
+		return;
+	hup_watch(cd, false);
+	if (event_add(cd->in_ev, NULL) < 0) {
+		/* e.g. stdin is a regular file or /dev/null under epoll */
+		log_debug("%s: input not pollable, ignoring input",
+			  cd->label);
+		cd->in_eof = true;
+		return;
+	}
+	cd->in_pending = true;
+}
+
+static void
+on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct chardev *cd = arg;
+
+	if (cd->kick_input) {
+		cd->kick_input = false;
+		input_resume(cd);
+	}
+	if (cd->kick_flush) {
+		cd->kick_flush = false;
+		chardev_flush(cd);
+	}
+}
+
+/* Write once from the ring; returns bytes written, 0 on EAGAIN, -errno. */
+static ssize_t
+out_write_once(struct chardev *cd)
+{
+	size_t chunk = cd->out_len;
+	ssize_t r;
+
+	if (chunk > CHARDEV_OUT_SIZE - cd->out_head)
+		chunk = CHARDEV_OUT_SIZE - cd->out_head;
+	if (cd->out_mode == CHARDEV_OUT_POLLED && chunk > PIPE_BUF)
+		chunk = PIPE_BUF;
+	for (;;) {
+		if (cd->out_is_socket)
+			r = send(cd->out_fd, cd->out + cd->out_head, chunk,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		else
+			r = write(cd->out_fd, cd->out + cd->out_head, chunk);
+		if (r >= 0 || errno != EINTR)
+			break;
+	}
+	if (r < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	cd->out_head = (cd->out_head + (size_t)r) % CHARDEV_OUT_SIZE;
+	cd->out_len -= (size_t)r;
+	if (cd->out_len == 0)
+		cd->out_head = 0;
+	return r;
+}
+
+static void
+out_wait_writable(struct chardev *cd)
+{
+	if (cd->out_pending)
+		return;
+	if (!cd->out_ev || event_add(cd->out_ev, NULL) < 0) {
+		log_debug("%s: output not pollable, discarding", cd->label);
+		cd->out_mode = CHARDEV_OUT_NONE;
+		output_discard(cd);
+		return;
+	}
+	cd->out_pending = true;
+}
+
+static void
+chardev_flush(struct chardev *cd)
+{
+	while (cd->out_len > 0 && cd->out_mode != CHARDEV_OUT_NONE &&
+	       cd->connected) {
+		ssize_t r;
+
+		if (cd->out_mode == CHARDEV_OUT_POLLED && !cd->out_pending) {
+			/* only write after poll said there is room */
+			out_wait_writable(cd);
+			break;
+		}
+		r = out_write_once(cd);
+		if (r == 0) {
+			out_wait_writable(cd);
+			break;
+		}
+		if (r < 0) {
+			log_debug("%s: write: %s", cd->label, strerror((int)-r));
+			if (cd->out_mode == CHARDEV_OUT_DIRECT &&
+			    cd->type == CFG_BACKEND_FILE) {
+				/* full disk etc.: lose this batch, keep going */
+				cd->out_dropped += cd->out_len;
+				output_discard(cd);
+			} else if (cd->type == CFG_BACKEND_SOCKET &&
+				   socket_unread(cd->in_fd) > 0) {
+				/*
+				 * The client left but its input is not all
+				 * delivered yet: stop output, keep reading
+				 * until EOF ends the connection.
+				 */
+				if (cd->out_pending)
+					(void)event_del(cd->out_ev);
+				cd->out_pending = false;
+				cd->out_mode = CHARDEV_OUT_NONE;
+				output_discard(cd);
+			} else {
+				connection_lost(cd);
+			}
+			break;
+		}
+		if (cd->out_mode == CHARDEV_OUT_POLLED)
+			break;	/* one chunk per POLLOUT */
+	}
+	if (cd->out_len == 0 && cd->out_pending) {
+		(void)event_del(cd->out_ev);
+		cd->out_pending = false;
+	}
+	fe_notify_writable(cd);
+}
+
+size_t
+chardev_write_room(const struct chardev *cd)
+{
+	if (!cd->connected || cd->out_mode == CHARDEV_OUT_NONE)
+		return CHARDEV_OUT_SIZE;	/* discarded anyway */
+	return CHARDEV_OUT_SIZE - cd->out_len;
+}
+
+size_t
+chardev_write(struct chardev *cd, const uint8_t *buf, size_t len)
+{
+	size_t n, tail, first;
+
+	if (!cd->connected || cd->out_mode == CHARDEV_OUT_NONE)
+		return len;	/* nobody listening: the bytes are gone */
+	n = CHARDEV_OUT_SIZE - cd->out_len;
+	if (n > len)
+		n = len;
+	tail = (cd->out_head + cd->out_len) % CHARDEV_OUT_SIZE;
+	first = CHARDEV_OUT_SIZE - tail < n ? CHARDEV_OUT_SIZE - tail : n;
+	memcpy(cd->out + tail, buf, first);
+	memcpy(cd->out, buf + first, n - first);
+	cd->out_len += n;
+	if (n < len)
+		cd->want_writable = true;
+	if (n > 0 && !cd->out_pending && !cd->kick_flush) {
+		cd->kick_flush = true;
+		kick(cd);
+	}
+	return n;
+}
+
+void
+chardev_accept_input(struct chardev *cd)
+{
+	if (!cd || cd->in_pending || cd->in_eof ||
+	    (!cd->in_ev && !cd->in_direct) || cd->kick_input)
+		return;
+	cd->kick_input = true;
+	kick(cd);
+}
+
+void
+chardev_set_frontend(struct chardev *cd,
+		     const struct chardev_frontend_ops *ops, void *opaque)
+{
+	cd->fe = ops;
+	cd->fe_opaque = opaque;
+	if (!ops)
+		input_pause(cd);
+	else
+		chardev_accept_input(cd);
+}
+
+bool
+chardev_connected(const struct chardev *cd)
+{
+	return cd->connected;
+}
+
+const char *
+chardev_path(const struct chardev *cd)
+{
+	return cd->path;
+}
+
+enum chardev_in_kind {
+	CHARDEV_IN_NONE,	/* not something we can read input from */
+	CHARDEV_IN_POLLED,	/* pipe, socket, tty */
+	CHARDEV_IN_DIRECT,	/* regular file, /dev/null: epoll refuses */
+};
+
+static enum chardev_in_kind
+in_kind_for(int fd)
+{
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return CHARDEV_IN_NONE;
+	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
+	    (S_ISCHR(st.st_mode) && isatty(fd)))
+		return CHARDEV_IN_POLLED;
+	if (S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) ||
+	    S_ISBLK(st.st_mode))
+		return CHARDEV_IN_DIRECT;
+	return CHARDEV_IN_NONE;
+}
+
+/* Set up in/out events for the current fds. */
+static int
+connection_events_new(struct chardev *cd)
+{
+	enum chardev_in_kind kind = in_kind_for(cd->in_fd);
+
+	cd->in_direct = kind == CHARDEV_IN_DIRECT;
+	if (kind == CHARDEV_IN_POLLED) {
+		cd->in_ev = event_new(cd->evbase, cd->in_fd,
+				      EV_READ | EV_PERSIST, on_input, cd);
+		if (!cd->in_ev)
+			return -ENOMEM;
+	}
+	if (cd->out_fd >= 0 && cd->out_mode != CHARDEV_OUT_DIRECT &&
+	    cd->out_mode != CHARDEV_OUT_NONE) {
+		cd->out_ev = event_new(cd->evbase, cd->out_fd,
+				       EV_WRITE | EV_PERSIST, on_output, cd);
+		if (!cd->out_ev)
+			return -ENOMEM;
+	}
+	if (cd->type == CFG_BACKEND_SOCKET && cd->in_fd >= 0) {
+		cd->hup_ev = event_new(cd->evbase, cd->in_fd,
+				       EV_CLOSED | EV_PERSIST, on_hup, cd);
+		if (!cd->hup_ev)
+			return -ENOMEM;
+	}
+	cd->in_eof = false;
+	return 0;
+}
+
+static enum chardev_out_mode
+out_mode_for(int fd, bool own)
+{
+	struct stat st;
+
+	if (fd < 0)
+		return CHARDEV_OUT_NONE;
+	if (fstat(fd, &st) == 0 &&
+	    (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) ||
+	     (S_ISCHR(st.st_mode) && !isatty(fd))))
+		return CHARDEV_OUT_DIRECT;	/* epoll refuses these */
+	return own ? CHARDEV_OUT_NONBLOCK : CHARDEV_OUT_POLLED;
+}
+
+static bool
+fd_is_socket(int fd)
+{
+	struct stat st;
+
+	return fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static void
+on_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct chardev *cd = arg;
+	int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int r;
+
+	if (c < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* back off instead of spinning on a level event */
+			(void)event_del(cd->listen_ev);
+			pty_arm_retry(cd);
+		}
+		return;
+	}
+	if (cd->in_fd >= 0) {
+		/* one client at a time: refuse the newcomer */
+		log_debug("%s: refusing second socket client", cd->label);
+		(void)close(c);
+		return;
+	}
+	cd->in_fd = c;
+	cd->out_fd = c;
+	cd->out_is_socket = true;
+	cd->out_mode = CHARDEV_OUT_NONBLOCK;
+	r = connection_events_new(cd);
+	if (r < 0) {
+		connection_lost(cd);
+		return;
+	}
+	cd->connected = true;
+	log_debug("%s: socket client connected", cd->label);
+	chardev_accept_input(cd);
+}
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct chardev *cd = arg;
+	struct pollfd p;
+
+	if (cd->type == CFG_BACKEND_SOCKET) {
+		(void)event_add(cd->listen_ev, NULL);
+		return;
+	}
+	/* pty: a master reports POLLHUP while no process has the slave open */
+	p = (struct pollfd){ .fd = cd->in_fd, .events = POLLIN };
+	if (poll(&p, 1, 0) < 0 || (p.revents & POLLHUP)) {
+		pty_arm_retry(cd);
+		return;
+	}
+	cd->connected = true;
+	chardev_accept_input(cd);
+}
+
+static int
+socket_listen(struct chardev *cd, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return -EEXIST;	/* never remove what is not ours */
+		if (unlink(path) < 0 && errno != ENOENT)
+			return -errno;
+	}
+	cd->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+			       SOCK_CLOEXEC, 0);
+	if (cd->listen_fd < 0)
+		return -errno;
+	if (bind(cd->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	if (stat(path, &st) == 0) {
+		cd->sock_dev = st.st_dev;
+		cd->sock_ino = st.st_ino;
+	}
+	if (listen(cd->listen_fd, 4) < 0) {
+		r = -errno;
+		(void)unlink(path);
+		cd->sock_ino = 0;
+		return r;
+	}
+	cd->listen_ev = event_new(cd->evbase, cd->listen_fd,
+				  EV_READ | EV_PERSIST, on_accept, cd);
+	if (!cd->listen_ev || event_add(cd->listen_ev, NULL) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int
+pty_open(struct chardev *cd)
+{
+	struct termios tio;
+	const char *name;
+	int fd, r;
+
+	fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	cd->in_fd = fd;
+	cd->out_fd = fd;
+	cd->own_fds = true;
+	if (grantpt(fd) < 0 || unlockpt(fd) < 0)
+		return -errno;
+	r = fd_set_flags(fd, true);
+	if (r < 0)
+		return r;
+	/* raw: the guest's bytes pass unchanged, no echo, no line editing */
+	if (tcgetattr(fd, &tio) < 0)
+		return -errno;
+	cfmakeraw(&tio);
+	if (tcsetattr(fd, TCSANOW, &tio) < 0)
+		return -errno;
+	name = ptsname(fd);
+	if (!name)
+		return -errno;
+	cd->path = strdup(name);
+	if (!cd->path)
+		return -ENOMEM;
+	/*
+	 * A fresh master does not report POLLHUP until a slave has been
+	 * opened and closed once; do that so "nobody attached" is visible.
+	 */
+	r = open(cd->path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (r >= 0)
+		(void)close(r);
+	cd->out_mode = CHARDEV_OUT_NONBLOCK;
+	r = connection_events_new(cd);
+	if (r < 0)
+		return r;
+	log_notice("%s: serial console on pty %s", cd->label, cd->path);
+	/* connected once the slave is opened; on_retry polls for it */
+	on_retry(-1, 0, cd);
+	return 0;
+}
+
+static struct chardev *
+chardev_alloc(struct event_base *evbase, enum cfg_backend_type type,
+	      const char *label)
+{
+	struct chardev *cd = calloc(1, sizeof(*cd));
+
+	if (!cd)
+		return NULL;
+	cd->type = type;
+	cd->evbase = evbase;
+	(void)snprintf(cd->label, sizeof(cd->label), "%s",
+		       label ? label : "chardev");
+	cd->listen_fd = -1;
+	cd->in_fd = -1;
+	cd->out_fd = -1;
+	cd->kick_ev = event_new(evbase, -1, 0, on_kick, cd);
+	cd->retry_ev = evtimer_new(evbase, on_retry, cd);
+	if (!cd->kick_ev || !cd->retry_ev) {
+		chardev_close(cd);
+		return NULL;
+	}
+	return cd;
+}
+
+static int
+fds_setup(struct chardev *cd, int in_fd, int out_fd, bool own)
+{
+	int r;
+
+	cd->in_fd = in_fd;
+	cd->out_fd = out_fd;
+	cd->own_fds = own;
+	if (own) {
+		if (in_fd >= 0 && (r = fd_set_flags(in_fd, true)) < 0)
+			return r;
+		if (out_fd >= 0 && (r = fd_set_flags(out_fd, true)) < 0)
+			return r;
+	}
+	cd->out_is_socket = fd_is_socket(out_fd);
+	cd->out_mode = out_mode_for(out_fd, own);
+	cd->connected = true;
+	return connection_events_new(cd);
+}
+
+int
+chardev_open_fds(struct event_base *evbase, int in_fd, int out_fd,
+		 bool take_ownership, const char *label,
+		 struct chardev **ret_cd)
+{
+	struct chardev *cd;
+	int r;
+
+	if (!evbase || !ret_cd)
+		return -EINVAL;
+	cd = chardev_alloc(evbase, _CFG_BACKEND_COUNT, label);
+	if (!cd)
+		return -ENOMEM;
+	r = fds_setup(cd, in_fd, out_fd, take_ownership);
+	if (r < 0) {
+		if (!take_ownership)
+			cd->in_fd = cd->out_fd = -1;
+		chardev_close(cd);
+		return r;
+	}
+	*ret_cd = cd;
+	return 0;
+}
+
+static int
+backend_setup(struct chardev *cd, const struct cfg_backend *cfg)
+{
+	int fd;
+
+	switch (cfg->type) {
+	case CFG_BACKEND_NULL:
+		return 0;
+	case CFG_BACKEND_FILE:
+		if (!cfg->path || !(cd->path = strdup(cfg->path)))
+			return cfg->path ? -ENOMEM : -EINVAL;
+		fd = open(cfg->path, O_WRONLY | O_APPEND | O_CREAT |
+			  O_CLOEXEC | O_NOCTTY, 0640);
+		if (fd < 0)
+			return -errno;
+		return fds_setup(cd, -1, fd, true);
+	case CFG_BACKEND_SOCKET:
+		if (!cfg->path || !(cd->path = strdup(cfg->path)))
+			return cfg->path ? -ENOMEM : -EINVAL;
+		return socket_listen(cd, cfg->path);
+	case CFG_BACKEND_PTY:
+		return pty_open(cd);
+	case CFG_BACKEND_STDIO:
+		/* stdin may be closed (fd 0 not open): then no input */
+		return fds_setup(cd, fcntl(0, F_GETFD) < 0 ? -1 : 0, 1,
+				 false);
+	default:
+		return -EINVAL;
+	}
+}
+
+int
+chardev_open(const struct cfg_backend *cfg, struct event_base *evbase,
+	     const char *label, struct chardev **ret_cd)
+{
+	struct chardev *cd;
+	int r;
+
+	if (!cfg || !evbase || !ret_cd)
+		return -EINVAL;
+	cd = chardev_alloc(evbase, cfg->type, label);
+	if (!cd)
+		return -ENOMEM;
+	r = backend_setup(cd, cfg);
+	if (r < 0) {
+		if (cfg->type == CFG_BACKEND_STDIO)
+			cd->in_fd = cd->out_fd = -1;	/* not ours */
+		chardev_close(cd);
+		return r;
+	}
+	*ret_cd = cd;
+	return 0;
+}
+
+/* Last chance for buffered output: one non-blocking pass. */
+static void
+final_flush(struct chardev *cd)
+{
+	while (cd->connected && cd->out_len > 0 &&
+	       cd->out_mode != CHARDEV_OUT_NONE && cd->out_fd >= 0) {
+		if (cd->out_mode == CHARDEV_OUT_POLLED) {
+			struct pollfd p = { .fd = cd->out_fd,
+					    .events = POLLOUT };
+
+			if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
+				break;
+		}
+		if (out_write_once(cd) <= 0)
+			break;
+	}
+}
+
+void
+chardev_close(struct chardev *cd)
+{
+	struct stat st;
+
+	if (!cd)
+		return;
+	final_flush(cd);
+	connection_events_free(cd);
+	if (cd->kick_ev)
+		event_free(cd->kick_ev);
+	if (cd->retry_ev)
+		event_free(cd->retry_ev);
+	if (cd->listen_ev)
+		event_free(cd->listen_ev);
+	if (cd->listen_fd >= 0)
+		(void)close(cd->listen_fd);
+	if (cd->type == CFG_BACKEND_SOCKET && cd->path && cd->sock_ino &&
+	    lstat(cd->path, &st) == 0 && st.st_ino == cd->sock_ino &&
+	    st.st_dev == cd->sock_dev)
+		(void)unlink(cd->path);
+	if (cd->type == CFG_BACKEND_SOCKET || cd->own_fds) {
+		if (cd->in_fd >= 0)
+			(void)close(cd->in_fd);
+		if (cd->out_fd >= 0 && cd->out_fd != cd->in_fd)
+			(void)close(cd->out_fd);
+	}
+	free(cd->path);
+	free(cd);
+}

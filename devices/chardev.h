@@ -1,0 +1,120 @@
+/*
+ * Character back-ends for serial-like front ends (uart16550, debugcon, and
+ * later PCI serial cards): where the guest's output goes and where its input
+ * comes from.  Created from a struct cfg_backend:
+ *
+ *   null    output discarded, no input.
+ *   file    output appended to `path` (O_APPEND|O_CREAT, mode 0640); no input.
+ *   socket  a Unix stream socket SERVER at `path`.  One client at a time:
+ *           while a client is connected further connections are accepted
+ *           and closed at once (refused), so a second viewer cannot steal
+ *           or split the console.  A stale socket file at `path` is removed
+ *           at start (anything else there is an error: -EEXIST); the file
+ *           is removed at close.  Guest output with no client connected is
+ *           discarded, like a serial line nobody listens to; when a client
+ *           disconnects, output still buffered for it is discarded and the
+ *           server listens again.
+ *   pty     a pseudo-terminal in raw mode; its slave path is logged at
+ *           notice level.  While no process has the slave open, output is
+ *           discarded (checked again once a second).
+ *   stdio   the daemon's stdin/stdout.  stdin may be absent or at EOF;
+ *           input stops at EOF.  Neither fd is made non-blocking (they may
+ *           be shared with stderr); writes happen only when poll says the
+ *           fd is writable, in chunks of at most PIPE_BUF bytes.
+ *
+ * Flow control, both directions:
+ *   input   the back-end reads only as many bytes as the front end's
+ *           can_receive() says fit, and stops reading (leaving the bytes in
+ *           the kernel) when it returns 0.  The front end calls
+ *           chardev_accept_input() when it has room again (the UART does so
+ *           when its RX FIFO drains).  No input byte is ever dropped here.
+ *   output  chardev_write() copies into a bounded buffer (CHARDEV_OUT_SIZE)
+ *           and returns how many bytes it took; a short count means "full".
+ *           Once room returns, the front end's writable() hook is called
+ *           (once per short write).  Back-ends that discard (null, socket
+ *           with no client, pty with no reader) always accept everything.
+ *
+ * Everything runs on the libevent thread of `evbase`; all fds the back-end
+ * owns are non-blocking and close-on-exec.  chardev_write() makes no syscall:
+ * output is flushed from the event loop.
+ */
+#ifndef IOREQD_DEVICES_CHARDEV_H
+#define IOREQD_DEVICES_CHARDEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cfg_backend;
+struct event_base;
+struct chardev;
+
+/* Bytes of output buffered for a slow reader before chardev_write() stalls. */
+#define CHARDEV_OUT_SIZE (64 * 1024)
+
+/* Hooks of the front end; all optional, called on the libevent thread. */
+struct chardev_frontend_ops {
+	/* How many input bytes the front end can take right now. */
+	size_t (*can_receive)(void *opaque);
+	/* Input bytes; len is never more than the last can_receive(). */
+	void (*receive)(void *opaque, const uint8_t *buf, size_t len);
+	/* Output room is available again after a short chardev_write(). */
+	void (*writable)(void *opaque);
+};
+
+/*
+ * Create a back-end from its config.  `label` names it in log messages (the
+ * device id; copied).  Returns 0 and *ret_cd, or -errno (-EINVAL for a
+ * missing path or unknown type, -ENAMETOOLONG for a socket path that does
+ * not fit sockaddr_un, -EEXIST when a non-socket file sits at the socket
+ * path, or the error of open/bind/listen/posix_openpt).  Logs nothing
+ * except the pty path (notice).
+ */
+int chardev_open(const struct cfg_backend *cfg, struct event_base *evbase,
+		 const char *label, struct chardev **ret_cd);
+
+/*
+ * A back-end on fds the caller already has (tests, embedding).  in_fd and
+ * out_fd may be -1 (no input / discard output) and may be equal.  If
+ * take_ownership, the fds are made non-blocking and closed by
+ * chardev_close(); otherwise they are left as they are (like stdio).
+ */
+int chardev_open_fds(struct event_base *evbase, int in_fd, int out_fd,
+		     bool take_ownership, const char *label,
+		     struct chardev **ret_cd);
+
+/*
+ * Attach (or with ops NULL, detach) the front end.  Input is read only
+ * while a front end with a receive hook is attached.
+ */
+void chardev_set_frontend(struct chardev *cd,
+			  const struct chardev_frontend_ops *ops, void *opaque);
+
+/*
+ * Queue output.  Returns the number of bytes accepted (0..len); fewer than
+ * len means the buffer is full and writable() will follow.  No syscall.
+ */
+size_t chardev_write(struct chardev *cd, const uint8_t *buf, size_t len);
+
+/* Bytes chardev_write() would accept right now. */
+size_t chardev_write_room(const struct chardev *cd);
+
+/*
+ * The front end can take input again: resume reading if it was paused.
+ * Cheap when nothing is paused (no syscall); safe to call often.
+ */
+void chardev_accept_input(struct chardev *cd);
+
+/* True when a reader is attached (socket client connected, pty opened). */
+bool chardev_connected(const struct chardev *cd);
+
+/* The pty slave path or socket/file path; NULL for other types. */
+const char *chardev_path(const struct chardev *cd);
+
+/*
+ * Flush what can be flushed without blocking, then free everything; the
+ * socket file is removed.  Accepts NULL.
+ */
+void chardev_close(struct chardev *cd);
+
+#endif

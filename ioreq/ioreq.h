@@ -1,0 +1,92 @@
+/*
+ * The IOREQ server: everything the daemon needs from Xen for one guest.
+ *
+ * Life cycle (the order Xen requires, xen-abi.md 1.3, 6.1):
+ *   ioreq_server_open()      handles, create server (buffered, ATOMIC), map
+ *                            frames 0..1
+ *   ioreq_server_add_device()  bus + claim each region of a device
+ *   ioreq_server_enable()    enable, then bind one port per vCPU + buffered
+ *   ioreq_server_restrict()  confine the handles to the domain
+ *   ioreq_server_handle_event()  on every readable ioreq_server_fd()
+ *   ioreq_server_destroy()   from any stage: unbind, disable, destroy,
+ *                            unmap, close
+ * Every function returns 0 or -errno; -ESRCH means the domain is gone (and
+ * also sets ioreq_server_domain_gone()).  Only the libevent thread calls in.
+ */
+#ifndef IOREQD_IOREQ_H
+#define IOREQD_IOREQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/bus.h"
+#include "devices/device.h"
+
+struct event_base;
+struct ioreq_server;
+
+/*
+ * Open the Xen handles for `domid`, create an IOREQ server with an ATOMIC
+ * buffered ring and map its pages.  `bus` is borrowed (owned by the
+ * caller, must outlive the server); evbase is handed to devices through the
+ * services.  On failure everything done so far is undone.
+ */
+int ioreq_server_open(uint16_t domid, struct bus *bus,
+		      struct event_base *evbase,
+		      struct ioreq_server **ret_server);
+
+/*
+ * Claim [base, base + size) of `space` with Xen for this server.  The only
+ * place that computes Xen's inclusive last address.  -EINVAL for size 0 or
+ * overflow.
+ */
+int ioreq_map_range(struct ioreq_server *server, enum bus_space space,
+		    uint64_t base, uint64_t size);
+/* Release a claim made with ioreq_map_range (same base and size). */
+int ioreq_unmap_range(struct ioreq_server *server, enum bus_space space,
+		      uint64_t base, uint64_t size);
+
+/* The services (IRQ, MSI, guest memory, region changes) for devices. */
+const struct device_services *ioreq_server_services(
+	struct ioreq_server *server);
+
+/*
+ * Put every region of `dev` with size != 0 on the bus and claim it with
+ * Xen; on failure the regions already added are removed again.
+ */
+int ioreq_server_add_device(struct ioreq_server *server, struct device *dev);
+
+/* Enable the server, then bind the vCPU and buffered event channels. */
+int ioreq_server_enable(struct ioreq_server *server);
+
+/*
+ * xentoolcore_restrict_all(domid).  -EOPNOTSUPP/-ENOSYS when the platform
+ * cannot restrict (the caller may carry on).
+ */
+int ioreq_server_restrict(struct ioreq_server *server);
+
+/* The event-channel fd to poll for POLLIN (valid after open). */
+int ioreq_server_fd(struct ioreq_server *server);
+
+/*
+ * Handle one pending event-channel port: drain the buffered ring, answer
+ * the vCPU's request, unmask.  Fast path: no allocation, no logging except
+ * rate-limited guest warnings.  0, or -errno from the event channel.
+ */
+int ioreq_server_handle_event(struct ioreq_server *server);
+
+/* Cheap dm_op probing the domain: 0, -ESRCH when it is gone, -errno. */
+int ioreq_server_probe(struct ioreq_server *server);
+
+/* Some dm_op has reported ESRCH. */
+bool ioreq_server_domain_gone(const struct ioreq_server *server);
+
+uint16_t ioreq_server_id(const struct ioreq_server *server);
+unsigned ioreq_server_vcpu_count(const struct ioreq_server *server);
+/* Sum of the guest's TIMEOFFSET deltas in seconds (for the control socket). */
+int64_t ioreq_server_time_offset(const struct ioreq_server *server);
+
+/* Unwind from whatever stage was reached and free.  Accepts NULL. */
+void ioreq_server_destroy(struct ioreq_server *server);
+
+#endif

@@ -1,0 +1,432 @@
+/*
+ * IOREQ server life cycle (xen-abi.md 1.3, 5, 6): open the handles, create
+ * the server with an ATOMIC buffered ring, map resource frames 0 (buffered
+ * ring) and 1 (vCPU slots), claim ranges, enable, and only then bind the
+ * ports (vp_eport is written by Xen at enable time).  Teardown is one
+ * function unwinding from the recorded stage, so every exit path (signal,
+ * fatal error, domain death, failed set-up) shares it.
+ *
+ * Events: xenevtchn_pending() gives one masked local port; a sorted table
+ * maps it to a vCPU or to the buffered ring; the port is unmasked after
+ * the request is answered.  Not implemented: legacy gfn mapping (Xen
+ * 4.17 always offers acquire_resource), PCI SBDF claims.
+ */
+#include "ioreq/server-internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <xen/memory.h>
+#include <xentoolcore.h>
+
+#define PORT_SPACE_END 0x10000u
+
+int
+ioreq_server_dmop_error(struct ioreq_server *server)
+{
+	int r = errno > 0 ? -errno : -EIO;
+
+	if (r == -ESRCH)
+		server->domain_gone = true;
+	return r;
+}
+
+static int
+open_handles(struct ioreq_server *s)
+{
+	s->dmod = xendevicemodel_open(NULL, 0);
+	if (!s->dmod)
+		return -errno;
+	s->xce = xenevtchn_open(NULL, 0);
+	if (!s->xce)
+		return -errno;
+	s->fmem = xenforeignmemory_open(NULL, 0);
+	if (!s->fmem)
+		return -errno;
+	s->stage = IOREQ_STAGE_HANDLES_OPEN;
+	return 0;
+}
+
+static int
+create_server(struct ioreq_server *s)
+{
+	unsigned vcpus = 0;
+
+	if (xendevicemodel_nr_vcpus(s->dmod, s->domid, &vcpus) < 0)
+		return ioreq_server_dmop_error(s);
+	if (vcpus == 0 || vcpus > IOREQ_RING_MAX_VCPUS)
+		return -E2BIG;
+	s->vcpu_count = vcpus;
+	if (xendevicemodel_create_ioreq_server(s->dmod, s->domid,
+					       HVM_IOREQSRV_BUFIOREQ_ATOMIC,
+					       &s->id) < 0)
+		return ioreq_server_dmop_error(s);
+	s->stage = IOREQ_STAGE_SERVER_CREATED;
+	return 0;
+}
+
+static int
+map_pages(struct ioreq_server *s)
+{
+	void *addr = NULL;
+
+	/* frame 0: buffered ring, frame 1: the vCPU slots */
+	s->fres = xenforeignmemory_map_resource(s->fmem, s->domid,
+						XENMEM_resource_ioreq_server,
+						s->id, 0, 2, &addr,
+						PROT_READ | PROT_WRITE, 0);
+	if (!s->fres)
+		return ioreq_server_dmop_error(s);
+	s->stage = IOREQ_STAGE_PAGES_MAPPED;
+	s->ring.buf_page = addr;
+	s->ring.sync_page = (uint8_t *)addr + 4096;
+	return 0;
+}
+
+static int
+ring_notify(void *opaque, unsigned vcpu)
+{
+	struct ioreq_server *s = opaque;
+
+	if (xenevtchn_notify(s->xce, s->vcpu_ports[vcpu]) < 0)
+		return errno > 0 ? -errno : -EIO;
+	return 0;
+}
+
+static int
+guest_read_cb(void *opaque, uint64_t gpa, void *buf, size_t len)
+{
+	return ioreq_guest_read(opaque, gpa, buf, len);
+}
+
+static int
+guest_write_cb(void *opaque, uint64_t gpa, const void *buf, size_t len)
+{
+	return ioreq_guest_write(opaque, gpa, buf, len);
+}
+
+static void
+guest_invalidate_cb(void *opaque)
+{
+	ioreq_guest_invalidate(opaque);
+}
+
+static void
+wire_up(struct ioreq_server *s, struct event_base *evbase)
+{
+	ioreq_guest_init(&s->guest, s->fmem, s->domid);
+	s->dispatch = (struct ioreq_dispatch){
+		.bus = s->bus,
+		.domid = s->domid,
+		.guest_opaque = &s->guest,
+		.guest_read = guest_read_cb,
+		.guest_write = guest_write_cb,
+		.invalidate = guest_invalidate_cb,
+	};
+	s->ring.vcpu_count = s->vcpu_count;
+	s->ring.dispatch = &s->dispatch;
+	s->ring.notify = ring_notify;
+	s->ring.opaque = s;
+	ioreq_services_init(s, evbase);
+}
+
+int
+ioreq_server_open(uint16_t domid, struct bus *bus, struct event_base *evbase,
+		  struct ioreq_server **ret_server)
+{
+	struct ioreq_server *s;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->domid = domid;
+	s->bus = bus;
+	r = open_handles(s);
+	if (r < 0)
+		goto err;
+	r = create_server(s);
+	if (r < 0)
+		goto err;
+	s->vcpu_ports = calloc(s->vcpu_count, sizeof(*s->vcpu_ports));
+	s->port_table = calloc(s->vcpu_count + 1, sizeof(*s->port_table));
+	if (!s->vcpu_ports || !s->port_table) {
+		r = -ENOMEM;
+		goto err;
+	}
+	r = map_pages(s);
+	if (r < 0)
+		goto err;
+	wire_up(s, evbase);
+	*ret_server = s;
+	return 0;
+err:
+	ioreq_server_destroy(s);
+	return r;
+}
+
+/* [base, base + size) -> Xen's inclusive [base, *ret_last]. */
+static int
+range_last(enum bus_space space, uint64_t base, uint64_t size,
+	   uint64_t *ret_last)
+{
+	if (size == 0 || size - 1 > UINT64_MAX - base)
+		return -EINVAL;
+	if (space == BUS_SPACE_PORT && (base >= PORT_SPACE_END ||
+					size > PORT_SPACE_END - base))
+		return -EINVAL;
+	if (space != BUS_SPACE_PORT && space != BUS_SPACE_MMIO)
+		return -EINVAL;
+	*ret_last = base + (size - 1);
+	return 0;
+}
+
+int
+ioreq_map_range(struct ioreq_server *s, enum bus_space space, uint64_t base,
+		uint64_t size)
+{
+	uint64_t last;
+	int r = range_last(space, base, size, &last);
+
+	if (r < 0)
+		return r;
+	if (xendevicemodel_map_io_range_to_ioreq_server(
+		    s->dmod, s->domid, s->id, space == BUS_SPACE_MMIO, base,
+		    last) < 0)
+		return ioreq_server_dmop_error(s);
+	return 0;
+}
+
+int
+ioreq_unmap_range(struct ioreq_server *s, enum bus_space space,
+		  uint64_t base, uint64_t size)
+{
+	uint64_t last;
+	int r = range_last(space, base, size, &last);
+
+	if (r < 0)
+		return r;
+	if (xendevicemodel_unmap_io_range_from_ioreq_server(
+		    s->dmod, s->domid, s->id, space == BUS_SPACE_MMIO, base,
+		    last) < 0)
+		return ioreq_server_dmop_error(s);
+	return 0;
+}
+
+int
+ioreq_server_add_device(struct ioreq_server *s, struct device *dev)
+{
+	unsigned n = dev->region_count < DEVICE_MAX_REGIONS ?
+		dev->region_count : DEVICE_MAX_REGIONS;
+	unsigned i;
+	int r = 0;
+
+	for (i = 0; i < n; i++) {
+		const struct device_region *reg = &dev->regions[i];
+
+		if (reg->size == 0)
+			continue;
+		r = bus_add(s->bus, dev, i);
+		if (r < 0)
+			goto err;
+		r = ioreq_map_range(s, reg->space, reg->base, reg->size);
+		if (r < 0) {
+			(void)bus_remove(s->bus, reg->space, reg->base, dev, i);
+			goto err;
+		}
+	}
+	return 0;
+err:
+	while (i-- > 0) {
+		const struct device_region *reg = &dev->regions[i];
+
+		if (reg->size == 0)
+			continue;
+		(void)ioreq_unmap_range(s, reg->space, reg->base, reg->size);
+		(void)bus_remove(s->bus, reg->space, reg->base, dev, i);
+	}
+	return r;
+}
+
+static int
+port_cmp(const void *a, const void *b)
+{
+	const struct ioreq_port *pa = a, *pb = b;
+
+	return (pa->local > pb->local) - (pa->local < pb->local);
+}
+
+static int
+bind_port(struct ioreq_server *s, evtchn_port_t remote, int vcpu,
+	  evtchn_port_t *ret_local)
+{
+	xenevtchn_port_or_error_t local;
+
+	if (remote == 0)
+		return -ENOENT;	/* not enabled, or no such channel */
+	local = xenevtchn_bind_interdomain(s->xce, s->domid, remote);
+	if (local < 0)
+		return ioreq_server_dmop_error(s);
+	*ret_local = (evtchn_port_t)local;
+	s->port_table[s->port_count++] = (struct ioreq_port){
+		.local = (evtchn_port_t)local, .vcpu = vcpu,
+	};
+	return 0;
+}
+
+static int
+bind_ports(struct ioreq_server *s)
+{
+	evtchn_port_t buf_remote = 0;
+	int r;
+
+	for (unsigned v = 0; v < s->vcpu_count; v++) {
+		r = bind_port(s, ioreq_ring_vcpu_eport(&s->ring, v), (int)v,
+			      &s->vcpu_ports[v]);
+		if (r < 0)
+			return r;
+	}
+	if (xendevicemodel_get_ioreq_server_info(s->dmod, s->domid, s->id,
+						 NULL, NULL, &buf_remote) < 0)
+		return ioreq_server_dmop_error(s);
+	r = bind_port(s, buf_remote, IOREQ_PORT_BUFFERED, &s->buf_port);
+	if (r < 0)
+		return r;
+	qsort(s->port_table, s->port_count, sizeof(*s->port_table), port_cmp);
+	s->stage = IOREQ_STAGE_PORTS_BOUND;
+	return 0;
+}
+
+int
+ioreq_server_enable(struct ioreq_server *s)
+{
+	if (s->stage != IOREQ_STAGE_PAGES_MAPPED)
+		return -EALREADY;
+	if (xendevicemodel_set_ioreq_server_state(s->dmod, s->domid, s->id,
+						  1) < 0)
+		return ioreq_server_dmop_error(s);
+	s->stage = IOREQ_STAGE_ENABLED;
+	return bind_ports(s);
+}
+
+int
+ioreq_server_restrict(struct ioreq_server *s)
+{
+	if (xentoolcore_restrict_all(s->domid) < 0)
+		return errno > 0 ? -errno : -EIO;
+	return 0;
+}
+
+int
+ioreq_server_fd(struct ioreq_server *s)
+{
+	return xenevtchn_fd(s->xce);
+}
+
+static const struct ioreq_port *
+port_lookup(const struct ioreq_server *s, evtchn_port_t local)
+{
+	unsigned lo = 0, hi = s->port_count;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (s->port_table[mid].local == local)
+			return &s->port_table[mid];
+		if (s->port_table[mid].local < local)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int
+ioreq_server_handle_event(struct ioreq_server *s)
+{
+	xenevtchn_port_or_error_t port = xenevtchn_pending(s->xce);
+	const struct ioreq_port *p;
+	int r = 0;
+
+	if (port < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	p = port_lookup(s, (evtchn_port_t)port);
+	if (p && p->vcpu == IOREQ_PORT_BUFFERED)
+		(void)ioreq_ring_drain(&s->ring);
+	else if (p)
+		r = ioreq_ring_vcpu_event(&s->ring, (unsigned)p->vcpu);
+	if (xenevtchn_unmask(s->xce, (evtchn_port_t)port) < 0 && r >= 0)
+		r = errno > 0 ? -errno : -EIO;
+	return r < 0 ? r : 0;
+}
+
+int
+ioreq_server_probe(struct ioreq_server *s)
+{
+	unsigned vcpus;
+
+	if (xendevicemodel_nr_vcpus(s->dmod, s->domid, &vcpus) < 0)
+		return ioreq_server_dmop_error(s);
+	return 0;
+}
+
+bool
+ioreq_server_domain_gone(const struct ioreq_server *s)
+{
+	return s->domain_gone;
+}
+
+uint16_t
+ioreq_server_id(const struct ioreq_server *s)
+{
+	return s->id;
+}
+
+unsigned
+ioreq_server_vcpu_count(const struct ioreq_server *s)
+{
+	return s->vcpu_count;
+}
+
+int64_t
+ioreq_server_time_offset(const struct ioreq_server *s)
+{
+	return s->dispatch.time_offset;
+}
+
+static void
+unbind_ports(struct ioreq_server *s)
+{
+	for (unsigned i = 0; i < s->port_count; i++)
+		(void)xenevtchn_unbind(s->xce, s->port_table[i].local);
+	s->port_count = 0;
+}
+
+void
+ioreq_server_destroy(struct ioreq_server *s)
+{
+	if (!s)
+		return;
+	/* Failures below are ignored: the domain may already be gone. */
+	if (s->stage >= IOREQ_STAGE_ENABLED) {
+		unbind_ports(s);
+		(void)xendevicemodel_set_ioreq_server_state(s->dmod, s->domid,
+							    s->id, 0);
+	}
+	if (s->stage >= IOREQ_STAGE_SERVER_CREATED)
+		(void)xendevicemodel_destroy_ioreq_server(s->dmod, s->domid,
+							  s->id);
+	ioreq_guest_fini(&s->guest);
+	if (s->stage >= IOREQ_STAGE_PAGES_MAPPED)
+		(void)xenforeignmemory_unmap_resource(s->fmem, s->fres);
+	if (s->fmem)
+		(void)xenforeignmemory_close(s->fmem);
+	if (s->xce)
+		(void)xenevtchn_close(s->xce);
+	if (s->dmod)
+		(void)xendevicemodel_close(s->dmod);
+	free(s->port_table);
+	free(s->vcpu_ports);
+	free(s);
+}

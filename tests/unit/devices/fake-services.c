@@ -1,0 +1,117 @@
+/* In-memory device services for unit tests; see fake-services.h. */
+#include "fake-services.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+static int
+fake_set_isa_irq(void *opaque, unsigned irq, bool level)
+{
+	struct fake_services *f = opaque;
+
+	if (irq >= FAKE_ISA_IRQS) {
+		f->isa_bad_calls++;
+		return -EINVAL;
+	}
+	if (f->fail_irq < 0)
+		return f->fail_irq;
+	f->isa_level[irq] = level;
+	f->isa_calls[irq]++;
+	if (level)
+		f->isa_raises[irq]++;
+	return 0;
+}
+
+static int
+fake_set_pci_intx(void *opaque, unsigned slot, unsigned pin, bool level)
+{
+	struct fake_services *f = opaque;
+
+	if (slot >= 32 || pin >= 4)
+		return -EINVAL;
+	f->intx_level[slot][pin] = level;
+	return 0;
+}
+
+static int
+fake_send_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+	struct fake_services *f = opaque;
+
+	f->msi_count++;
+	f->last_msi_addr = addr;
+	f->last_msi_data = data;
+	return 0;
+}
+
+static int
+fake_guest_read(void *opaque, uint64_t gpa, void *buf, size_t len)
+{
+	struct fake_services *f = opaque;
+
+	if (gpa > f->mem_size || len > f->mem_size - gpa)
+		return -EFAULT;
+	memcpy(buf, f->mem + gpa, len);
+	return 0;
+}
+
+static int
+fake_guest_write(void *opaque, uint64_t gpa, const void *buf, size_t len)
+{
+	struct fake_services *f = opaque;
+
+	if (gpa > f->mem_size || len > f->mem_size - gpa)
+		return -EFAULT;
+	memcpy(f->mem + gpa, buf, len);
+	return 0;
+}
+
+static int
+fake_region_changed(void *opaque, struct device *dev, unsigned region,
+		    const struct device_region *old)
+{
+	struct fake_services *f = opaque;
+
+	f->region_changes++;
+	return 0;
+}
+
+int
+fake_services_init(struct fake_services *f, size_t mem_size)
+{
+	memset(f, 0, sizeof(*f));
+	f->evbase = event_base_new();
+	if (!f->evbase)
+		return -ENOMEM;
+	if (mem_size) {
+		f->mem = calloc(1, mem_size);
+		if (!f->mem) {
+			event_base_free(f->evbase);
+			return -ENOMEM;
+		}
+	}
+	f->mem_size = mem_size;
+	f->svc = (struct device_services){
+		.opaque = f,
+		.evbase = f->evbase,
+		.set_isa_irq = fake_set_isa_irq,
+		.set_pci_intx = fake_set_pci_intx,
+		.send_msi = fake_send_msi,
+		.guest_read = fake_guest_read,
+		.guest_write = fake_guest_write,
+		.region_changed = fake_region_changed,
+	};
+	return 0;
+}
+
+void
+fake_services_fini(struct fake_services *f)
+{
+	free(f->mem);
+	if (f->evbase)
+		event_base_free(f->evbase);
+	memset(f, 0, sizeof(*f));
+}

@@ -1,0 +1,475 @@
+/*
+ * Unit test for devices/chardev.c: file append, null, socket server (input
+ * flow control, second client refused, disconnect/reconnect, slow-client
+ * output buffering, socket file lifecycle), fds mode with a pipe, pty.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "config/cfg.h"
+#include "devices/chardev.h"
+#include "test-util.h"
+
+static struct event_base *base;
+static char dir[64];
+
+/* A front end with a small, test-controlled input buffer. */
+struct fe {
+	uint8_t buf[65536];
+	size_t len;
+	size_t room;		/* how much it takes before the test drains */
+	size_t cap_len;		/* len at which it reports full */
+	unsigned writable_calls;
+};
+
+static size_t
+fe_can_receive(void *opaque)
+{
+	struct fe *f = opaque;
+
+	return f->len >= f->cap_len ? 0 : f->cap_len - f->len;
+}
+
+static void
+fe_receive(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct fe *f = opaque;
+
+	if (f->len + len > f->cap_len || f->len + len > sizeof(f->buf)) {
+		fprintf(stderr, "front end overfed\n");
+		abort();
+	}
+	memcpy(f->buf + f->len, buf, len);
+	f->len += len;
+}
+
+static void
+fe_writable(void *opaque)
+{
+	((struct fe *)opaque)->writable_calls++;
+}
+
+static const struct chardev_frontend_ops fe_ops = {
+	.can_receive = fe_can_receive,
+	.receive = fe_receive,
+	.writable = fe_writable,
+};
+
+static int
+client_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static size_t
+slurp(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t r;
+
+	if (fd < 0)
+		return 0;
+	r = read(fd, buf, size - 1);
+	close(fd);
+	if (r < 0)
+		r = 0;
+	buf[r] = 0;
+	return (size_t)r;
+}
+
+static void
+test_null_and_bad(void)
+{
+	struct cfg_backend cfg = { .type = CFG_BACKEND_NULL };
+	struct chardev *cd = NULL;
+
+	CHECK_EQ(chardev_open(&cfg, base, "n", &cd), 0);
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"abc", 3), 3);
+	CHECK(!chardev_connected(cd));
+	chardev_accept_input(cd);
+	pump_for(base, 5);
+	chardev_close(cd);
+	chardev_close(NULL);
+
+	cfg.type = CFG_BACKEND_FILE;		/* path missing */
+	CHECK_EQ(chardev_open(&cfg, base, "f", &cd), -EINVAL);
+	cfg.type = CFG_BACKEND_SOCKET;
+	CHECK_EQ(chardev_open(&cfg, base, "s", &cd), -EINVAL);
+	cfg.path = (char *)"/tmp/"
+		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+	CHECK_EQ(chardev_open(&cfg, base, "s", &cd), -ENAMETOOLONG);
+	cfg.type = _CFG_BACKEND_COUNT;
+	CHECK_EQ(chardev_open(&cfg, base, "x", &cd), -EINVAL);
+}
+
+static void
+test_file(void)
+{
+	char path[96], buf[256];
+	struct cfg_backend cfg = { .type = CFG_BACKEND_FILE, .path = path };
+	struct chardev *cd = NULL;
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/out.log", dir);
+	/* new file: mode 0640 (under umask 022) */
+	CHECK_EQ(chardev_open(&cfg, base, "f", &cd), 0);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640);
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"first\n", 6), 6);
+	pump_for(base, 5);
+	chardev_close(cd);
+	CHECK_EQ(slurp(path, buf, sizeof(buf)), 6);
+
+	/* existing content is kept: append */
+	fd = open(path, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0 && write(fd, "other\n", 6) == 6);
+	close(fd);
+	CHECK_EQ(chardev_open(&cfg, base, "f", &cd), 0);
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"hello ", 6), 6);
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"world\n", 6), 6);
+	PUMP_UNTIL(base, slurp(path, buf, sizeof(buf)) == 24, 100);
+	CHECK(strcmp(buf, "first\nother\nhello world\n") == 0);
+	/* bytes written right before close are flushed by close */
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"bye\n", 4), 4);
+	chardev_close(cd);
+	slurp(path, buf, sizeof(buf));
+	CHECK(strcmp(buf, "first\nother\nhello world\nbye\n") == 0);
+	unlink(path);
+}
+
+static void
+test_socket(void)
+{
+	char path[96], buf[4096];
+	struct cfg_backend cfg = { .type = CFG_BACKEND_SOCKET, .path = path };
+	struct chardev *cd = NULL;
+	struct fe *f = calloc(1, sizeof(*f));
+	uint8_t *msg = malloc(5000);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int c, c2, stale;
+	ssize_t r;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/con.sock", dir);
+	/* a non-socket at the path is never removed */
+	c = open(path, O_CREAT | O_WRONLY, 0600);
+	close(c);
+	CHECK_EQ(chardev_open(&cfg, base, "s", &cd), -EEXIST);
+	unlink(path);
+	/* a stale socket file is replaced */
+	stale = socket(AF_UNIX, SOCK_STREAM, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	CHECK_EQ(bind(stale, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(stale);
+	CHECK_EQ(chardev_open(&cfg, base, "s", &cd), 0);
+	if (!cd || !f || !msg)
+		goto out;
+	CHECK(chardev_path(cd) && strcmp(chardev_path(cd), path) == 0);
+	f->cap_len = 10;
+	chardev_set_frontend(cd, &fe_ops, f);
+
+	/* output with no client is discarded */
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"lost", 4), 4);
+	c = client_connect(path);
+	CHECK(c >= 0);
+	PUMP_UNTIL(base, chardev_connected(cd), 200);
+	CHECK(chardev_connected(cd));
+
+	/* second client refused: sees EOF, first one keeps working */
+	c2 = client_connect(path);
+	pump_for(base, 10);
+	CHECK(c2 >= 0 && recv(c2, buf, sizeof(buf), MSG_DONTWAIT) == 0);
+	if (c2 >= 0)
+		close(c2);
+
+	/* client sends 5000 bytes to a front end taking 10 at a time */
+	for (int i = 0; i < 5000; i++)
+		msg[i] = (uint8_t)(i * 31 + 7);
+	CHECK_EQ(send(c, msg, 5000, 0), 5000);
+	for (unsigned round = 0; round < 5000 && f->cap_len < 5000; round++) {
+		PUMP_UNTIL(base, f->len == f->cap_len, 100);
+		if (f->len != f->cap_len)
+			break;
+		pump_for(base, 0);	/* full: must not read more */
+		f->cap_len = f->len + 10 > 5000 ? 5000 : f->len + 10;
+		chardev_accept_input(cd);
+	}
+	PUMP_UNTIL(base, f->len == 5000, 200);
+	CHECK_EQ(f->len, 5000);
+	CHECK(memcmp(f->buf, msg, 5000) == 0);
+
+	/* output reaches the client (and not the discarded "lost") */
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"hello", 5), 5);
+	pump_for(base, 10);
+	r = recv(c, buf, sizeof(buf), MSG_DONTWAIT);
+	CHECK_EQ(r, 5);
+	CHECK(r == 5 && memcmp(buf, "hello", 5) == 0);
+
+	/* disconnect: back to listening, output discarded meanwhile */
+	close(c);
+	PUMP_UNTIL(base, !chardev_connected(cd), 200);
+	CHECK(!chardev_connected(cd));
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"gone", 4), 4);
+	pump_for(base, 5);
+	c = client_connect(path);
+	CHECK(c >= 0);
+	PUMP_UNTIL(base, chardev_connected(cd), 200);
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"again", 5), 5);
+	pump_for(base, 10);
+	r = recv(c, buf, sizeof(buf), MSG_DONTWAIT);
+	CHECK(r == 5 && memcmp(buf, "again", 5) == 0);
+	/* input works on the new connection */
+	f->len = 0;
+	f->cap_len = 100;
+	chardev_accept_input(cd);
+	CHECK_EQ(send(c, "xyz", 3, 0), 3);
+	PUMP_UNTIL(base, f->len == 3, 200);
+	CHECK(f->len == 3 && memcmp(f->buf, "xyz", 3) == 0);
+	close(c);
+	pump_for(base, 5);
+out:
+	chardev_close(cd);
+	CHECK(lstat(path, &st) < 0 && errno == ENOENT);	/* removed */
+	free(f);
+	free(msg);
+}
+
+/* A client that does not read: output buffers to the bound, then stalls. */
+static void
+test_socket_slow_client(void)
+{
+	enum { TOTAL = 400000 };
+	char path[96];
+	struct cfg_backend cfg = { .type = CFG_BACKEND_SOCKET, .path = path };
+	struct chardev *cd = NULL;
+	struct fe *f = calloc(1, sizeof(*f));
+	uint8_t *got = malloc(TOTAL), chunk[1000];
+	size_t sent = 0, recvd = 0;
+	unsigned iter = 0;
+	int c, small = 4096;
+	bool stalled = false, ok = true;
+
+	snprintf(path, sizeof(path), "%s/slow.sock", dir);
+	CHECK_EQ(chardev_open(&cfg, base, "slow", &cd), 0);
+	if (!cd || !f || !got)
+		goto out;
+	chardev_set_frontend(cd, &fe_ops, f);
+	c = client_connect(path);
+	CHECK(c >= 0);
+	(void)setsockopt(c, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	PUMP_UNTIL(base, chardev_connected(cd), 200);
+
+	/* fill: the client does not read */
+	while (sent < TOTAL && iter++ < 100000) {
+		size_t n;
+
+		for (size_t i = 0; i < sizeof(chunk); i++)
+			chunk[i] = (uint8_t)((sent + i) % 251);
+		n = chardev_write(cd, chunk, sizeof(chunk));
+		sent += n;
+		if (n < sizeof(chunk)) {
+			stalled = true;
+			break;
+		}
+		(void)event_base_loop(base, EVLOOP_NONBLOCK);
+	}
+	CHECK(stalled);
+	CHECK_EQ(chardev_write_room(cd), 0);
+	CHECK_EQ(f->writable_calls, 0);
+	pump_for(base, 10);
+	CHECK_EQ(f->writable_calls, 0);		/* still nobody reading */
+
+	/* the client reads slowly; the writer resumes on writable() */
+	iter = 0;
+	while (recvd < TOTAL && iter++ < 400000) {
+		ssize_t r = recv(c, got + recvd, 1500, MSG_DONTWAIT);
+
+		if (r > 0)
+			recvd += (size_t)r;
+		if (sent < TOTAL && chardev_write_room(cd) > 0) {
+			size_t want = TOTAL - sent < sizeof(chunk) ?
+				      TOTAL - sent : sizeof(chunk);
+
+			for (size_t i = 0; i < want; i++)
+				chunk[i] = (uint8_t)((sent + i) % 251);
+			sent += chardev_write(cd, chunk, want);
+		}
+		(void)event_base_loop(base, EVLOOP_NONBLOCK);
+	}
+	CHECK(f->writable_calls > 0);
+	CHECK_EQ(sent, TOTAL);
+	CHECK_EQ(recvd, TOTAL);
+	for (size_t i = 0; i < recvd; i++)
+		if (got[i] != (uint8_t)(i % 251))
+			ok = false;
+	CHECK(ok);
+	close(c);
+out:
+	chardev_close(cd);
+	free(f);
+	free(got);
+}
+
+/* Caller's fds, not owned and left blocking: a pipe for output. */
+static void
+test_fds_pipe(void)
+{
+	enum { TOTAL = 20000 };
+	struct chardev *cd = NULL;
+	int p[2], in[2];
+	uint8_t data[TOTAL], got[TOTAL];
+	size_t recvd = 0;
+	struct fe *f = calloc(1, sizeof(*f));
+
+	CHECK_EQ(pipe(p), 0);
+	CHECK_EQ(pipe(in), 0);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	for (size_t i = 0; i < TOTAL; i++)
+		data[i] = (uint8_t)(i ^ (i >> 8));
+	CHECK_EQ(chardev_open_fds(base, in[0], p[1], false, "pipe", &cd), 0);
+	if (!cd || !f)
+		goto out;
+	CHECK(!(fcntl(p[1], F_GETFL) & O_NONBLOCK));	/* left untouched */
+	f->cap_len = 1000;
+	chardev_set_frontend(cd, &fe_ops, f);
+	CHECK_EQ(chardev_write(cd, data, TOTAL), TOTAL);
+	for (int i = 0; i < 2000 && recvd < TOTAL; i++) {
+		ssize_t r = read(p[0], got + recvd, TOTAL - recvd);
+
+		if (r > 0)
+			recvd += (size_t)r;
+		pump_for(base, 0);
+		usleep(200);
+	}
+	CHECK_EQ(recvd, TOTAL);
+	CHECK(memcmp(data, got, TOTAL) == 0);
+	/* input, then EOF on the input pipe */
+	CHECK_EQ(write(in[1], "ping", 4), 4);
+	close(in[1]);
+	PUMP_UNTIL(base, f->len == 4, 200);
+	CHECK(f->len == 4 && memcmp(f->buf, "ping", 4) == 0);
+	pump_for(base, 5);
+out:
+	chardev_close(cd);
+	/* not owned: still open */
+	CHECK(fcntl(p[1], F_GETFD) >= 0);
+	close(p[0]);
+	close(p[1]);
+	close(in[0]);
+	free(f);
+}
+
+/* A regular file as input (stdin redirected from a file): flow controlled. */
+static void
+test_fds_file_input(void)
+{
+	char path[96];
+	struct chardev *cd = NULL;
+	struct fe *f = calloc(1, sizeof(*f));
+	uint8_t data[1000];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/in.txt", dir);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 3);
+	fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	CHECK(fd >= 0 && write(fd, data, sizeof(data)) == sizeof(data));
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	CHECK_EQ(chardev_open_fds(base, fd, -1, true, "file-in", &cd), 0);
+	if (!cd || !f)
+		goto out;
+	/* output to nowhere is accepted and discarded */
+	CHECK_EQ(chardev_write(cd, data, 10), 10);
+	f->cap_len = 7;
+	chardev_set_frontend(cd, &fe_ops, f);
+	for (int i = 0; i < 1000 && f->len < sizeof(data); i++) {
+		pump_for(base, 0);
+		CHECK(f->len <= f->cap_len);
+		if (f->len == f->cap_len) {
+			f->cap_len += 7;
+			chardev_accept_input(cd);
+		}
+	}
+	CHECK_EQ(f->len, sizeof(data));
+	CHECK(memcmp(f->buf, data, sizeof(data)) == 0);
+out:
+	chardev_close(cd);
+	unlink(path);
+	free(f);
+}
+
+static void
+test_pty(void)
+{
+	struct cfg_backend cfg = { .type = CFG_BACKEND_PTY };
+	struct chardev *cd = NULL;
+	struct fe *f = calloc(1, sizeof(*f));
+	char buf[64];
+	ssize_t r = -1;
+	int s;
+
+	CHECK_EQ(chardev_open(&cfg, base, "pty", &cd), 0);
+	if (!cd || !f)
+		goto out;
+	f->cap_len = 100;
+	chardev_set_frontend(cd, &fe_ops, f);
+	CHECK(chardev_path(cd) && strncmp(chardev_path(cd), "/dev/pts/", 9)
+	      == 0);
+	CHECK(!chardev_connected(cd));
+	/* nobody on the slave: output discarded */
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"void", 4), 4);
+	s = open(chardev_path(cd), O_RDWR | O_NOCTTY | O_NONBLOCK);
+	CHECK(s >= 0);
+	PUMP_UNTIL(base, chardev_connected(cd), 2500);
+	CHECK(chardev_connected(cd));
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"out\n", 4), 4);
+	for (int i = 0; i < 200 && r <= 0; i++) {
+		pump_for(base, 1);
+		r = read(s, buf, sizeof(buf));
+	}
+	CHECK(r == 4 && memcmp(buf, "out\n", 4) == 0);	/* raw: no \r */
+	CHECK_EQ(write(s, "in", 2), 2);
+	PUMP_UNTIL(base, f->len == 2, 500);
+	CHECK(f->len == 2 && memcmp(f->buf, "in", 2) == 0);
+	close(s);
+	PUMP_UNTIL(base, !chardev_connected(cd), 500);
+	CHECK(!chardev_connected(cd));
+out:
+	chardev_close(cd);
+	free(f);
+}
+
+int
+main(void)
+{
+	umask(022);
+	base = event_base_new();
+	snprintf(dir, sizeof(dir), "/tmp/ioreqd-chardev-XXXXXX");
+	if (!base || !mkdtemp(dir))
+		return 2;
+	test_null_and_bad();
+	test_file();
+	test_socket();
+	test_socket_slow_client();
+	test_fds_pipe();
+	test_fds_file_input();
+	test_pty();
+	rmdir(dir);
+	event_base_free(base);
+	return test_finish();
+}

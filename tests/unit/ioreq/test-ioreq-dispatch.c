@@ -1,0 +1,298 @@
+/*
+ * ioreq/dispatch.c against a recording bus and a fake guest RAM: rep
+ * string I/O in both directions of df, REP STOS, count clamping, size 8
+ * PIO, PCI config without functions, INVALIDATE, TIMEOFFSET, masking.
+ */
+#include <string.h>
+
+#include "fake.h"
+
+static struct ioreq_dispatch d;
+
+static void
+test_rep_insb(bool df)
+{
+	uint64_t gpa = FAKE_RAM_BASE + 0x100;
+	struct ioreq_request req = {
+		.type = IOREQ_REQ_PIO, .addr = 0x3f8, .data = gpa,
+		.count = 4, .size = 1, .read = true, .df = df,
+		.data_is_ptr = true,
+	};
+
+	fake_reset(&d);
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(req.data, gpa);	/* data_is_ptr: untouched */
+	CHECK_EQ(fake_log_count, 4);
+	for (unsigned i = 0; i < 4; i++) {
+		unsigned off = df ? 0x100 - i : 0x100 + i;
+
+		CHECK(!fake_log[i].write);
+		CHECK_EQ(fake_log[i].space, BUS_SPACE_PORT);
+		CHECK_EQ(fake_log[i].addr, 0x3f8);	/* port is fixed */
+		CHECK_EQ(fake_ram[off], 0x41 + i);
+	}
+	/* nothing outside the elements was touched */
+	CHECK_EQ(fake_ram[df ? 0x100 - 4 : 0x100 + 4], 0);
+	CHECK_EQ(fake_ram[df ? 0x101 : 0xff], 0);
+}
+
+static void
+test_rep_outsb(bool df)
+{
+	uint64_t gpa = FAKE_RAM_BASE + (df ? 0x203 : 0x200);
+	struct ioreq_request req = {
+		.type = IOREQ_REQ_PIO, .addr = 0x402, .data = gpa,
+		.count = 4, .size = 1, .read = false, .df = df,
+		.data_is_ptr = true,
+	};
+
+	fake_reset(&d);
+	memcpy(fake_ram + 0x200, "abcd", 4);
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(fake_log_count, 4);
+	for (unsigned i = 0; i < 4; i++) {
+		CHECK(fake_log[i].write);
+		CHECK_EQ(fake_log[i].addr, 0x402);
+		CHECK_EQ(fake_log[i].size, 1);
+		CHECK_EQ(fake_log[i].value, df ? "dcba"[i] : "abcd"[i]);
+	}
+}
+
+static void
+test_rep_outsw_df(void)
+{
+	struct ioreq_request req = {
+		.type = IOREQ_REQ_PIO, .addr = 0x1f0,
+		.data = FAKE_RAM_BASE + 0x302, .count = 2, .size = 2,
+		.df = true, .data_is_ptr = true,
+	};
+
+	fake_reset(&d);
+	memcpy(fake_ram + 0x300, "\x11\x22\x33\x44", 4);
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(fake_log_count, 2);
+	CHECK_EQ(fake_log[0].value, 0x4433);
+	CHECK_EQ(fake_log[1].value, 0x2211);
+}
+
+static void
+test_movs_mmio(bool df)
+{
+	struct ioreq_request req = {
+		.type = IOREQ_REQ_COPY, .addr = 0xfe000010,
+		.data = FAKE_RAM_BASE + 0x400, .count = 3, .size = 4,
+		.read = true, .df = df, .data_is_ptr = true,
+	};
+	uint32_t v;
+
+	fake_reset(&d);
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(fake_log_count, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		unsigned off = df ? 0x400 - 4 * i : 0x400 + 4 * i;
+
+		CHECK_EQ(fake_log[i].space, BUS_SPACE_MMIO);
+		CHECK_EQ(fake_log[i].addr, df ? 0xfe000010 - 4 * i :
+					   0xfe000010 + 4 * i);
+		memcpy(&v, fake_ram + off, 4);
+		CHECK_EQ(v, 0x41 + i);
+	}
+}
+
+static void
+test_rep_stos(bool df)
+{
+	struct ioreq_request req = {
+		.type = IOREQ_REQ_COPY, .addr = 0xfe001000, .data = 0xabcd1234,
+		.count = 3, .size = 4, .df = df,
+	};
+
+	fake_reset(&d);
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(fake_log_count, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		CHECK(fake_log[i].write);
+		CHECK_EQ(fake_log[i].addr, df ? 0xfe001000 - 4 * i :
+					   0xfe001000 + 4 * i);
+		CHECK_EQ(fake_log[i].value, 0xabcd1234);
+	}
+}
+
+static void
+test_count_clamp(void)
+{
+	struct ioreq_request req = {
+		.type = IOREQ_REQ_PIO, .addr = 0x402, .data = FAKE_RAM_BASE,
+		.count = 100000, .size = 1, .data_is_ptr = true,
+	};
+
+	fake_reset(&d);
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(fake_log_count, 4096);
+	CHECK_EQ(d.stats.clamped, 1);
+
+	req.size = 4;
+	req.count = UINT32_MAX;
+	fake_reset(&d);
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(fake_log_count, 1024);
+
+	/* REP STOS is clamped too */
+	req = (struct ioreq_request){
+		.type = IOREQ_REQ_COPY, .addr = 0, .data = 1,
+		.count = UINT32_MAX, .size = 8,
+	};
+	fake_reset(&d);
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(fake_log_count, 512);
+}
+
+static void
+test_guest_fault(void)
+{
+	/* starts 2 bytes before the end of RAM: 2 elements, then a fault */
+	struct ioreq_request req = {
+		.type = IOREQ_REQ_PIO, .addr = 0x402,
+		.data = FAKE_RAM_BASE + FAKE_RAM_SIZE - 2, .count = 10,
+		.size = 1, .data_is_ptr = true,
+	};
+
+	fake_reset(&d);
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(fake_log_count, 2);
+	CHECK_EQ(d.stats.guest_faults, 1);
+
+	/* rep ins into unmapped RAM, and gpa wrapping through zero (df) */
+	req = (struct ioreq_request){
+		.type = IOREQ_REQ_PIO, .addr = 0x60, .data = 1, .count = 8,
+		.size = 2, .read = true, .df = true, .data_is_ptr = true,
+	};
+	fake_reset(&d);
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(d.stats.guest_faults, 1);
+	CHECK(fake_log_count <= 1);
+}
+
+static void
+test_bad_requests(void)
+{
+	struct ioreq_request req = {
+		.type = IOREQ_REQ_PIO, .addr = 0x3f8, .count = 1, .size = 8,
+		.read = true,
+	};
+
+	fake_reset(&d);
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(req.data, UINT64_MAX);
+	CHECK_EQ(fake_log_count, 0);
+	CHECK_EQ(d.stats.bad_requests, 1);
+
+	/* size 8 PIO write: dropped */
+	req.read = false;
+	req.data = 5;
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(fake_log_count, 0);
+
+	/* odd size */
+	req = (struct ioreq_request){
+		.type = IOREQ_REQ_COPY, .count = 1, .size = 3, .read = true,
+	};
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(req.data, UINT64_MAX);
+	CHECK_EQ(fake_log_count, 0);
+
+	/* unknown type */
+	req = (struct ioreq_request){
+		.type = 5, .count = 1, .size = 2, .read = true,
+	};
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(req.data, 0xffff);
+	CHECK_EQ(fake_log_count, 0);
+}
+
+static void
+test_masking(void)
+{
+	struct ioreq_request req = {
+		.type = IOREQ_REQ_PIO, .addr = 0x3f8, .count = 1, .size = 2,
+		.data = 0x12345678,
+	};
+
+	fake_reset(&d);
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(fake_log_count, 1);
+	CHECK_EQ(fake_log[0].value, 0x5678);
+
+	/* reads are masked to size too */
+	fake_read_next = 0x1122334455667788ull;
+	req = (struct ioreq_request){
+		.type = IOREQ_REQ_PIO, .addr = 0x3f8, .count = 1, .size = 1,
+		.read = true, .data = 0xdeadbeef,
+	};
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(req.data, 0x88);
+
+	/* count 0 with a pointer: nothing */
+	req = (struct ioreq_request){
+		.type = IOREQ_REQ_PIO, .addr = 0x3f8, .count = 0, .size = 1,
+		.data_is_ptr = true, .data = FAKE_RAM_BASE,
+	};
+	fake_reset(&d);
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(fake_log_count, 0);
+}
+
+static void
+test_pci_timeoffset_invalidate(void)
+{
+	struct ioreq_request req = {
+		.type = IOREQ_REQ_PCI_CONFIG, .addr = (0x18ull << 32) | 0x10,
+		.count = 1, .size = 4, .read = true,
+	};
+
+	fake_reset(&d);
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(req.data, 0xffffffff);
+	req.read = false;
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(fake_log_count, 0);
+
+	req = (struct ioreq_request){
+		.type = IOREQ_REQ_TIMEOFFSET, .size = 8, .count = 1,
+		.data = (uint64_t)-3600,
+	};
+	ioreq_dispatch(&d, &req);
+	req.data = 60;
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(d.time_offset, -3540);
+
+	req = (struct ioreq_request){
+		.type = IOREQ_REQ_INVALIDATE, .size = 4, .count = 0,
+		.data = UINT64_MAX,
+	};
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(fake_invalidates, 1);
+	CHECK_EQ(fake_log_count, 0);
+}
+
+int
+main(void)
+{
+	test_rep_insb(false);
+	test_rep_insb(true);
+	test_rep_outsb(false);
+	test_rep_outsb(true);
+	test_rep_outsw_df();
+	test_movs_mmio(false);
+	test_movs_mmio(true);
+	test_rep_stos(false);
+	test_rep_stos(true);
+	test_count_clamp();
+	test_guest_fault();
+	test_bad_requests();
+	test_masking();
+	test_pci_timeoffset_invalidate();
+	if (test_failures)
+		fprintf(stderr, "%u checks failed\n", test_failures);
+	return test_failures ? 1 : 0;
+}

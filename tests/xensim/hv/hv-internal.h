@@ -1,0 +1,199 @@
+/*
+ * Internal state of xensim's hypervisor core, shared by hv-core.c (domain,
+ * servers, event channels, dm_ops), hv-io.c (guest accesses) and
+ * hv-ctl.c (the control thread serving the drop-in libraries).
+ *
+ * Locking: hv->lock is a rwlock.  The control thread and the script thread
+ * take it for writing when they change servers, ranges, ports or grants;
+ * vCPU threads take it for reading while they select a server and publish
+ * a request, and drop it before they sleep waiting for the answer (the
+ * model may issue dm_ops while it handles that request).  Ioreq pages are
+ * never unmapped before hv_destroy(), so a vCPU may keep using a page
+ * pointer after the server is gone (it then notices the changed
+ * generation).  Injections have their own mutex + condition.
+ */
+#ifndef XENSIM_HV_INTERNAL_H
+#define XENSIM_HV_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <xen/xen.h>
+#include <xen/hvm/ioreq.h>
+#include <xen/hvm/dm_op.h>
+#include <xen/hvm/hvm_op.h>
+#include <xen/memory.h>
+
+#include "hv.h"
+#include "proto.h"
+
+#define HV_PAGE_SIZE 4096U
+#define HV_MAX_SERVERS 8U	/* MAX_NR_IOREQ_SERVERS */
+#define HV_MAX_RANGES 256U	/* MAX_NR_IO_RANGES */
+#define HV_NR_RANGE_TYPES 3U	/* PORT, MEMORY, PCI */
+#define HV_MAX_VCPUS 128U
+#define HV_MAX_GPORTS 2048U	/* guest event-channel ports */
+#define HV_MAX_CONNS 64U
+#define HV_MAX_GRANTS 32768U
+#define HV_MAX_INJECTIONS 4096U
+#define HV_MAX_FAILS 16U
+#define HV_MAX_MEMORY (3ULL << 30)
+#define HV_VGA_FIRST 0xa0000ULL
+#define HV_VGA_LAST 0xbffffULL
+
+struct hv_range {
+	uint64_t first, last; /* inclusive, as Xen's rangesets */
+};
+
+struct hv_rangeset {
+	unsigned count;
+	struct hv_range r[HV_MAX_RANGES]; /* sorted, disjoint, non-adjacent */
+};
+
+struct hv_conn;
+
+struct hv_server {
+	bool exists;
+	bool enabled;
+	int bufioreq;		/* HVM_IOREQSRV_BUFIOREQ_* */
+	atomic_uint gen;	/* bumped on destroy */
+	int memfd;		/* 2 pages: frame 0 ring, frame 1 slots */
+	void *pages;
+	struct buffered_iopage *ring;
+	struct shared_iopage *sync;
+	uint32_t vcpu_port[HV_MAX_VCPUS];
+	uint32_t buf_port;	/* 0 without ring */
+	struct hv_rangeset ranges[HV_NR_RANGE_TYPES];
+	pthread_mutex_t ring_lock; /* Xen's bufioreq_lock */
+};
+
+enum hv_gport_state {
+	HV_GPORT_FREE = 0,
+	HV_GPORT_UNBOUND,	/* offered to dom0 */
+	HV_GPORT_BOUND,		/* interdomain, bound by a dom0 handle */
+};
+
+/* A port in the guest's event-channel space (Xen-consumer channel). */
+struct hv_gport {
+	enum hv_gport_state state;
+	int efd;		/* vCPU eventfd (or the sink for buffered) */
+	struct hv_conn *conn;	/* remote end while BOUND */
+	uint32_t lport;
+};
+
+enum hv_lport_kind {
+	HV_LPORT_FREE = 0,
+	HV_LPORT_INTERDOMAIN,	/* remote gport may have been closed (0) */
+	HV_LPORT_UNBOUND,
+	HV_LPORT_VIRQ,
+};
+
+struct hv_lport {
+	enum hv_lport_kind kind;
+	struct hv_conn *conn;
+	uint32_t gport;		/* 0 once the remote end closed */
+	uint32_t virq;
+};
+
+struct hv_conn {
+	int fd;
+	int kind;		/* enum xensim_handle_kind, 0 before HELLO */
+	int restrict_domid;	/* -1: unrestricted */
+	int pipe_w;		/* evtchn: write end of the delivery pipe */
+	int state_fd;
+	_Atomic uint32_t *state; /* evtchn: port-state page */
+};
+
+struct hv_injection_rec {
+	struct hv_injection inj;
+	bool consumed;
+};
+
+struct hv_fail {
+	char name[48];
+	int errno_value;
+};
+
+struct hv {
+	struct hv_config cfg;
+	pthread_rwlock_t lock;
+	atomic_bool dead;
+	atomic_bool crashed;
+
+	int ram_fd;
+	uint8_t *ram;
+	uint64_t ram_size;
+
+	struct hv_server servers[HV_MAX_SERVERS];
+	void *graveyard[64];	/* ioreq pages of destroyed servers */
+	unsigned graveyard_count;
+
+	struct hv_gport gports[HV_MAX_GPORTS];
+	struct hv_lport lports[XENSIM_LPORT_MAX];
+	int vcpu_efd[HV_MAX_VCPUS];
+	int sink_efd;
+	atomic_uint cf8;
+	atomic_bool vcpu_hung[HV_MAX_VCPUS]; /* a request timed out */
+
+	/* grants */
+	uint64_t *grants;	/* gfn | XENSIM_GNT_RO, XENSIM_GNT_BAD if none */
+
+	/* interrupt lines */
+	bool isa_level[16];
+	bool intx_level[32][4];
+	uint8_t link_route[4];
+	pthread_mutex_t inj_lock;
+	pthread_cond_t inj_cond;
+	struct hv_injection_rec *inj;
+	unsigned inj_count;
+
+	struct hv_fail fails[HV_MAX_FAILS];
+
+	/* control thread */
+	char sock_name[108];
+	int listen_fd;
+	int wake_pipe[2];
+	pthread_t ctl_thread;
+	bool ctl_running;
+	struct hv_conn *conns[HV_MAX_CONNS];
+
+	pid_t child;
+	bool child_reaped;
+	int child_status;
+
+	pthread_mutex_t trace_lock;
+};
+
+/* hv-core.c */
+void hv_raise_lport(struct hv *hv, uint32_t lport);
+void hv_notify_gport(struct hv *hv, uint32_t gport);
+int hv_dmop(struct hv *hv, struct hv_conn *conn, const struct xensim_req *req,
+	    struct xensim_rep *rep);
+int hv_evtchn_bind_interdomain(struct hv *hv, struct hv_conn *conn,
+			       uint32_t domid, uint32_t gport,
+			       uint32_t *ret_lport, int *ret_efd);
+int hv_evtchn_bind_unbound(struct hv *hv, struct hv_conn *conn,
+			   uint32_t *ret_lport);
+int hv_evtchn_bind_virq(struct hv *hv, struct hv_conn *conn, uint32_t virq,
+			uint32_t *ret_lport);
+int hv_evtchn_unbind(struct hv *hv, struct hv_conn *conn, uint32_t lport);
+void hv_conn_release_ports(struct hv *hv, struct hv_conn *conn);
+int hv_check_domain(struct hv *hv, struct hv_conn *conn, uint32_t domid,
+		    int restrict_errno);
+int hv_map_resource(struct hv *hv, struct hv_conn *conn,
+		    const struct xensim_req *req, int *ret_fd);
+int hv_resource_size(struct hv *hv, struct hv_conn *conn,
+		     const struct xensim_req *req, uint64_t *ret_frames);
+int hv_select_server(struct hv *hv, unsigned type, uint64_t first,
+		     uint64_t last);
+bool hv_gpa_is_ram(const struct hv *hv, uint64_t gpa, uint64_t len);
+void hv_trace(struct hv *hv, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* hv-ctl.c */
+int hv_ctl_start(struct hv *hv);
+void hv_ctl_stop(struct hv *hv);
+
+#endif

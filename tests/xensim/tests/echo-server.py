@@ -1,0 +1,16 @@
+# A one-connection Unix stream server for sockets.xsim: greets, then
+# echoes every chunk back upper-cased.  Gives up after 20 s unconnected.
+import socket
+import sys
+
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(sys.argv[1])
+srv.listen(1)
+srv.settimeout(20)
+conn, _ = srv.accept()
+conn.sendall(b"hello from server\n")
+while True:
+    data = conn.recv(4096)
+    if not data:
+        break
+    conn.sendall(data.upper())
