@@ -122,6 +122,19 @@ int hv_fail_dmop(struct hv *hv, const char *name, int errno_value);
 /* The guest dies: servers torn down, channels closed, dm_ops ESRCH. */
 void hv_destroy_domain(struct hv *hv);
 
+/*
+ * Hostile-input generator (an extension: real Xen never sends these).
+ * `count` times, on vCPU `vcpu` of the highest enabled server: a request
+ * with random type, size, count, address, data, data_is_ptr, df and
+ * direction published as READY (it must be answered); or a slot left in a
+ * non-READY state and notified (the model must not touch it); or random
+ * buffered-ring entries with a random write pointer (the model must not
+ * hang or crash; the ring is emptied again afterwards).  Returns HV_OK, or
+ * the failing status with a description in msg.
+ */
+enum hv_status hv_fuzz_ioreqs(struct hv *hv, unsigned vcpu, uint64_t seed,
+			      unsigned count, char *msg, size_t msg_len);
+
 /* Number of IOREQ servers currently existing (for shutdown checks). */
 unsigned hv_server_count(struct hv *hv);
 

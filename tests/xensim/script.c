@@ -52,6 +52,7 @@ enum script_op {
 	OP_UNGRANT,
 	OP_FAIL_DMOP,
 	OP_SLEEP,
+	OP_FUZZ,
 	OP_DESTROY,
 	OP_BENCH,
 	OP_ECHO,
@@ -802,6 +803,19 @@ parse_sleep(struct line_ctx *c, struct script_cmd *cmd)
 }
 
 static int
+parse_fuzz(struct line_ctx *c, struct script_cmd *cmd)
+{
+	int r = expect_args(c, 3, "fuzz-ioreq SEED COUNT");
+
+	if (r < 0)
+		return r;
+	r = parse_u64(c, 1, "seed", UINT64_MAX, &cmd->value);
+	if (r < 0)
+		return r;
+	return parse_u64(c, 2, "count", 1000000, &cmd->addr);
+}
+
+static int
 parse_bench(struct line_ctx *c, struct script_cmd *cmd)
 {
 	struct bench_io_params *b = &cmd->bench;
@@ -996,6 +1010,7 @@ static const struct verb verbs[] = {
 	{ "ungrant", OP_UNGRANT, 0, false, parse_ungrant },
 	{ "fail-dmop", OP_FAIL_DMOP, 0, false, parse_fail_dmop },
 	{ "sleep", OP_SLEEP, 0, false, parse_sleep },
+	{ "fuzz-ioreq", OP_FUZZ, 0, false, parse_fuzz },
 	{ "destroy-domain", OP_DESTROY, 0, false, parse_none },
 	{ "bench-io", OP_BENCH, 0, false, parse_bench },
 	{ "echo", OP_ECHO, 0, false, parse_echo },
@@ -1703,6 +1718,22 @@ run_hv_simple(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 }
 
 static void
+run_fuzz(struct script *s, struct hv *hv, const struct script_cmd *cmd)
+{
+	char msg[256];
+	enum hv_status st = hv_fuzz_ioreqs(hv, s->vcpu, cmd->value,
+					   (unsigned)cmd->addr, msg,
+					   sizeof(msg));
+
+	if (st == HV_OK)
+		return;
+	fail(s, cmd, "the device model to survive hostile requests, got %s",
+	     msg);
+	if (st != HV_BAD_ARG)
+		s->aborted = true;
+}
+
+static void
 run_one(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 {
 	switch (cmd->op) {
@@ -1719,6 +1750,7 @@ run_one(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 	case OP_EXPECT_IRQ: run_expect_irq(s, hv, cmd); break;
 	case OP_EXPECT_NO_IRQ: run_expect_no_irq(s, hv, cmd); break;
 	case OP_SLEEP: sleep_ms(cmd->value); break;
+	case OP_FUZZ: run_fuzz(s, hv, cmd); break;
 	case OP_DESTROY:
 		hv_destroy_domain(hv);
 		s->destroyed = true;

@@ -169,6 +169,21 @@ struct hv {
 /* hv-core.c */
 void hv_raise_lport(struct hv *hv, uint32_t lport);
 void hv_notify_gport(struct hv *hv, uint32_t gport);
+
+/* A request as raw fields, for the hostile-input generator. */
+struct hv_raw_req {
+	uint8_t type;
+	bool is_read;
+	bool data_is_ptr;
+	bool df;
+	uint32_t count;
+	uint32_t size;
+	uint64_t addr;
+	uint64_t data;
+};
+
+enum hv_status hv_send_raw(struct hv *hv, unsigned vcpu, unsigned id,
+			   const struct hv_raw_req *r, uint64_t *ret_data);
 int hv_dmop(struct hv *hv, struct hv_conn *conn, const struct xensim_req *req,
 	    struct xensim_rep *rep);
 int hv_evtchn_bind_interdomain(struct hv *hv, struct hv_conn *conn,

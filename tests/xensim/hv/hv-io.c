@@ -44,7 +44,7 @@ static const struct {
 };
 
 struct io_req {
-	uint8_t type;
+	uint8_t type;	/* keep in sync with struct hv_raw_req */
 	bool is_read;
 	bool data_is_ptr;
 	bool df;
@@ -458,14 +458,16 @@ hv_rep_pio(struct hv *hv, unsigned vcpu, uint16_t port, unsigned size,
 				    .data_is_ptr = true, .df = df,
 				    .size = size, .addr = port, .data = gpa };
 
-		/* hvmemul_linear_to_phys: keep the RAM side in one page; a
-		 * single page-straddling element goes alone. */
-		if (off + size > HV_PAGE_SIZE)
-			n = 1;
-		else if (!df)
-			n = (HV_PAGE_SIZE - off) / size;
+		/* hvmemul_do_io_addr: the RAM side stays in one page, by
+		 * Xen's own arithmetic, which for df=1 counts one element
+		 * fewer than would fit whenever off + size - 1 does not
+		 * wrap; a zero result means one page-straddling element. */
+		if (df)
+			n = ((off + size - 1) & (HV_PAGE_SIZE - 1)) / size;
 		else
-			n = off / size + 1;
+			n = (HV_PAGE_SIZE - off) / size;
+		if (n == 0)
+			n = 1;
 		if (n > count)
 			n = count;
 		len = n * size;
@@ -638,5 +640,34 @@ hv_invalidate(struct hv *hv, unsigned vcpu)
 	st = send_wait(hv, vcpu, mask, &p, NULL);
 	if (st == HV_OK)
 		trace_req(hv, vcpu, &p, 0, "all");
+	return st;
+}
+
+/*
+ * For hv-fuzz.c: send a request exactly as given (no selection, no
+ * checks) to server `id` and wait for the answer like any other.
+ */
+enum hv_status
+hv_send_raw(struct hv *hv, unsigned vcpu, unsigned id,
+	    const struct hv_raw_req *r, uint64_t *ret_data)
+{
+	struct io_req p = {
+		.type = r->type, .is_read = r->is_read,
+		.data_is_ptr = r->data_is_ptr, .df = r->df,
+		.count = r->count, .size = r->size,
+		.addr = r->addr, .data = r->data,
+	};
+	enum hv_status st = precheck(hv, vcpu);
+
+	if (st != HV_OK)
+		return st;
+	pthread_rwlock_rdlock(&hv->lock);
+	if (id >= HV_MAX_SERVERS || !hv->servers[id].exists ||
+	    !hv->servers[id].enabled) {
+		pthread_rwlock_unlock(&hv->lock);
+		return HV_BAD_ARG;
+	}
+	st = send_wait(hv, vcpu, 1U << id, &p, ret_data);
+	trace_req(hv, vcpu, &p, ret_data ? *ret_data : 0, "fuzz");
 	return st;
 }
