@@ -170,7 +170,7 @@ struct hv {
 void hv_raise_lport(struct hv *hv, uint32_t lport);
 void hv_notify_gport(struct hv *hv, uint32_t gport);
 
-/* A request as raw fields, for the hostile-input generator. */
+/* One request as Xen builds it (also raw, for the hostile-input generator). */
 struct hv_raw_req {
 	uint8_t type;
 	bool is_read;

@@ -43,16 +43,6 @@ static const struct {
 	{ 0xfed00000ULL, 0x400 },	/* hpet, HPET_MMAP_SIZE */
 };
 
-struct io_req {
-	uint8_t type;	/* keep in sync with struct hv_raw_req */
-	bool is_read;
-	bool data_is_ptr;
-	bool df;
-	uint32_t count;
-	uint32_t size;
-	uint64_t addr;
-	uint64_t data;
-};
 
 static const char *const type_names[] = {
 	[IOREQ_TYPE_PIO] = "pio",
@@ -78,8 +68,8 @@ now_usec(void)
 }
 
 static void
-trace_req(struct hv *hv, unsigned vcpu, const struct io_req *p, uint64_t out,
-	  const char *server)
+trace_req(struct hv *hv, unsigned vcpu, const struct hv_raw_req *p,
+	  uint64_t out, const char *server)
 {
 	const char *t = p->type < sizeof(type_names) / sizeof(type_names[0]) &&
 				type_names[p->type] ?
@@ -133,8 +123,8 @@ slot_bits(ioreq_t *slot)
  * ioreq_send() + wait_for_io() of xen/common/ioreq.c.
  */
 static enum hv_status
-send_wait(struct hv *hv, unsigned vcpu, unsigned mask, const struct io_req *p,
-	  uint64_t *ret_data)
+send_wait(struct hv *hv, unsigned vcpu, unsigned mask,
+	  const struct hv_raw_req *p, uint64_t *ret_data)
 {
 	ioreq_t *slots[HV_MAX_SERVERS];
 	unsigned gens[HV_MAX_SERVERS], prev[HV_MAX_SERVERS];
@@ -235,7 +225,7 @@ send_wait(struct hv *hv, unsigned vcpu, unsigned mask, const struct io_req *p,
 }
 
 static void
-fill_ones(struct hv *hv, const struct io_req *p)
+fill_ones(struct hv *hv, const struct hv_raw_req *p)
 {
 	uint64_t len = (uint64_t)p->count * p->size;
 	uint64_t first = p->df ? p->data - (uint64_t)(p->count - 1) * p->size :
@@ -252,7 +242,7 @@ fill_ones(struct hv *hv, const struct io_req *p)
  * server or the null handler.  *data gets the read value (masked).
  */
 static enum hv_status
-dispatch(struct hv *hv, unsigned vcpu, struct io_req *p, uint64_t *data)
+dispatch(struct hv *hv, unsigned vcpu, struct hv_raw_req *p, uint64_t *data)
 {
 	uint64_t first, last, out = 0;
 	unsigned rtype;
@@ -335,7 +325,7 @@ enum hv_status
 hv_pio(struct hv *hv, unsigned vcpu, uint16_t port, unsigned size,
        bool is_read, uint64_t *val)
 {
-	struct io_req p = { .type = IOREQ_TYPE_PIO, .is_read = is_read,
+	struct hv_raw_req p = { .type = IOREQ_TYPE_PIO, .is_read = is_read,
 			    .count = 1, .size = size, .addr = port };
 	enum hv_status st = precheck(hv, vcpu);
 
@@ -363,7 +353,7 @@ static enum hv_status
 mmio_one(struct hv *hv, unsigned vcpu, uint64_t gpa, unsigned size,
 	 bool is_read, uint8_t *buf)
 {
-	struct io_req p = { .type = IOREQ_TYPE_COPY, .is_read = is_read,
+	struct hv_raw_req p = { .type = IOREQ_TYPE_COPY, .is_read = is_read,
 			    .count = 1, .size = size, .addr = gpa };
 	uint8_t *ram = hv_guest_ptr(hv, gpa, size);
 	uint64_t v = 0;
@@ -454,7 +444,7 @@ hv_rep_pio(struct hv *hv, unsigned vcpu, uint16_t port, unsigned size,
 	while (count) {
 		unsigned off = (unsigned)(gpa & (HV_PAGE_SIZE - 1));
 		uint64_t n, first, len;
-		struct io_req p = { .type = IOREQ_TYPE_PIO, .is_read = is_read,
+		struct hv_raw_req p = { .type = IOREQ_TYPE_PIO, .is_read = is_read,
 				    .data_is_ptr = true, .df = df,
 				    .size = size, .addr = port, .data = gpa };
 
@@ -540,7 +530,7 @@ enum hv_status
 hv_buffered_write(struct hv *hv, unsigned vcpu, uint64_t gpa, unsigned size,
 		  uint64_t value)
 {
-	struct io_req p = { .type = IOREQ_TYPE_COPY, .count = 1, .size = size,
+	struct hv_raw_req p = { .type = IOREQ_TYPE_COPY, .count = 1, .size = size,
 			    .addr = gpa, .data = value & size_mask(size) };
 	enum hv_status st = precheck(hv, vcpu);
 	struct hv_server *s;
@@ -585,7 +575,7 @@ hv_buffered_write(struct hv *hv, unsigned vcpu, uint64_t gpa, unsigned size,
 enum hv_status
 hv_timeoffset(struct hv *hv, int64_t delta_seconds)
 {
-	struct io_req p = { .type = IOREQ_TYPE_TIMEOFFSET, .count = 1,
+	struct hv_raw_req p = { .type = IOREQ_TYPE_TIMEOFFSET, .count = 1,
 			    .size = 8, .data = (uint64_t)delta_seconds };
 
 	if (atomic_load(&hv->crashed))
@@ -620,7 +610,7 @@ hv_timeoffset(struct hv *hv, int64_t delta_seconds)
 enum hv_status
 hv_invalidate(struct hv *hv, unsigned vcpu)
 {
-	struct io_req p = { .type = IOREQ_TYPE_INVALIDATE, .count = 0,
+	struct hv_raw_req p = { .type = IOREQ_TYPE_INVALIDATE, .count = 0,
 			    .size = 4, .data = ~0ULL };
 	enum hv_status st = precheck(hv, vcpu);
 	unsigned mask = 0;
@@ -651,12 +641,6 @@ enum hv_status
 hv_send_raw(struct hv *hv, unsigned vcpu, unsigned id,
 	    const struct hv_raw_req *r, uint64_t *ret_data)
 {
-	struct io_req p = {
-		.type = r->type, .is_read = r->is_read,
-		.data_is_ptr = r->data_is_ptr, .df = r->df,
-		.count = r->count, .size = r->size,
-		.addr = r->addr, .data = r->data,
-	};
 	enum hv_status st = precheck(hv, vcpu);
 
 	if (st != HV_OK)
@@ -667,7 +651,7 @@ hv_send_raw(struct hv *hv, unsigned vcpu, unsigned id,
 		pthread_rwlock_unlock(&hv->lock);
 		return HV_BAD_ARG;
 	}
-	st = send_wait(hv, vcpu, 1U << id, &p, ret_data);
-	trace_req(hv, vcpu, &p, ret_data ? *ret_data : 0, "fuzz");
+	st = send_wait(hv, vcpu, 1U << id, r, ret_data);
+	trace_req(hv, vcpu, r, ret_data ? *ret_data : 0, "fuzz");
 	return st;
 }
