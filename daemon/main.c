@@ -159,11 +159,11 @@ log_device(const struct device *dev)
 
 		if (reg->size == 0)
 			continue;
-		log_info("device %s (%s): claimed %s 0x%llx, %llu bytes",
+		log_info("device %s (%s): claimed %s 0x%llx-0x%llx",
 			 dev->id, dev->cls->type,
 			 reg->space == BUS_SPACE_PORT ? "ports" : "MMIO",
 			 (unsigned long long)reg->base,
-			 (unsigned long long)reg->size);
+			 (unsigned long long)(reg->base + reg->size - 1));
 	}
 }
 

@@ -29,6 +29,7 @@
 #define XENSIM_DEFAULT_LIB_DIR "."
 #endif
 
+#define XENSIM_MAX_START_FAULTS 8
 #define XENSIM_READY_MIN_MS 10000u	/* start-up may be slow under ASan */
 #define XENSIM_STOP_MS 5000u
 
@@ -38,6 +39,12 @@ struct options {
 	const char *trace;
 	const char *lib_dir;
 	char **argv;		/* device model command */
+	/* --fail-dmop NAME:ERRNO, armed before the model starts */
+	struct {
+		char name[64];
+		int err;
+	} faults[XENSIM_MAX_START_FAULTS];
+	unsigned fault_count;
 };
 
 static void
@@ -46,8 +53,9 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: xensim [--domid N] [--vcpus N] [--memory SIZE] "
 		"[--timeout SEC]\n"
-		"              [--trace FILE] [--lib-dir DIR] SCRIPT -- "
-		"COMMAND [ARG...]\n"
+		"              [--trace FILE] [--lib-dir DIR] "
+		"[--fail-dmop NAME:ERRNO]...\n"
+		"              SCRIPT -- COMMAND [ARG...]\n"
 		"SCRIPT '-' reads standard input.  SIZE takes K/M/G "
 		"suffixes.\n"
 		"Drop-in libraries: --lib-dir, else $XENSIM_LIB_DIR, else %s\n",
@@ -113,6 +121,29 @@ parse_timeout(const char *s, unsigned *ret_ms)
 	return 0;
 }
 
+/* NAME:ERRNO, ERRNO a number or a name such as EIO */
+static int
+parse_fault(const char *arg, struct options *o)
+{
+	const char *colon = strrchr(arg, ':');
+	uint64_t v;
+	int e;
+
+	if (!colon || colon == arg || o->fault_count >= XENSIM_MAX_START_FAULTS ||
+	    (size_t)(colon - arg) >= sizeof(o->faults[0].name))
+		return -EINVAL;
+	e = script_errno_by_name(colon + 1);
+	if (e < 0) {
+		if (parse_num(colon + 1, 4095, &v) < 0 || v == 0)
+			return -EINVAL;
+		e = (int)v;
+	}
+	memcpy(o->faults[o->fault_count].name, arg, (size_t)(colon - arg));
+	o->faults[o->fault_count].name[colon - arg] = '\0';
+	o->faults[o->fault_count++].err = e;
+	return 0;
+}
+
 static int
 parse_options(int argc, char **argv, struct options *o)
 {
@@ -123,6 +154,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "trace", required_argument, NULL, 'T' },
 		{ "lib-dir", required_argument, NULL, 'L' },
+		{ "fail-dmop", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -152,6 +184,10 @@ parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'T': o->trace = optarg; break;
 		case 'L': o->lib_dir = optarg; break;
+		case 'F':
+			if (parse_fault(optarg, o) < 0)
+				goto bad_value;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -295,6 +331,14 @@ main(int argc, char **argv)
 			strerror(-r));
 		goto out;
 	}
+	for (unsigned i = 0; i < o.fault_count; i++) {
+		r = hv_fail_dmop(hv, o.faults[i].name, o.faults[i].err);
+		if (r < 0) {
+			fprintf(stderr, "xensim: --fail-dmop: unknown dm_op "
+				"'%s'\n", o.faults[i].name);
+			goto out;
+		}
+	}
 	r = hv_spawn(hv, o.lib_dir, o.argv);
 	if (r < 0) {
 		fprintf(stderr, "xensim: cannot start %s: %s\n", o.argv[0],
@@ -308,8 +352,8 @@ main(int argc, char **argv)
 		hv_wait_child(hv, 1000, &status);
 		describe_status(status, st, sizeof(st));
 		fprintf(stderr, "%s: expected the device model to enable an "
-			"IOREQ server and bind its ports, got %s\n", o.script,
-			st);
+			"IOREQ server and bind its ports, got %s with %u IOREQ "
+			"servers left\n", o.script, st, hv_server_count(hv));
 		goto out;
 	}
 	if (r < 0) {

@@ -468,20 +468,28 @@ static const struct {
 	{ "ENOTTY", ENOTTY },
 };
 
+int
+script_errno_by_name(const char *name)
+{
+	for (size_t k = 0; k < sizeof(errno_names) / sizeof(errno_names[0]);
+	     k++)
+		if (!strcmp(errno_names[k].name, name))
+			return errno_names[k].value;
+	return -EINVAL;
+}
+
 static int
 parse_errno(struct line_ctx *c, unsigned i, int *ret)
 {
 	uint64_t v;
-	size_t k;
+	int e;
 
 	if (i < c->ntok && isalpha((unsigned char)c->tok[i].s[0])) {
-		for (k = 0; k < sizeof(errno_names) / sizeof(errno_names[0]);
-		     k++)
-			if (!strcmp(errno_names[k].name, c->tok[i].s)) {
-				*ret = errno_names[k].value;
-				return 0;
-			}
-		return perr(c, "unknown errno name '%s'", c->tok[i].s);
+		e = script_errno_by_name(c->tok[i].s);
+		if (e < 0)
+			return perr(c, "unknown errno name '%s'", c->tok[i].s);
+		*ret = e;
+		return 0;
 	}
 	if (parse_u64(c, i, "errno", 4095, &v) < 0)
 		return -EINVAL;

@@ -39,4 +39,8 @@ unsigned script_run(struct script *s, struct hv *hv, bool *ret_destroyed);
 
 void script_free(struct script *s);
 
+/* The errno value of a name such as "EIO" (the names fail-dmop takes), or
+ * -EINVAL for an unknown name. */
+int script_errno_by_name(const char *name);
+
 #endif
