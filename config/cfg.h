@@ -27,6 +27,7 @@
 #define CFG_KEY_IRQ	(1u << 1)
 #define CFG_KEY_BACKEND	(1u << 2)
 #define CFG_KEY_MMIO	(1u << 3)
+#define CFG_KEY_PCI	(1u << 4)	/* "pci": "BB:DD.F" */
 
 #define CFG_ID_MAX 63
 
@@ -50,6 +51,37 @@ struct cfg_backend {
 	struct cfg_mark mark;
 };
 
+/*
+ * Device-specific keys: a class lists them (device_class.extra_keys) and
+ * reads their values with cfg_device_extra(); config/ checks type, range
+ * and choices and reports errors at the value's position.
+ */
+enum cfg_extra_type {
+	CFG_EXTRA_STRING,
+	CFG_EXTRA_UINT,		/* decimal or 0x hex, 0..max */
+	CFG_EXTRA_BOOL,		/* true/false */
+	CFG_EXTRA_ENUM,		/* one of choices */
+};
+
+struct cfg_extra_key {
+	const char *name;
+	enum cfg_extra_type type;
+	const char *const *choices;	/* ENUM: NULL-terminated */
+	uint64_t max;			/* UINT */
+	bool required;
+	const char *default_value;	/* as YAML text, or NULL */
+};
+
+#define CFG_EXTRA_MAX 16
+
+struct cfg_extra_value {
+	const char *name;	/* points into the class's key table */
+	char *str;		/* the text (STRING/ENUM), else NULL */
+	uint64_t num;		/* UINT value, BOOL 0/1, ENUM index */
+	bool set;		/* present in YAML (or defaulted) */
+	struct cfg_mark mark;
+};
+
 struct cfg_device {
 	char *type;
 	char id[CFG_ID_MAX + 1];
@@ -58,6 +90,10 @@ struct cfg_device {
 	uint64_t mmio;		/* CFG_KEY_MMIO: base address */
 	unsigned irq;		/* CFG_KEY_IRQ: ISA IRQ 0-15 */
 	struct cfg_backend backend;	/* CFG_KEY_BACKEND; default null */
+	uint32_t pci_sbdf;	/* CFG_KEY_PCI: DEVICE_PCI_SBDF(bus,dev,fn) */
+	struct cfg_mark pci_mark;
+	struct cfg_extra_value extra[CFG_EXTRA_MAX];
+	unsigned extra_count;
 	struct cfg_mark mark;		/* the list item */
 	struct cfg_mark port_mark, irq_mark, mmio_mark, id_mark, type_mark;
 };
@@ -82,5 +118,9 @@ int cfg_load_string(const char *name, const char *text, size_t len,
 		    FILE *errs, struct cfg **ret_cfg);
 
 const char *cfg_backend_type_name(enum cfg_backend_type type);
+
+/* The value of device-specific key `name`, or NULL if not set. */
+const struct cfg_extra_value *cfg_device_extra(const struct cfg_device *dev,
+					       const char *name);
 
 #endif

@@ -32,8 +32,16 @@ struct bus_space_table {
 	unsigned capacity;
 };
 
+/* PCI functions by SBDF, sorted, for configuration requests. */
+struct bus_pci_table {
+	struct device **devs;		/* sorted by pci_sbdf */
+	unsigned count;
+	unsigned capacity;
+};
+
 struct bus {
 	struct bus_space_table spaces[_BUS_SPACE_COUNT];
+	struct bus_pci_table pci;
 	uint64_t unclaimed;		/* accesses that matched no region */
 };
 
@@ -68,5 +76,20 @@ uint64_t bus_read(struct bus *bus, enum bus_space space, uint64_t addr,
 		  unsigned size);
 void bus_write(struct bus *bus, enum bus_space space, uint64_t addr,
 	       unsigned size, uint64_t value);
+
+/*
+ * PCI configuration space.  bus_add_pci takes dev->pci_sbdf (dev->is_pci
+ * must be set): 0, -EEXIST for a taken SBDF, -EINVAL, -ENOMEM.
+ * bus_config_read/write route to the class's config hooks; no function at
+ * sbdf reads all ones and drops writes (bus->unclaimed); offset + size
+ * beyond 4096 reads all ones / is dropped.  No allocation, no syscalls.
+ */
+int bus_add_pci(struct bus *bus, struct device *dev);
+int bus_remove_pci(struct bus *bus, struct device *dev);
+struct device *bus_find_pci(const struct bus *bus, uint32_t sbdf);
+uint32_t bus_config_read(struct bus *bus, uint32_t sbdf, unsigned offset,
+			 unsigned size);
+void bus_config_write(struct bus *bus, uint32_t sbdf, unsigned offset,
+		      unsigned size, uint32_t value);
 
 #endif

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct cfg_device;
+struct cfg_extra_key;
 struct event_base;
 struct device;
 
@@ -88,7 +89,21 @@ struct device_services {
 	 */
 	int (*region_changed)(void *opaque, struct device *dev,
 			      unsigned region, const struct device_region *old);
+
+	/*
+	 * Ask Xen to shut the guest down (SHUTDOWN_* reason: 0 poweroff,
+	 * 1 reboot, 3 crash, ...), e.g. pvpanic's on-panic: crash, so that
+	 * the toolstack's on_crash policy applies.
+	 */
+	int (*shutdown)(void *opaque, unsigned reason);
 };
+
+/* Xen's packing of a PCI function on segment 0 (XEN_DMOP_PCI_SBDF). */
+#define DEVICE_PCI_SBDF(bus, dev, fn) \
+	((uint32_t)(((bus) & 0xff) << 8 | ((dev) & 0x1f) << 3 | ((fn) & 7)))
+#define DEVICE_PCI_SLOT(sbdf) (((sbdf) >> 3) & 0x1f)
+#define DEVICE_PCI_FUNC(sbdf) ((sbdf) & 7)
+#define DEVICE_PCI_CONFIG_SIZE 4096
 
 /*
  * The per-type class.  One `static const` instance per model file, listed in
@@ -124,6 +139,24 @@ struct device_class {
 			 unsigned size);
 	void (*write)(struct device *dev, unsigned region, uint64_t offset,
 		      unsigned size, uint64_t value);
+
+	/*
+	 * PCI functions only (dev->is_pci): configuration space.  offset is
+	 * 0..4095, size 1, 2 or 4, and offset + size may cross a dword (a
+	 * guest can do that through 0xcfc-0xcff) but never 4096.  Both hooks
+	 * are required when is_pci is set.
+	 */
+	uint32_t (*config_read)(struct device *dev, unsigned offset,
+				unsigned size);
+	void (*config_write)(struct device *dev, unsigned offset,
+			     unsigned size, uint32_t value);
+
+	/*
+	 * Keys of this type beyond the common ones (e.g. pvpanic's
+	 * `on-panic`), terminated by an entry with name NULL; config/
+	 * validates them and devices read them with cfg_device_extra().
+	 */
+	const struct cfg_extra_key *extra_keys;
 };
 
 /*
@@ -137,6 +170,8 @@ struct device {
 	struct device_region regions[DEVICE_MAX_REGIONS];
 	unsigned region_count;
 	struct device_stats stats;
+	bool is_pci;				/* a PCI function ... */
+	uint32_t pci_sbdf;			/* ... at this SBDF */
 	struct device *next;			/* daemon's device list */
 };
 
