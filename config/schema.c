@@ -6,6 +6,10 @@
  *       id: NAME                 ([A-Za-z0-9_.-], 1-63 chars, unique)
  *       port: N  irq: N  mmio: N (as the class allows / requires)
  *       backend: {type: file|socket|pty|stdio|null, path: P}
+ *       pci: "00:DD.F"           (PCI functions: bus 0 only)
+ *       KEY: VALUE               (the class's own keys, extra_keys:
+ *                                 string, integer 0-max, true/false, or
+ *                                 one of a list; defaults filled in)
  *
  * Each mapping is walked once in document order against a key table
  * (name -> parser -> field offset), so every error is reported once, at
@@ -122,9 +126,11 @@ parse_number(const char *s, size_t len, uint64_t *ret)
 struct dev_ctx {
 	yaml_document_t *doc;
 	struct cfg_report *r;
+	const struct device_class *(*find)(const char *type);
 	struct cfg_device *d;
 	const struct device_class *cls;	/* NULL: type missing or unknown */
 	char label[CFG_LABEL_MAX];
+	bool extra_seen[CFG_EXTRA_MAX];	/* extra key present (even bad) */
 };
 
 struct device_key {
@@ -239,12 +245,12 @@ check_string(struct cfg_report *r, const char *label, const char *prefix,
 }
 
 static const struct device_class *
-class_of(yaml_node_t *value)
+class_of(const struct dev_ctx *c, yaml_node_t *value)
 {
 	if (value->type != YAML_SCALAR_NODE ||
 	    strlen(scalar_text(value)) != value->data.scalar.length)
 		return NULL;
-	return device_class_find(scalar_text(value));
+	return c->find(scalar_text(value));
 }
 
 static int
@@ -255,7 +261,7 @@ parse_type(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
 
 	if (r < 0)
 		return r;
-	if (!class_of(value)) {
+	if (!class_of(c, value)) {
 		cfg_report(c->r, node_mark(value),
 			   "%s: unknown device type %s", c->label,
 			   quote_scalar(value, q));
@@ -313,6 +319,74 @@ parse_id(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
 	return 0;
 }
 
+/*
+ * "BB:DD.F": hex bus (1-2 digits), hex device (1-2 digits, <= 0x1f), one
+ * function digit 0-7.  -EINVAL for anything else.
+ */
+static int
+parse_bdf(const char *s, size_t len, unsigned *ret_bus, unsigned *ret_dev,
+	  unsigned *ret_fn)
+{
+	unsigned v[2] = { 0, 0 };
+	size_t i = 0;
+
+	for (unsigned part = 0; part < 2; part++) {
+		size_t start = i;
+
+		while (i < len && i - start < 3 && s[i] != ':' && s[i] != '.') {
+			int h = s[i] >= '0' && s[i] <= '9' ? s[i] - '0'
+				: s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10
+				: s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 10
+				: -1;
+
+			if (h < 0)
+				return -EINVAL;
+			v[part] = v[part] * 16 + (unsigned)h;
+			i++;
+		}
+		if (i == start || i - start > 2 || i >= len ||
+		    s[i] != (part == 0 ? ':' : '.'))
+			return -EINVAL;
+		i++;
+	}
+	if (i + 1 != len || s[i] < '0' || s[i] > '7' || v[1] > 0x1f)
+		return -EINVAL;
+	*ret_bus = v[0];
+	*ret_dev = v[1];
+	*ret_fn = (unsigned)(s[i] - '0');
+	return 0;
+}
+
+static int
+parse_pci(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
+{
+	unsigned bus, dev, fn;
+	char q[CFG_QUOTE_MAX];
+
+	if (value->type != YAML_SCALAR_NODE ||
+	    parse_bdf(scalar_text(value), value->data.scalar.length, &bus,
+		      &dev, &fn) < 0) {
+		cfg_report(c->r, node_mark(value),
+			   "%s: \"pci\" must be a PCI address \"BB:DD.F\" "
+			   "(hex bus, device 00-1f, function 0-7), got %s",
+			   c->label, value->type == YAML_SCALAR_NODE
+					     ? quote_scalar(value, q)
+					     : node_kind(value));
+		return -EINVAL;
+	}
+	if (bus != 0) {
+		cfg_report(c->r, node_mark(value),
+			   "%s: PCI bus %02x is not supported: Xen delivers "
+			   "PCI INTx only for bus 0, use \"00:%02x.%u\"",
+			   c->label, bus, dev, fn);
+		return -EINVAL;
+	}
+	c->d->pci_sbdf = DEVICE_PCI_SBDF(bus, dev, fn);
+	set_mark(c, k, value);
+	c->d->keys |= k->bit;
+	return 0;
+}
+
 static int parse_backend(struct dev_ctx *c, const struct device_key *k,
 			 yaml_node_t *value);
 
@@ -332,6 +406,8 @@ static const struct device_key device_keys[] = {
 	  .max = UINT64_MAX },
 	{ .name = "backend", .bit = CFG_KEY_BACKEND, .parse = parse_backend,
 	  .mark_offset = FIELD(backend.mark) },
+	{ .name = "pci", .bit = CFG_KEY_PCI, .parse = parse_pci,
+	  .mark_offset = FIELD(pci_mark) },
 };
 
 #define DEVICE_KEY_COUNT (sizeof(device_keys) / sizeof(device_keys[0]))
@@ -503,6 +579,223 @@ parse_backend(struct dev_ctx *c, const struct device_key *k,
 	return 0;
 }
 
+/* ---- device-specific keys (device_class.extra_keys) ---------------- */
+
+static size_t
+extra_key_count(const struct device_class *cls)
+{
+	size_t n = 0;
+
+	if (!cls || !cls->extra_keys)
+		return 0;
+	while (cls->extra_keys[n].name)
+		n++;
+	return n;
+}
+
+static const struct cfg_extra_key *
+extra_key_of(const struct device_class *cls, const yaml_node_t *key,
+	     size_t *ret_index)
+{
+	size_t n = extra_key_count(cls);
+
+	for (size_t i = 0; i < n && i < CFG_EXTRA_MAX; i++) {
+		if (scalar_is(key, cls->extra_keys[i].name)) {
+			*ret_index = i;
+			return &cls->extra_keys[i];
+		}
+	}
+	return NULL;
+}
+
+static bool
+text_is(const char *s, size_t len, const char *word)
+{
+	return strlen(word) == len && memcmp(s, word, len) == 0;
+}
+
+/*
+ * One value of key k from its text (a YAML scalar, or the class's default
+ * written as YAML text).  `plain`: the scalar was unquoted; numbers and
+ * booleans must be (a quoted "4" is a string).  0, -EINVAL (bad value,
+ * nothing stored) or -ENOMEM.
+ */
+static int
+extra_from_text(const struct cfg_extra_key *k, const char *s, size_t len,
+		bool plain, struct cfg_extra_value *v)
+{
+	uint64_t num = 0;
+	const char *const *ch;
+
+	if (memchr(s, '\0', len))
+		return -EINVAL;
+	switch (k->type) {
+	case CFG_EXTRA_STRING:
+		if (len == 0)
+			return -EINVAL;
+		break;
+	case CFG_EXTRA_UINT:
+		if (!plain || parse_number(s, len, &num) < 0 || num > k->max)
+			return -EINVAL;
+		break;
+	case CFG_EXTRA_BOOL:
+		if (!plain || !(text_is(s, len, "true") ||
+				text_is(s, len, "false")))
+			return -EINVAL;
+		num = text_is(s, len, "true");
+		break;
+	case CFG_EXTRA_ENUM:
+		for (ch = k->choices; ch && *ch; ch++)
+			if (text_is(s, len, *ch))
+				break;
+		if (!ch || !*ch)
+			return -EINVAL;
+		num = (uint64_t)(ch - k->choices);
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (k->type == CFG_EXTRA_STRING || k->type == CFG_EXTRA_ENUM) {
+		v->str = strndup(s, len);
+		if (!v->str)
+			return -ENOMEM;
+	}
+	v->num = num;
+	v->set = true;
+	return 0;
+}
+
+/* "one of log, crash" for messages. */
+static char *
+extra_choices(const struct cfg_extra_key *k, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (const char *const *ch = k->choices; ch && *ch && o < size; ch++)
+		o += (size_t)snprintf(buf + o, size - o, "%s%s",
+				      ch == k->choices ? "" : ", ", *ch);
+	return buf;
+}
+
+static void
+extra_report(struct dev_ctx *c, const struct cfg_extra_key *k,
+	     yaml_node_t *value)
+{
+	char q[CFG_QUOTE_MAX], choices[256];
+	struct device_key nk = { .name = k->name, .max = k->max };
+
+	switch (k->type) {
+	case CFG_EXTRA_UINT:
+		(void)bad_number(c, &nk, value);
+		return;
+	case CFG_EXTRA_STRING:
+		(void)check_string(c->r, c->label, "", k->name, value);
+		return;
+	default:
+		break;
+	}
+	if (value->type != YAML_SCALAR_NODE)
+		(void)snprintf(q, sizeof(q), "%s", node_kind(value));
+	else
+		(void)quote_scalar(value, q);
+	if (k->type == CFG_EXTRA_BOOL)
+		cfg_report(c->r, node_mark(value),
+			   "%s: \"%s\" must be true or false, got %s",
+			   c->label, k->name, q);
+	else
+		cfg_report(c->r, node_mark(value),
+			   "%s: \"%s\" must be one of %s, got %s", c->label,
+			   k->name, extra_choices(k, choices, sizeof(choices)),
+			   q);
+}
+
+static int
+parse_extra(struct dev_ctx *c, const struct cfg_extra_key *k, size_t index,
+	    yaml_node_t *value)
+{
+	struct cfg_extra_value *v = &c->d->extra[index];
+	int r = -EINVAL;
+
+	if (value->type == YAML_SCALAR_NODE)
+		r = extra_from_text(k, scalar_text(value),
+				    value->data.scalar.length,
+				    value->data.scalar.style ==
+					    YAML_PLAIN_SCALAR_STYLE,
+				    v);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		extra_report(c, k, value);
+		return r;
+	}
+	v->mark = node_mark(value);
+	return 0;
+}
+
+/* Slots for the class's keys, in table order (names only). */
+static void
+extra_init(struct dev_ctx *c, yaml_node_t *map)
+{
+	size_t n = extra_key_count(c->cls);
+
+	if (n > CFG_EXTRA_MAX) {
+		cfg_report(c->r, node_mark(map),
+			   "%s: device type \"%s\" declares %zu keys of its "
+			   "own, more than the %d supported", c->label,
+			   c->cls->type, n, CFG_EXTRA_MAX);
+		n = CFG_EXTRA_MAX;
+	}
+	for (size_t i = 0; i < n; i++)
+		c->d->extra[i].name = c->cls->extra_keys[i].name;
+	c->d->extra_count = (unsigned)n;
+}
+
+/* After the walk: defaults for absent keys, then required ones. */
+static int
+extra_finish(struct dev_ctx *c, yaml_node_t *map)
+{
+	for (unsigned i = 0; i < c->d->extra_count; i++) {
+		const struct cfg_extra_key *k = &c->cls->extra_keys[i];
+		struct cfg_extra_value *v = &c->d->extra[i];
+		int r;
+
+		if (c->extra_seen[i])
+			continue;
+		if (k->required) {
+			cfg_report(c->r, node_mark(map),
+				   "%s: missing required key \"%s\"",
+				   c->label, k->name);
+			continue;
+		}
+		if (!k->default_value)
+			continue;
+		r = extra_from_text(k, k->default_value,
+				    strlen(k->default_value), true, v);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			cfg_report(c->r, node_mark(map),
+				   "%s: device type \"%s\" has an invalid "
+				   "default for \"%s\"", c->label,
+				   c->cls->type, k->name);
+		v->mark = c->d->mark;
+	}
+	return 0;
+}
+
+const struct cfg_extra_value *
+cfg_device_extra(const struct cfg_device *dev, const char *name)
+{
+	if (!dev || !name)
+		return NULL;
+	for (unsigned i = 0; i < dev->extra_count && i < CFG_EXTRA_MAX; i++)
+		if (dev->extra[i].name && dev->extra[i].set &&
+		    strcmp(dev->extra[i].name, name) == 0)
+			return &dev->extra[i];
+	return NULL;
+}
+
 /* ---- device mapping ------------------------------------------------ */
 
 static const struct device_key *
@@ -529,12 +822,34 @@ peek_value(yaml_document_t *doc, yaml_node_t *map, const char *name)
 	return NULL;
 }
 
+/* A key outside the common table: one of the class's own, or unknown. */
+static int
+device_extra_pair(struct dev_ctx *c, yaml_node_t *key, yaml_node_t *value)
+{
+	const struct cfg_extra_key *ek;
+	char q[CFG_QUOTE_MAX];
+	size_t index;
+
+	ek = extra_key_of(c->cls, key, &index);
+	if (!ek || index >= c->d->extra_count) {
+		cfg_report(c->r, node_mark(key), "%s: unknown key %s",
+			   c->label, quote_scalar(key, q));
+		return -EINVAL;
+	}
+	if (c->extra_seen[index]) {
+		cfg_report(c->r, node_mark(key), "%s: duplicate key \"%s\"",
+			   c->label, ek->name);
+		return -EINVAL;
+	}
+	c->extra_seen[index] = true;
+	return parse_extra(c, ek, index, value);
+}
+
 static int
 device_pair(struct dev_ctx *c, yaml_node_t *key, yaml_node_t *value,
 	    bool seen[static DEVICE_KEY_COUNT])
 {
 	const struct device_key *k;
-	char q[CFG_QUOTE_MAX];
 
 	if (key->type != YAML_SCALAR_NODE) {
 		cfg_report(c->r, node_mark(key),
@@ -543,11 +858,8 @@ device_pair(struct dev_ctx *c, yaml_node_t *key, yaml_node_t *value,
 		return -EINVAL;
 	}
 	k = device_key_of(key);
-	if (!k) {
-		cfg_report(c->r, node_mark(key), "%s: unknown key %s",
-			   c->label, quote_scalar(key, q));
-		return -EINVAL;
-	}
+	if (!k)
+		return device_extra_pair(c, key, value);
 	if (seen[k - device_keys]) {
 		cfg_report(c->r, node_mark(key), "%s: duplicate key \"%s\"",
 			   c->label, k->name);
@@ -584,10 +896,11 @@ device_missing(struct dev_ctx *c, yaml_node_t *map,
 
 /* Parse devices[index] into d.  0, -EINVAL (reported) or -ENOMEM. */
 static int
-parse_device(yaml_document_t *doc, struct cfg_report *r, unsigned index,
-	     yaml_node_t *map, struct cfg_device *d)
+parse_device(yaml_document_t *doc, struct cfg_report *r,
+	     const struct device_class *(*find)(const char *type),
+	     unsigned index, yaml_node_t *map, struct cfg_device *d)
 {
-	struct dev_ctx c = { .doc = doc, .r = r, .d = d };
+	struct dev_ctx c = { .doc = doc, .r = r, .find = find, .d = d };
 	bool seen[DEVICE_KEY_COUNT] = { false };
 	unsigned before = r->count;
 	yaml_node_t *v;
@@ -603,7 +916,8 @@ parse_device(yaml_document_t *doc, struct cfg_report *r, unsigned index,
 		memcpy(d->id, v->data.scalar.value, v->data.scalar.length);
 	(void)cfg_label(index, d->id, c.label);
 	v = peek_value(doc, map, "type");
-	c.cls = v ? class_of(v) : NULL;
+	c.cls = v ? class_of(&c, v) : NULL;
+	extra_init(&c, map);
 
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
 	     p < map->data.mapping.pairs.top; p++) {
@@ -620,14 +934,17 @@ parse_device(yaml_document_t *doc, struct cfg_report *r, unsigned index,
 		d->keys |= CFG_KEY_PORT;
 	}
 	device_missing(&c, map, seen);
+	if (c.cls && extra_finish(&c, map) == -ENOMEM)
+		return -ENOMEM;
 	return r->count == before ? 0 : -EINVAL;
 }
 
 /* ---- top level ----------------------------------------------------- */
 
 static int
-parse_devices(yaml_document_t *doc, struct cfg_report *r, yaml_node_t *list,
-	      struct cfg *cfg, bool **ret_skip)
+parse_devices(yaml_document_t *doc, struct cfg_report *r,
+	      const struct device_class *(*find)(const char *type),
+	      yaml_node_t *list, struct cfg *cfg, bool **ret_skip)
 {
 	size_t count;
 	bool *skip;
@@ -657,7 +974,7 @@ parse_devices(yaml_document_t *doc, struct cfg_report *r, yaml_node_t *list,
 	for (size_t i = 0; i < count; i++) {
 		yaml_node_t *item = yaml_document_get_node(
 			doc, list->data.sequence.items.start[i]);
-		int ret = parse_device(doc, r, (unsigned)i, item,
+		int ret = parse_device(doc, r, find, (unsigned)i, item,
 				       &cfg->devices[i]);
 
 		if (ret == -ENOMEM)
@@ -700,6 +1017,7 @@ find_devices(yaml_document_t *doc, struct cfg_report *r, yaml_node_t *root)
 
 int
 cfg_schema_parse(yaml_document_t *doc, struct cfg_report *r,
+		 const struct device_class *(*find)(const char *type),
 		 struct cfg *cfg, bool **ret_skip)
 {
 	yaml_node_t *root = yaml_document_get_root_node(doc);
@@ -723,7 +1041,7 @@ cfg_schema_parse(yaml_document_t *doc, struct cfg_report *r,
 	devices = find_devices(doc, r, root);
 	if (!devices)
 		return -EINVAL;
-	ret = parse_devices(doc, r, devices, cfg, ret_skip);
+	ret = parse_devices(doc, r, find, devices, cfg, ret_skip);
 	if (ret < 0)
 		return ret;
 	return r->count == before ? 0 : -EINVAL;

@@ -1,6 +1,6 @@
 /*
- * Cross-checks of a parsed configuration.  Pure: reads the structs and
- * reports, nothing else.  Each problem is reported once, on the later of
+ * Cross-checks of a parsed configuration (ids, port/MMIO ranges, stdio,
+ * PCI addresses).  Pure: reads the structs and reports, nothing else.  Each problem is reported once, on the later of
  * the two devices involved, naming the earlier one and its position.
  * Device counts are capped by the parser (CFG_DEVICES_MAX), so the
  * pairwise comparisons stay small.
@@ -241,6 +241,60 @@ check_stdio(const struct validator *v, unsigned i)
 	}
 }
 
+static bool
+has_pci(const struct validator *v, unsigned i)
+{
+	return !is_skipped(v, i) && (v->cfg->devices[i].keys & CFG_KEY_PCI);
+}
+
+static char *
+bdf(uint32_t sbdf, char buf[static 16])
+{
+	(void)snprintf(buf, 16, "%02x:%02x.%u", (unsigned)(sbdf >> 8) & 0xff,
+		       (unsigned)DEVICE_PCI_SLOT(sbdf),
+		       (unsigned)DEVICE_PCI_FUNC(sbdf));
+	return buf;
+}
+
+/*
+ * Two functions at one SBDF, and functions other than 0 in a slot without
+ * function 0: firmware and Linux probe function 0 first and skip the
+ * whole slot when it is absent, so such a function would never be found.
+ */
+static void
+check_pci(const struct validator *v, unsigned i)
+{
+	const struct cfg_device *d = &v->cfg->devices[i];
+	char lb[CFG_LABEL_MAX], other[CFG_LABEL_MAX], a[16], b[16];
+	uint32_t fn0 = d->pci_sbdf & ~7u;
+	bool have_fn0 = DEVICE_PCI_FUNC(d->pci_sbdf) == 0;
+
+	if (!has_pci(v, i))
+		return;
+	for (unsigned j = 0; j < i; j++) {
+		const struct cfg_device *e = &v->cfg->devices[j];
+
+		if (!has_pci(v, j) || e->pci_sbdf != d->pci_sbdf)
+			continue;
+		cfg_report(v->r, d->pci_mark,
+			   "%s: PCI address %s is already used by %s at %u:%u",
+			   label(v, i, lb), bdf(d->pci_sbdf, a),
+			   label(v, j, other), e->pci_mark.line,
+			   e->pci_mark.col);
+		return;
+	}
+	/* A function 0 with other errors still counts as present. */
+	for (unsigned j = 0; j < v->cfg->device_count && !have_fn0; j++)
+		have_fn0 = (v->cfg->devices[j].keys & CFG_KEY_PCI) &&
+			   v->cfg->devices[j].pci_sbdf == fn0;
+	if (!have_fn0)
+		cfg_report(v->r, d->pci_mark,
+			   "%s: PCI function %s needs a function %s in the "
+			   "configuration: guests look for function 0 first "
+			   "and skip the slot without it", label(v, i, lb),
+			   bdf(d->pci_sbdf, a), bdf(fn0, b));
+}
+
 int
 cfg_validate_with(const struct cfg *cfg, const bool *skip,
 		  const struct device_class *(*find)(const char *type),
@@ -258,6 +312,7 @@ cfg_validate_with(const struct cfg *cfg, const bool *skip,
 		check_space(&v, i, BUS_SPACE_PORT);
 		check_space(&v, i, BUS_SPACE_MMIO);
 		check_stdio(&v, i);
+		check_pci(&v, i);
 	}
 	return r->count == before ? 0 : -EINVAL;
 }

@@ -2,7 +2,8 @@
  * Cross-checks of a parsed configuration (no side effects): duplicate ids,
  * overlapping port and MMIO ranges, port ranges past 0xffff, claims on
  * ranges Xen emulates internally (config/xen-reserved.h), more than one
- * stdio backend.  cfg_load() runs these already; they are exported for
+ * stdio backend, two PCI functions at one address, a PCI function other
+ * than 0 without function 0 of its slot.  cfg_load() runs these already; they are exported for
  * tests and for callers that build a struct cfg themselves.
  */
 #ifndef IOREQD_CONFIG_VALIDATE_H

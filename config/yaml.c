@@ -25,8 +25,13 @@ cfg_free(struct cfg *cfg)
 	if (!cfg)
 		return;
 	for (unsigned i = 0; i < cfg->device_count; i++) {
-		free(cfg->devices[i].type);
-		free(cfg->devices[i].backend.path);
+		struct cfg_device *d = &cfg->devices[i];
+
+		free(d->type);
+		free(d->backend.path);
+		for (unsigned k = 0; k < d->extra_count && k < CFG_EXTRA_MAX;
+		     k++)
+			free(d->extra[k].str);
 	}
 	free(cfg->devices);
 	free(cfg->path);
@@ -128,6 +133,15 @@ int
 cfg_load_string(const char *name, const char *text, size_t len, FILE *errs,
 		struct cfg **ret_cfg)
 {
+	return cfg_load_string_with(name, text, len, device_class_find, errs,
+				    ret_cfg);
+}
+
+int
+cfg_load_string_with(const char *name, const char *text, size_t len,
+		     const struct device_class *(*find)(const char *type),
+		     FILE *errs, struct cfg **ret_cfg)
+{
 	struct cfg_report r = { .name = name, .out = errs };
 	yaml_document_t doc;
 	struct cfg *cfg;
@@ -143,11 +157,11 @@ cfg_load_string(const char *name, const char *text, size_t len, FILE *errs,
 	ret = load_document(text, len, &doc, &r);
 	if (ret < 0)
 		goto err_cfg;
-	ret = cfg_schema_parse(&doc, &r, cfg, &skip);
+	ret = cfg_schema_parse(&doc, &r, find, cfg, &skip);
 	yaml_document_delete(&doc);
 	if (ret == -ENOMEM)
 		goto err_skip;
-	(void)cfg_validate_with(cfg, skip, device_class_find, &r);
+	(void)cfg_validate_with(cfg, skip, find, &r);
 	if (r.count > 0) {
 		ret = -EINVAL;
 		goto err_skip;

@@ -153,6 +153,11 @@ check_config(const char *path)
 static void
 log_device(const struct device *dev)
 {
+	if (dev->is_pci)
+		log_info("device %s (%s): claimed PCI %02x:%02x.%x", dev->id,
+			 dev->cls->type, (unsigned)(dev->pci_sbdf >> 8) & 0xff,
+			 (unsigned)DEVICE_PCI_SLOT(dev->pci_sbdf),
+			 (unsigned)DEVICE_PCI_FUNC(dev->pci_sbdf));
 	for (unsigned i = 0; i < dev->region_count && i < DEVICE_MAX_REGIONS;
 	     i++) {
 		const struct device_region *reg = &dev->regions[i];
@@ -213,6 +218,8 @@ destroy_devices(struct daemon *d)
 		struct device *dev = d->devices;
 
 		d->devices = dev->next;
+		/* Release its ranges and SBDF while the server still exists. */
+		ioreq_server_remove_device(d->server, dev);
 		dev->cls->destroy(dev);
 	}
 	d->device_count = 0;

@@ -33,6 +33,7 @@ bus_fini(struct bus *bus)
 {
 	for (unsigned s = 0; s < _BUS_SPACE_COUNT; s++)
 		free(bus->spaces[s].entries);
+	free(bus->pci.devs);
 	memset(bus, 0, sizeof(*bus));
 }
 
@@ -309,4 +310,132 @@ bus_write(struct bus *bus, enum bus_space space, uint64_t addr,
 	for (unsigned done = 0; done < size; done += width)
 		dev->cls->write(dev, e->region, offset + done, width,
 				(value >> (done * 8)) & bus_all_ones(width));
+}
+
+/*
+ * PCI configuration space: one sorted array of functions keyed by SBDF.
+ * The config hooks are only ever called with offset + size inside the
+ * 4096-byte space and size 1, 2 or 4; everything else is answered here.
+ */
+
+/* Number of functions whose SBDF is < sbdf (insertion point). */
+static unsigned
+pci_lower_bound(const struct bus_pci_table *t, uint32_t sbdf)
+{
+	unsigned lo = 0, hi = t->count;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (t->devs[mid]->pci_sbdf < sbdf)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int
+bus_add_pci(struct bus *bus, struct device *dev)
+{
+	struct bus_pci_table *t = &bus->pci;
+	unsigned idx;
+
+	if (!dev || !dev->is_pci || !dev->cls || !dev->cls->config_read ||
+	    !dev->cls->config_write)
+		return -EINVAL;
+	idx = pci_lower_bound(t, dev->pci_sbdf);
+	if (idx < t->count && t->devs[idx]->pci_sbdf == dev->pci_sbdf)
+		return -EEXIST;
+	if (t->count == t->capacity) {
+		unsigned cap = t->capacity ? t->capacity * 2 : 8;
+		struct device **n;
+
+		if (cap <= t->capacity)
+			return -ENOMEM;
+		n = reallocarray(t->devs, cap, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		t->devs = n;
+		t->capacity = cap;
+	}
+	memmove(&t->devs[idx + 1], &t->devs[idx],
+		(t->count - idx) * sizeof(t->devs[0]));
+	t->devs[idx] = dev;
+	t->count++;
+	return 0;
+}
+
+int
+bus_remove_pci(struct bus *bus, struct device *dev)
+{
+	struct bus_pci_table *t = &bus->pci;
+	unsigned idx;
+
+	if (!dev)
+		return -EINVAL;
+	idx = pci_lower_bound(t, dev->pci_sbdf);
+	if (idx >= t->count || t->devs[idx] != dev)
+		return -ENOENT;
+	memmove(&t->devs[idx], &t->devs[idx + 1],
+		(t->count - idx - 1) * sizeof(t->devs[0]));
+	t->count--;
+	return 0;
+}
+
+struct device *
+bus_find_pci(const struct bus *bus, uint32_t sbdf)
+{
+	const struct bus_pci_table *t = &bus->pci;
+	unsigned idx = pci_lower_bound(t, sbdf);
+
+	if (idx < t->count && t->devs[idx]->pci_sbdf == sbdf)
+		return t->devs[idx];
+	return NULL;
+}
+
+static bool
+config_access_valid(unsigned offset, unsigned size)
+{
+	return (size == 1 || size == 2 || size == 4) &&
+	       offset < DEVICE_PCI_CONFIG_SIZE &&
+	       size <= DEVICE_PCI_CONFIG_SIZE - offset;
+}
+
+uint32_t
+bus_config_read(struct bus *bus, uint32_t sbdf, unsigned offset,
+		unsigned size)
+{
+	struct device *dev = bus_find_pci(bus, sbdf);
+	uint32_t all_ones = size < 4 ? (UINT32_C(1) << (size * 8)) - 1 :
+		UINT32_MAX;
+
+	if (!dev) {
+		bus->unclaimed++;
+		return all_ones;
+	}
+	if (!config_access_valid(offset, size)) {
+		dev->stats.bad_accesses++;
+		return all_ones;
+	}
+	return dev->cls->config_read(dev, offset, size) & all_ones;
+}
+
+void
+bus_config_write(struct bus *bus, uint32_t sbdf, unsigned offset,
+		 unsigned size, uint32_t value)
+{
+	struct device *dev = bus_find_pci(bus, sbdf);
+
+	if (!dev) {
+		bus->unclaimed++;
+		return;
+	}
+	if (!config_access_valid(offset, size)) {
+		dev->stats.bad_accesses++;
+		return;
+	}
+	if (size < 4)
+		value &= (UINT32_C(1) << (size * 8)) - 1;
+	dev->cls->config_write(dev, offset, size, value);
 }

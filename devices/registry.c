@@ -9,6 +9,9 @@
 const struct device_class *const device_classes[] = {
 	&uart16550_isa_class,
 	&debugcon_class,
+	&pci_serial_class,
+	&pvpanic_class,
+	&pvpanic_pci_class,
 	NULL,
 };
 

@@ -10,5 +10,8 @@
 
 extern const struct device_class uart16550_isa_class;	/* uart16550.c */
 extern const struct device_class debugcon_class;	/* debugcon.c */
+extern const struct device_class pci_serial_class;	/* pci-serial.c */
+extern const struct device_class pvpanic_class;		/* pvpanic.c */
+extern const struct device_class pvpanic_pci_class;	/* pvpanic.c */
 
 #endif

@@ -9,7 +9,14 @@
  *   COPY        MMIO; with data_is_ptr both the MMIO address and the RAM
  *               address step by +-size; without it and count > 1 it is
  *               REP STOS (the value written count times).
- *   PCI_CONFIG  to the optional PCI hook (addr = SBDF << 32 | reg).
+ *   PCI_CONFIG  addr = SBDF << 32 | reg, to bus_config_read/write: size
+ *               1/2/4 (size 8 rejected), reg + size must stay within the
+ *               4 KiB config space, else all-ones / dropped (what a
+ *               function without that register answers).  REP INS/OUTS on
+ *               0xcfc-0xcff arrive here with data_is_ptr (Xen turns the
+ *               port access into PCI_CONFIG and keeps count): performed
+ *               like a rep PIO, `count` accesses to the same register,
+ *               each element to / from guest RAM, as real hardware does.
  *   TIMEOFFSET  accumulated for the control socket.
  *   INVALIDATE  drops the guest mapping cache.
  *
@@ -47,6 +54,20 @@ size_is_valid(uint32_t size)
 	return size == 1 || size == 2 || size == 4 || size == 8;
 }
 
+/*
+ * A PCI_CONFIG register: the low 32 bits of addr, an access of 1, 2 or 4
+ * bytes wholly inside the 4 KiB configuration space.  Anything else is
+ * answered like an absent register (all-ones, write dropped).
+ */
+static bool
+config_reg_ok(uint64_t addr, unsigned size)
+{
+	uint32_t reg = (uint32_t)addr;
+
+	return size <= 4 && reg < DEVICE_PCI_CONFIG_SIZE &&
+	       size <= DEVICE_PCI_CONFIG_SIZE - reg;
+}
+
 static uint64_t
 target_read(struct ioreq_dispatch *d, uint8_t type, uint64_t addr,
 	    unsigned size)
@@ -57,10 +78,10 @@ target_read(struct ioreq_dispatch *d, uint8_t type, uint64_t addr,
 	case IOREQ_REQ_COPY:
 		return bus_read(d->bus, BUS_SPACE_MMIO, addr, size);
 	case IOREQ_REQ_PCI_CONFIG:
-		if (!d->pci_read)
+		if (!config_reg_ok(addr, size))
 			return bus_all_ones(size);
-		return d->pci_read(d->pci_opaque, (uint32_t)(addr >> 32),
-				   (uint32_t)addr, size) & bus_all_ones(size);
+		return bus_config_read(d->bus, (uint32_t)(addr >> 32),
+				       (unsigned)(uint32_t)addr, size);
 	default:
 		return bus_all_ones(size);
 	}
@@ -79,9 +100,10 @@ target_write(struct ioreq_dispatch *d, uint8_t type, uint64_t addr,
 		bus_write(d->bus, BUS_SPACE_MMIO, addr, size, value);
 		break;
 	case IOREQ_REQ_PCI_CONFIG:
-		if (d->pci_write)
-			d->pci_write(d->pci_opaque, (uint32_t)(addr >> 32),
-				     (uint32_t)addr, size, value);
+		if (config_reg_ok(addr, size))
+			bus_config_write(d->bus, (uint32_t)(addr >> 32),
+					 (unsigned)(uint32_t)addr, size,
+					 (uint32_t)value);
 		break;
 	default:
 		break;
@@ -174,7 +196,11 @@ dispatch_rep_ptr(struct ioreq_dispatch *d, const struct ioreq_request *req)
 	}
 }
 
-/* data_is_ptr == 0: one access, except REP STOS to MMIO. */
+/*
+ * data_is_ptr == 0: one access, except REP STOS to MMIO.  A PIO or
+ * PCI_CONFIG request with count > 1 and no pointer is not something Xen
+ * sends; it is performed once.
+ */
 static void
 dispatch_direct(struct ioreq_dispatch *d, struct ioreq_request *req)
 {
@@ -203,6 +229,10 @@ dispatch_access(struct ioreq_dispatch *d, struct ioreq_request *req)
 	}
 	if (req->type == IOREQ_REQ_PIO && req->size == 8) {
 		reject(d, req, "8-byte port access");
+		return;
+	}
+	if (req->type == IOREQ_REQ_PCI_CONFIG && req->size == 8) {
+		reject(d, req, "8-byte PCI configuration access");
 		return;
 	}
 	if (req->data_is_ptr)

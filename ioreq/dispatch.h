@@ -2,7 +2,9 @@
  * Request dispatch: one decoded ioreq -> bus accesses (devices/bus.h).
  *
  * Xen-agnostic on purpose: ring.c decodes the shared slot into a struct
- * ioreq_request, calls ioreq_dispatch(), and writes back req->data.  Guest
+ * ioreq_request, calls ioreq_dispatch(), and writes back req->data.
+ * PIO/MMIO go to bus_read/bus_write, PCI_CONFIG to bus_config_read/write
+ * (devices/bus.h).  Guest
  * memory (for rep / data_is_ptr requests) is reached through callbacks, so
  * unit tests drive this file with a malloc'd "guest RAM" and no Xen.
  *
@@ -66,17 +68,6 @@ struct ioreq_dispatch {
 			   size_t len);
 	/* Drop every cached guest mapping (INVALIDATE). Optional. */
 	void (*invalidate)(void *opaque);
-
-	/*
-	 * PCI configuration hook (IOREQ_TYPE_PCI_CONFIG).  Optional: when NULL
-	 * (no PCI functions yet) reads are all-ones and writes are dropped.
-	 * sbdf is addr >> 32, reg the low 32 bits, value masked to size.
-	 */
-	void *pci_opaque;
-	uint64_t (*pci_read)(void *opaque, uint32_t sbdf, uint32_t reg,
-			     unsigned size);
-	void (*pci_write)(void *opaque, uint32_t sbdf, uint32_t reg,
-			  unsigned size, uint64_t value);
 
 	int64_t time_offset;	/* sum of TIMEOFFSET deltas, seconds */
 	struct ioreq_dispatch_stats stats;

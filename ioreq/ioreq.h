@@ -4,7 +4,9 @@
  * Life cycle (the order Xen requires, xen-abi.md 1.3, 6.1):
  *   ioreq_server_open()      handles, create server (buffered, ATOMIC), map
  *                            frames 0..1
- *   ioreq_server_add_device()  bus + claim each region of a device
+ *   ioreq_server_add_device()  bus + claim each region (and the SBDF of
+ *                            a PCI function) of a device
+ *   ioreq_server_remove_device()  release them again (before destroy)
  *   ioreq_server_enable()    enable, then bind one port per vCPU + buffered
  *   ioreq_server_restrict()  confine the handles to the domain
  *   ioreq_server_handle_event()  on every readable ioreq_server_fd()
@@ -52,9 +54,23 @@ const struct device_services *ioreq_server_services(
 
 /*
  * Put every region of `dev` with size != 0 on the bus and claim it with
- * Xen; on failure the regions already added are removed again.
+ * Xen; for a PCI function (dev->is_pci, which needs both config hooks,
+ * else -EINVAL) first claim dev->pci_sbdf with
+ * map_pcidev_to_ioreq_server and the bus's PCI table (-EEXIST if taken).
+ * On failure everything already claimed is released again.
  */
 int ioreq_server_add_device(struct ioreq_server *server, struct device *dev);
+
+/*
+ * Release everything ioreq_server_add_device (and later region moves)
+ * claimed for `dev`: each region the bus holds for it, with Xen and on the
+ * bus, and its SBDF (unmap_pcidev_from_ioreq_server, bus PCI table).
+ * Call before destroying the device; harmless for a device that was never
+ * (or only partly) added.  dm_op failures are ignored (the domain may be
+ * gone); NULL server or device: nothing.
+ */
+void ioreq_server_remove_device(struct ioreq_server *server,
+				struct device *dev);
 
 /* Enable the server, then bind the vCPU and buffered event channels. */
 int ioreq_server_enable(struct ioreq_server *server);

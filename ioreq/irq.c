@@ -1,9 +1,11 @@
 /*
  * struct device_services for real (devices/device.h): interrupt lines and
  * MSIs as dm_ops, guest memory through the mapping cache, and region moves
- * as claim/release with Xen plus a bus update.  Devices decide when a line
- * level changes; this file only forwards.  Any ESRCH marks the domain as
- * gone for the daemon's loop.  Not implemented: Arm SPIs, PCI link routes.
+ * as claim/release with Xen plus a bus update (logged at info level,
+ * rate-limited: the guest drives them), guest shutdown requests.  Devices
+ * decide when a line level changes; this file only forwards.  Any ESRCH
+ * marks the domain as gone for the daemon's loop.  Not implemented: Arm
+ * SPIs, PCI link routes.
  */
 #include "ioreq/server-internal.h"
 
@@ -66,35 +68,85 @@ svc_guest_write(void *opaque, uint64_t gpa, const void *buf, size_t len)
 	return ioreq_guest_write(&s->guest, gpa, buf, len);
 }
 
-/* Claim region `region` of dev on the bus and with Xen. */
+static const char *
+space_name(enum bus_space space)
+{
+	return space == BUS_SPACE_PORT ? "ports" : "MMIO";
+}
+
+/*
+ * Claim region `region` of dev (its current base/size) with Xen and on the
+ * bus.  All or nothing: -EEXIST (overlap on the bus), -EINVAL (bad
+ * range), or the dm_op's error, with nothing claimed.
+ */
 static int
 region_claim(struct ioreq_server *s, struct device *dev, unsigned region)
 {
 	const struct device_region *reg = &dev->regions[region];
 	int r;
 
+	r = ioreq_range_check(reg->space, reg->base, reg->size);
+	if (r < 0)
+		return r;
 	if (bus_overlaps(s->bus, reg->space, reg->base, reg->size))
 		return -EEXIST;
 	r = ioreq_map_range(s, reg->space, reg->base, reg->size);
 	if (r < 0)
 		return r;
 	r = bus_add(s->bus, dev, region);
-	if (r < 0)
+	if (r < 0) {
 		(void)ioreq_unmap_range(s, reg->space, reg->base, reg->size);
-	return r;
+		return r;
+	}
+	log_ratelimited(&s->region_ratelimit, LOG_LEVEL_INFO,
+			"device %s: claimed %s 0x%llx-0x%llx (region %u)",
+			dev->id, space_name(reg->space),
+			(unsigned long long)reg->base,
+			(unsigned long long)(reg->base + reg->size - 1),
+			region);
+	return 0;
 }
 
+/*
+ * Release the claim of (dev, region) at old->base, if it is there: the bus
+ * entry must match exactly, so a window that was never claimed (a failed
+ * earlier claim) is not released from Xen.  Xen first, so that a failing
+ * dm_op leaves both sides as they were.
+ */
 static int
 region_release(struct ioreq_server *s, struct device *dev, unsigned region,
 	       const struct device_region *old)
 {
-	int r = bus_remove(s->bus, old->space, old->base, dev, region);
+	const struct bus_entry *e;
+	int r;
 
+	if (ioreq_range_check(old->space, old->base, old->size) < 0)
+		return 0;
+	e = bus_find(s->bus, old->space, old->base, old->size);
+	if (!e || e->dev != dev || e->region != region ||
+	    e->base != old->base || e->size != old->size)
+		return 0;
+	r = ioreq_unmap_range(s, old->space, old->base, old->size);
 	if (r < 0)
 		return r;
-	return ioreq_unmap_range(s, old->space, old->base, old->size);
+	(void)bus_remove(s->bus, old->space, old->base, dev, region);
+	log_ratelimited(&s->region_ratelimit, LOG_LEVEL_INFO,
+			"device %s: released %s 0x%llx-0x%llx (region %u)",
+			dev->id, space_name(old->space),
+			(unsigned long long)old->base,
+			(unsigned long long)(old->base + old->size - 1),
+			region);
+	return 0;
 }
 
+/*
+ * A device moved, resized, enabled or disabled one of its regions (PCI
+ * BAR programming, decode bits).  The old window is released if it was
+ * claimed, then the new one is claimed (size 0: release only).  When the
+ * new claim fails the old window stays released: the device is now
+ * elsewhere, so answering at the old address would be wrong, and the
+ * device learns from the error that its window is not decoded.
+ */
 static int
 svc_region_changed(void *opaque, struct device *dev, unsigned region,
 		   const struct device_region *old)
@@ -102,17 +154,29 @@ svc_region_changed(void *opaque, struct device *dev, unsigned region,
 	struct ioreq_server *s = opaque;
 	int r;
 
-	if (!dev || region >= DEVICE_MAX_REGIONS)
+	if (!dev || region >= DEVICE_MAX_REGIONS ||
+	    region >= dev->region_count)
 		return -EINVAL;
 	if (old && old->size != 0) {
 		r = region_release(s, dev, region, old);
-		if (r < 0 && r != -ENOENT)
+		if (r < 0)
 			return r;
 	}
 	if (dev->regions[region].size == 0)
 		return 0;
-	/* On failure the old window stays released: the device is told. */
 	return region_claim(s, dev, region);
+}
+
+static int
+svc_shutdown(void *opaque, unsigned reason)
+{
+	struct ioreq_server *s = opaque;
+
+	if (reason > IOREQ_SHUTDOWN_REASON_MAX)
+		return -EINVAL;
+	if (xendevicemodel_shutdown(s->dmod, s->domid, reason) < 0)
+		return ioreq_server_dmop_error(s);
+	return 0;
 }
 
 void
@@ -127,6 +191,7 @@ ioreq_services_init(struct ioreq_server *s, struct event_base *evbase)
 		.guest_read = svc_guest_read,
 		.guest_write = svc_guest_write,
 		.region_changed = svc_region_changed,
+		.shutdown = svc_shutdown,
 	};
 }
 

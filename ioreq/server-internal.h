@@ -56,7 +56,17 @@ struct ioreq_server {
 	struct ioreq_guest guest;
 	struct device_services services;
 	struct log_ratelimit ratelimit;
+	struct log_ratelimit region_ratelimit;	/* guest-driven BAR moves */
 };
+
+/* SHUTDOWN_soft_reset, the highest reason Xen 4.17 defines. */
+#define IOREQ_SHUTDOWN_REASON_MAX 5u
+
+/*
+ * Is [base, base + size) a range ioreq_map_range accepts (size != 0, no
+ * wrap, ports below 0x10000, a known space)?  0 or -EINVAL.
+ */
+int ioreq_range_check(enum bus_space space, uint64_t base, uint64_t size);
 
 /* Record a dm_op failure; returns -errno (and notes ESRCH). */
 int ioreq_server_dmop_error(struct ioreq_server *server);

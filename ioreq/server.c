@@ -8,8 +8,11 @@
  *
  * Events: xenevtchn_pending() gives one masked local port; a sorted table
  * maps it to a vCPU or to the buffered ring; the port is unmasked after
- * the request is answered.  Not implemented: legacy gfn mapping (Xen
- * 4.17 always offers acquire_resource), PCI SBDF claims.
+ * the request is answered.  PCI functions are claimed by SBDF
+ * (map_pcidev_to_ioreq_server, bus 0 only as configured) next to their
+ * ranges, and released with them (ioreq_server_remove_device).  Not
+ * implemented: legacy gfn mapping (Xen 4.17 always offers
+ * acquire_resource).
  */
 #include "ioreq/server-internal.h"
 
@@ -183,6 +186,14 @@ range_last(enum bus_space space, uint64_t base, uint64_t size,
 }
 
 int
+ioreq_range_check(enum bus_space space, uint64_t base, uint64_t size)
+{
+	uint64_t last;
+
+	return range_last(space, base, size, &last);
+}
+
+int
 ioreq_map_range(struct ioreq_server *s, enum bus_space space, uint64_t base,
 		uint64_t size)
 {
@@ -214,14 +225,80 @@ ioreq_unmap_range(struct ioreq_server *s, enum bus_space space,
 	return 0;
 }
 
+/* Claim dev's SBDF with Xen and on the bus's PCI table; all or nothing. */
+static int
+pci_claim(struct ioreq_server *s, struct device *dev)
+{
+	uint32_t sbdf = dev->pci_sbdf;
+	int r = bus_add_pci(s->bus, dev);
+
+	if (r < 0)
+		return r;
+	if (xendevicemodel_map_pcidev_to_ioreq_server(
+		    s->dmod, s->domid, s->id, 0, (uint8_t)(sbdf >> 8),
+		    (uint8_t)DEVICE_PCI_SLOT(sbdf),
+		    (uint8_t)DEVICE_PCI_FUNC(sbdf)) < 0) {
+		r = ioreq_server_dmop_error(s);
+		(void)bus_remove_pci(s->bus, dev);
+		return r;
+	}
+	return 0;
+}
+
+static void
+pci_release(struct ioreq_server *s, struct device *dev)
+{
+	uint32_t sbdf = dev->pci_sbdf;
+
+	if (bus_find_pci(s->bus, sbdf) != dev)
+		return;
+	if (xendevicemodel_unmap_pcidev_from_ioreq_server(
+		    s->dmod, s->domid, s->id, 0, (uint8_t)(sbdf >> 8),
+		    (uint8_t)DEVICE_PCI_SLOT(sbdf),
+		    (uint8_t)DEVICE_PCI_FUNC(sbdf)) < 0)
+		(void)ioreq_server_dmop_error(s);
+	(void)bus_remove_pci(s->bus, dev);
+}
+
+/* Release region i of dev if the bus holds exactly that claim. */
+static void
+region_release_if_claimed(struct ioreq_server *s, struct device *dev,
+			  unsigned i)
+{
+	const struct device_region *reg = &dev->regions[i];
+	const struct bus_entry *e;
+
+	if (ioreq_range_check(reg->space, reg->base, reg->size) < 0)
+		return;
+	e = bus_find(s->bus, reg->space, reg->base, reg->size);
+	if (!e || e->dev != dev || e->region != i || e->base != reg->base ||
+	    e->size != reg->size)
+		return;
+	(void)ioreq_unmap_range(s, reg->space, reg->base, reg->size);
+	(void)bus_remove(s->bus, reg->space, reg->base, dev, i);
+}
+
+static unsigned
+region_count(const struct device *dev)
+{
+	return dev->region_count < DEVICE_MAX_REGIONS ? dev->region_count
+						      : DEVICE_MAX_REGIONS;
+}
+
 int
 ioreq_server_add_device(struct ioreq_server *s, struct device *dev)
 {
-	unsigned n = dev->region_count < DEVICE_MAX_REGIONS ?
-		dev->region_count : DEVICE_MAX_REGIONS;
+	unsigned n = region_count(dev);
 	unsigned i;
 	int r = 0;
 
+	if (dev->is_pci) {
+		if (!dev->cls->config_read || !dev->cls->config_write)
+			return -EINVAL;
+		r = pci_claim(s, dev);
+		if (r < 0)
+			return r;
+	}
 	for (i = 0; i < n; i++) {
 		const struct device_region *reg = &dev->regions[i];
 
@@ -238,15 +315,22 @@ ioreq_server_add_device(struct ioreq_server *s, struct device *dev)
 	}
 	return 0;
 err:
-	while (i-- > 0) {
-		const struct device_region *reg = &dev->regions[i];
-
-		if (reg->size == 0)
-			continue;
-		(void)ioreq_unmap_range(s, reg->space, reg->base, reg->size);
-		(void)bus_remove(s->bus, reg->space, reg->base, dev, i);
-	}
+	while (i-- > 0)
+		region_release_if_claimed(s, dev, i);
+	if (dev->is_pci)
+		pci_release(s, dev);
 	return r;
+}
+
+void
+ioreq_server_remove_device(struct ioreq_server *s, struct device *dev)
+{
+	if (!s || !dev)
+		return;
+	for (unsigned i = 0; i < region_count(dev); i++)
+		region_release_if_claimed(s, dev, i);
+	if (dev->is_pci)
+		pci_release(s, dev);
 }
 
 static int

@@ -3,7 +3,10 @@
  * directly: the Xen-internal table against addresses taken from the Xen
  * 4.17 sources (written out here independently of the table), and the
  * cross-checks on hand-built configs with test device classes, including
- * an MMIO class (no registered class has MMIO yet).
+ * an MMIO class (no registered class has MMIO yet), PCI address checks,
+ * and device-specific keys (device_class.extra_keys) parsed from YAML
+ * with a class table of this file's own (cfg_load_string_with), so they
+ * are tested independently of the real devices.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/schema.h"
 #include "config/validate.h"
 #include "config/xen-reserved.h"
 
@@ -298,6 +302,219 @@ test_validate_ports_ids_stdio(void)
 	       __LINE__);
 }
 
+
+/* ---- PCI addresses -------------------------------------------------- */
+
+static struct cfg_device *
+add_pci(struct fixture *f, const char *id, unsigned dev, unsigned fn)
+{
+	struct cfg_device *d = add(f, "portdev", id);
+
+	d->keys |= CFG_KEY_PCI;
+	d->pci_sbdf = DEVICE_PCI_SBDF(0, dev, fn);
+	d->pci_mark = (struct cfg_mark){ 10 * f->cfg.device_count + 5, 10 };
+	return d;
+}
+
+static void
+test_validate_pci(void)
+{
+	struct fixture f;
+	bool skip[8] = { false };
+
+	fixture_init(&f);
+	(void)add_pci(&f, "a", 5, 0);
+	(void)add_pci(&f, "b", 5, 1);	/* fine: function 0 is there */
+	(void)add_pci(&f, "c", 5, 1);	/* duplicate of b */
+	(void)add_pci(&f, "d", 6, 3);	/* no 00:06.0 */
+	(void)add_pci(&f, "e", 0x1f, 7);	/* no 00:1f.0 */
+	(void)add_pci(&f, "f", 0x1f, 7);	/* duplicate: reported once */
+	expect(&f, NULL,
+	       "t.yaml:35:10: devices[2] (c): PCI address 00:05.1 is already "
+	       "used by devices[1] (b) at 25:10\n"
+	       "t.yaml:45:10: devices[3] (d): PCI function 00:06.3 needs a "
+	       "function 00:06.0 in the configuration: guests look for "
+	       "function 0 first and skip the slot without it\n"
+	       "t.yaml:55:10: devices[4] (e): PCI function 00:1f.7 needs a "
+	       "function 00:1f.0 in the configuration: guests look for "
+	       "function 0 first and skip the slot without it\n"
+	       "t.yaml:65:10: devices[5] (f): PCI address 00:1f.7 is already "
+	       "used by devices[4] (e) at 55:10\n",
+	       __LINE__);
+	/* A skipped function 0 (it had other errors) still counts. */
+	skip[0] = true;
+	skip[2] = skip[3] = skip[4] = skip[5] = true;
+	expect(&f, skip, "", __LINE__);
+}
+
+/* ---- device-specific keys ------------------------------------------- */
+
+static const char *const mode_choices[] = { "a", "b", "c", NULL };
+
+static const struct cfg_extra_key xdev_keys[] = {
+	{ .name = "label", .type = CFG_EXTRA_STRING, .default_value = "none" },
+	{ .name = "depth", .type = CFG_EXTRA_UINT, .max = 64,
+	  .default_value = "0x10" },
+	{ .name = "fast", .type = CFG_EXTRA_BOOL, .default_value = "false" },
+	{ .name = "mode", .type = CFG_EXTRA_ENUM, .choices = mode_choices,
+	  .required = true },
+	{ .name = "opt", .type = CFG_EXTRA_UINT, .max = 10 },
+	{ .name = NULL },
+};
+
+static const struct cfg_extra_key ydev_keys[] = {
+	{ .name = "level", .type = CFG_EXTRA_UINT, .max = 3,
+	  .default_value = "4" },
+	{ .name = NULL },
+};
+
+static const struct device_class test_extra_class = {
+	.type = "xdev",
+	.cfg_keys = CFG_KEY_PCI,
+	.extra_keys = xdev_keys,
+};
+
+static const struct device_class test_bad_default_class = {
+	.type = "ydev",
+	.extra_keys = ydev_keys,
+};
+
+static const struct device_class *
+extra_find(const char *type)
+{
+	if (strcmp(type, test_extra_class.type) == 0)
+		return &test_extra_class;
+	if (strcmp(type, test_bad_default_class.type) == 0)
+		return &test_bad_default_class;
+	return test_find(type);
+}
+
+/* Load yaml with extra_find; compare the errors; return the config. */
+static struct cfg *
+load(const char *yaml, const char *expected, int line)
+{
+	char *out = NULL;
+	size_t out_size = 0;
+	FILE *s = open_memstream(&out, &out_size);
+	struct cfg *cfg = NULL;
+	int ret;
+
+	if (!s) {
+		perror("open_memstream");
+		exit(2);
+	}
+	ret = cfg_load_string_with("x.yaml", yaml, strlen(yaml), extra_find,
+				   s, &cfg);
+	(void)fclose(s);
+	if (strcmp(out, expected) != 0 ||
+	    (ret == 0) != (expected[0] == '\0')) {
+		(void)fprintf(stderr, "%s:%d: load returned %d, wrote:\n%s"
+			      "expected:\n%s", __FILE__, line, ret, out,
+			      expected);
+		failures++;
+	}
+	free(out);
+	return cfg;
+}
+
+static void
+test_extra_values(void)
+{
+	struct cfg *cfg = load(
+		"devices:\n"
+		"  - type: xdev\n"
+		"    id: x\n"
+		"    mode: c\n"
+		"    depth: 64\n"
+		"    fast: true\n"
+		"    label: \"hello world\"\n"
+		"    pci: \"00:03.0\"\n"
+		"  - {type: xdev, id: y, mode: a}\n",
+		"", __LINE__);
+	const struct cfg_extra_value *v;
+	const struct cfg_device *d;
+
+	if (!cfg)
+		return;
+	d = &cfg->devices[0];
+	CHECK(d->extra_count == 5);
+	v = cfg_device_extra(d, "mode");
+	CHECK(v && v->num == 2 && v->str && strcmp(v->str, "c") == 0);
+	CHECK(v && v->mark.line == 4 && v->mark.col == 11);
+	CHECK(v && v->name == xdev_keys[3].name);	/* into the table */
+	v = cfg_device_extra(d, "depth");
+	CHECK(v && v->num == 64 && !v->str);
+	v = cfg_device_extra(d, "fast");
+	CHECK(v && v->num == 1);
+	v = cfg_device_extra(d, "label");
+	CHECK(v && strcmp(v->str, "hello world") == 0);
+	CHECK(cfg_device_extra(d, "opt") == NULL);	/* no default */
+	CHECK(cfg_device_extra(d, "nonesuch") == NULL);
+	CHECK(cfg_device_extra(d, NULL) == NULL);
+	CHECK(d->keys & CFG_KEY_PCI);
+	CHECK(d->pci_sbdf == DEVICE_PCI_SBDF(0, 3, 0));
+	CHECK(d->pci_mark.line == 8 && d->pci_mark.col == 10);
+
+	/* Defaults, parsed like YAML text, marked at the list item. */
+	d = &cfg->devices[1];
+	v = cfg_device_extra(d, "mode");
+	CHECK(v && v->num == 0 && strcmp(v->str, "a") == 0);
+	v = cfg_device_extra(d, "depth");
+	CHECK(v && v->set && v->num == 16 && v->mark.line == 9 &&
+	      v->mark.col == 5);
+	v = cfg_device_extra(d, "fast");
+	CHECK(v && v->set && v->num == 0);
+	v = cfg_device_extra(d, "label");
+	CHECK(v && strcmp(v->str, "none") == 0);
+	CHECK(!(d->keys & CFG_KEY_PCI));
+	cfg_free(cfg);
+}
+
+static void
+test_extra_errors(void)
+{
+	struct cfg *cfg = load(
+		"devices:\n"
+		"  - type: xdev\n"
+		"    id: x\n"
+		"    depth: 65\n"
+		"    fast: yes\n"
+		"    label: \"\"\n"
+		"    opt: \"4\"\n"
+		"  - type: xdev\n"
+		"    id: y\n"
+		"    mode: d\n"
+		"    label: {a: 1}\n"
+		"    mode: a\n"
+		"    port: 0x100\n"
+		"    other: 1\n"
+		"  - {type: ydev, id: z}\n"
+		"  - {type: portdev, id: w, port: 0x200, mode: a}\n",
+		"x.yaml:4:12: devices[0] (x): \"depth\" must be an integer "
+		"0-64, got \"65\"\n"
+		"x.yaml:5:11: devices[0] (x): \"fast\" must be true or false, "
+		"got \"yes\"\n"
+		"x.yaml:6:12: devices[0] (x): \"label\" must not be empty\n"
+		"x.yaml:7:10: devices[0] (x): \"opt\" must be an integer 0-10, "
+		"got the string \"4\"\n"
+		"x.yaml:2:5: devices[0] (x): missing required key \"mode\"\n"
+		"x.yaml:10:11: devices[1] (y): \"mode\" must be one of a, b, c, "
+		"got \"d\"\n"
+		"x.yaml:11:12: devices[1] (y): \"label\" must be a string, got "
+		"a mapping\n"
+		"x.yaml:12:5: devices[1] (y): duplicate key \"mode\"\n"
+		"x.yaml:13:5: devices[1] (y): key \"port\" is not valid for "
+		"type \"xdev\"\n"
+		"x.yaml:14:5: devices[1] (y): unknown key \"other\"\n"
+		"x.yaml:15:5: devices[2] (z): device type \"ydev\" has an "
+		"invalid default for \"level\"\n"
+		"x.yaml:16:41: devices[3] (w): unknown key \"mode\"\n",
+		__LINE__);
+
+	CHECK(cfg == NULL);
+	cfg_free(cfg);
+}
+
 int
 main(void)
 {
@@ -306,6 +523,9 @@ main(void)
 	test_reserved_ranges();
 	test_validate_mmio();
 	test_validate_ports_ids_stdio();
+	test_validate_pci();
+	test_extra_values();
+	test_extra_errors();
 	if (failures) {
 		(void)fprintf(stderr, "%u check(s) failed\n", failures);
 		return 1;

@@ -33,6 +33,7 @@ fake_set_pci_intx(void *opaque, unsigned slot, unsigned pin, bool level)
 	if (slot >= 32 || pin >= 4)
 		return -EINVAL;
 	f->intx_level[slot][pin] = level;
+	f->intx_calls++;
 	return 0;
 }
 
@@ -41,6 +42,8 @@ fake_send_msi(void *opaque, uint64_t addr, uint32_t data)
 {
 	struct fake_services *f = opaque;
 
+	if (f->msi_count < FAKE_MAX_RECORDS)
+		f->msis[f->msi_count] = (struct fake_msi){ addr, data };
 	f->msi_count++;
 	f->last_msi_addr = addr;
 	f->last_msi_data = data;
@@ -74,9 +77,39 @@ fake_region_changed(void *opaque, struct device *dev, unsigned region,
 		    const struct device_region *old)
 {
 	struct fake_services *f = opaque;
+	struct fake_region_change c = {
+		.dev = dev,
+		.region = region,
+		.old = old ? *old : (struct device_region){ 0 },
+		.new = dev->regions[region],
+		.result = 0,
+	};
 
+	if (f->fail_region < 0 && c.new.size != 0)
+		c.result = f->fail_region;
+	if (f->region_changes < FAKE_MAX_RECORDS)
+		f->changes[f->region_changes] = c;
 	f->region_changes++;
+	return c.result;
+}
+
+static int
+fake_shutdown(void *opaque, unsigned reason)
+{
+	struct fake_services *f = opaque;
+
+	f->shutdowns++;
+	f->last_shutdown_reason = reason;
 	return 0;
+}
+
+void
+fake_services_clear(struct fake_services *f)
+{
+	f->msi_count = 0;
+	f->region_changes = 0;
+	f->intx_calls = 0;
+	f->shutdowns = 0;
 }
 
 int
@@ -103,6 +136,7 @@ fake_services_init(struct fake_services *f, size_t mem_size)
 		.guest_read = fake_guest_read,
 		.guest_write = fake_guest_write,
 		.region_changed = fake_region_changed,
+		.shutdown = fake_shutdown,
 	};
 	return 0;
 }

@@ -12,6 +12,20 @@
 #include "devices/device.h"
 
 #define FAKE_ISA_IRQS 16
+#define FAKE_MAX_RECORDS 64
+
+struct fake_msi {
+	uint64_t addr;
+	uint32_t data;
+};
+
+/* One region_changed call: the region before (old) and after (new). */
+struct fake_region_change {
+	struct device *dev;
+	unsigned region;
+	struct device_region old, new;
+	int result;
+};
 
 struct fake_services {
 	struct device_services svc;	/* svc.opaque points back here */
@@ -22,15 +36,25 @@ struct fake_services {
 	unsigned isa_raises[FAKE_ISA_IRQS];	/* calls with level true */
 	unsigned isa_bad_calls;			/* irq >= 16 */
 	bool intx_level[32][4];
+	unsigned intx_calls;			/* set_pci_intx calls */
 	unsigned msi_count;
 	uint64_t last_msi_addr;
 	uint32_t last_msi_data;
+	struct fake_msi msis[FAKE_MAX_RECORDS];	/* first ones, in order */
 	unsigned region_changes;
+	struct fake_region_change changes[FAKE_MAX_RECORDS];
+	int fail_region;		/* if < 0, region_changed returns it for
+					 * a claim (new size != 0) */
+	unsigned shutdowns;
+	unsigned last_shutdown_reason;
 
 	uint8_t *mem;			/* guest memory at gpa 0 */
 	size_t mem_size;
 	int fail_irq;			/* if < 0, set_isa_irq returns it */
 };
+
+/* Forget recorded MSIs and region changes (counters to 0). */
+void fake_services_clear(struct fake_services *f);
 
 /* Fresh event base, mem_size bytes of zeroed guest memory. 0 or -ENOMEM. */
 int fake_services_init(struct fake_services *f, size_t mem_size);

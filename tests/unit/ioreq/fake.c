@@ -11,15 +11,19 @@ uint8_t fake_ram[FAKE_RAM_SIZE];
 unsigned fake_invalidates;
 unsigned test_failures;
 
-static void
+static struct fake_access *
 record(bool write, enum bus_space space, uint64_t addr, unsigned size,
        uint64_t value)
 {
-	if (fake_log_count < FAKE_LOG_MAX)
-		fake_log[fake_log_count++] = (struct fake_access){
-			.write = write, .space = space, .addr = addr,
-			.size = size, .value = value,
-		};
+	static struct fake_access overflow;
+
+	if (fake_log_count == FAKE_LOG_MAX)
+		return &overflow;
+	fake_log[fake_log_count] = (struct fake_access){
+		.write = write, .space = space, .addr = addr, .size = size,
+		.value = value,
+	};
+	return &fake_log[fake_log_count++];
 }
 
 uint64_t
@@ -28,7 +32,7 @@ bus_read(struct bus *bus, enum bus_space space, uint64_t addr, unsigned size)
 	/* Deliberately unmasked: the dispatcher must mask. */
 	uint64_t v = fake_read_next++;
 
-	record(false, space, addr, size, v);
+	(void)record(false, space, addr, size, v);
 	return v;
 }
 
@@ -36,7 +40,31 @@ void
 bus_write(struct bus *bus, enum bus_space space, uint64_t addr,
 	  unsigned size, uint64_t value)
 {
-	record(true, space, addr, size, value);
+	(void)record(true, space, addr, size, value);
+}
+
+uint32_t
+bus_config_read(struct bus *bus, uint32_t sbdf, unsigned offset,
+		unsigned size)
+{
+	uint32_t v = (uint32_t)fake_read_next++;
+	struct fake_access *a = record(false, BUS_SPACE_PORT, offset, size, v);
+
+	a->config = true;
+	a->sbdf = sbdf;
+	/* Deliberately unmasked, like bus_read above. */
+	return v | 0xabcd0000u;
+}
+
+void
+bus_config_write(struct bus *bus, uint32_t sbdf, unsigned offset,
+		 unsigned size, uint32_t value)
+{
+	struct fake_access *a = record(true, BUS_SPACE_PORT, offset, size,
+				       value);
+
+	a->config = true;
+	a->sbdf = sbdf;
 }
 
 static bool

@@ -1,7 +1,8 @@
 /*
  * In-memory fakes for the ioreq unit tests: a bus that records every
- * access (replacing devices/bus.c's bus_read/bus_write), a small guest RAM,
- * and a tiny check harness.
+ * access (replacing devices/bus.c's bus_read/bus_write and
+ * bus_config_read/bus_config_write), a small guest RAM, and a tiny check
+ * harness.
  */
 #ifndef IOREQD_TEST_IOREQ_FAKE_H
 #define IOREQD_TEST_IOREQ_FAKE_H
@@ -17,6 +18,8 @@
 
 struct fake_access {
 	bool write;
+	bool config;		/* bus_config_*: sbdf + register in addr */
+	uint32_t sbdf;
 	enum bus_space space;
 	uint64_t addr;
 	unsigned size;

@@ -14,7 +14,9 @@
  * buffered port.  It exits 0 on SIGTERM after destroying its servers, and
  * 0 when its domain dies (dm_ops answer ESRCH).  Not implemented: legacy
  * gfn mapping, grants, more than 128 vCPUs, register values wider than the
- * access that wrote them.
+ * access that wrote them.  --pci-bar gives PCI BAR registers the sizing
+ * handshake (see struct bar) so that a guest can size and place them; the
+ * floor never decodes the BAR ranges themselves.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -47,6 +49,7 @@
 #define FLOOR_PAGE 4096u
 #define FLOOR_INFO_SIZE 0x40u
 #define FLOOR_IRQ_SIZE 0x20u
+#define FLOOR_MAX_BARS 32
 
 /* The slot state shares byte 30 of ioreq_t with data_is_ptr/dir/df. */
 _Static_assert(sizeof(ioreq_t) == 32, "ioreq_t layout");
@@ -147,8 +150,32 @@ struct port_ent {
 	int16_t vcpu;		/* -1: buffered port */
 };
 
+/*
+ * --pci-bar: a BAR with the standard sizing handshake.  Dword accesses to
+ * the BAR registers (0x10-0x24) of a function named by any --pci-bar
+ * read (value & ~(size - 1)) | type bits, upper dword of a 64-bit BAR
+ * included; BAR registers of that function without a --pci-bar read 0
+ * (not implemented).  Other accesses use the register file.
+ */
+enum bar_kind {
+	BAR_IO,
+	BAR_MEM32,
+	BAR_MEM64,
+};
+
+struct bar {
+	uint32_t sbdf;
+	unsigned index;		/* 0-5; a 64-bit BAR also uses index + 1 */
+	enum bar_kind kind;
+	bool prefetchable;
+	uint64_t size;		/* power of two */
+	uint64_t value;		/* as written */
+};
+
 struct floor {
 	uint16_t domid;
+	struct bar bars[FLOOR_MAX_BARS];
+	unsigned nbars;
 	bool slow_buffered;
 	bool hostile_state;
 	bool no_destroy;
@@ -246,6 +273,53 @@ in_block(int base, unsigned len, uint64_t addr)
 }
 
 /* One element of an access, value masked to size. */
+/* The BAR register at config address addr (sbdf << 32 | reg), if any. */
+static bool
+bar_access(struct floor *f, uint64_t addr, bool is_read, uint64_t *val)
+{
+	uint32_t sbdf = (uint32_t)(addr >> 32), reg = (uint32_t)addr;
+	bool modelled = false;
+
+	if (reg < 0x10 || reg > 0x24 || (reg & 3))
+		return false;
+	for (unsigned i = 0; i < f->nbars; i++) {
+		struct bar *b = &f->bars[i];
+		unsigned idx = (reg - 0x10) / 4;
+		uint64_t m = ~(b->size - 1);
+		uint32_t flags;
+
+		if (b->sbdf != sbdf)
+			continue;
+		modelled = true;
+		if (idx != b->index && !(b->kind == BAR_MEM64 &&
+					 idx == b->index + 1))
+			continue;
+		if (idx == b->index + 1) {	/* upper half */
+			if (is_read)
+				*val = (uint32_t)((b->value & m) >> 32);
+			else
+				b->value = (b->value & 0xffffffffu) |
+					   (*val & 0xffffffffu) << 32;
+			return true;
+		}
+		flags = b->kind == BAR_IO ? 1u :
+			(b->kind == BAR_MEM64 ? 4u : 0u) |
+			(b->prefetchable ? 8u : 0u);
+		if (is_read)
+			*val = ((uint32_t)(b->value & m) &
+				(b->kind == BAR_IO ? ~0x3u : ~0xfu)) | flags;
+		else
+			b->value = (b->value & ~0xffffffffull) |
+				   (*val & 0xffffffffu);
+		return true;
+	}
+	if (!modelled)
+		return false;
+	if (is_read)
+		*val = 0;
+	return true;
+}
+
 static uint64_t
 access_one(struct floor *f, struct server *sv, enum space space,
 	   uint64_t addr, unsigned size, bool is_read, uint64_t val)
@@ -281,6 +355,9 @@ access_one(struct floor *f, struct server *sv, enum space space,
 		irq_write(f, sv, off, (uint32_t)val);
 		return 0;
 	}
+	if (space == SPACE_PCI && size == 4 && bar_access(f, addr, is_read,
+							  &val))
+		return val;
 	e = rf_find(sv, space, addr, !is_read);
 	if (is_read)
 		return (e ? e->value : sv->cfg.init) & mask;
@@ -767,8 +844,9 @@ usage(FILE *out)
 {
 	fprintf(out,
 "usage: xensim-floor [--domid N] [--slow-buffered] [--hostile-state]\n"
-"         [--no-destroy] [--ignore-port PORT] SERVER [--server SERVER]...\n"
-"         [--servers N]\n"
+"         [--no-destroy] [--ignore-port PORT]\n"
+"         [--pci-bar BB:DD.F:N:io|mem32|mem64[,pf]:SIZE]...\n"
+"         SERVER [--server SERVER]... [--servers N]\n"
 "SERVER options: --port BASE:SIZE  --mmio BASE:SIZE  --pci BB:DD.F\n"
 "         --bufioreq off|legacy|atomic (default atomic)  --no-enable\n"
 "         --init VALUE  --info-port PORT  --irq-port PORT\n");
@@ -832,6 +910,41 @@ add_block(struct server_cfg *c, int *ret_port, unsigned len, const char *arg)
 	return add_claim(c, SPACE_PIO, claim);
 }
 
+/* BB:DD.F:N:io|mem32|mem64[,pf]:SIZE */
+static int
+add_bar(struct floor *f, const char *arg)
+{
+	unsigned bus, dev, fn, idx;
+	char kind[16];
+	int n = 0;
+	uint64_t size;
+	struct bar b = { 0 };
+
+	if (f->nbars == FLOOR_MAX_BARS ||
+	    sscanf(arg, "%x:%x.%u:%u:%15[a-z0-9,]:%n", &bus, &dev, &fn, &idx,
+		   kind, &n) != 5 || n == 0 || bus > 0xff || dev > 0x1f ||
+	    fn > 7 || idx > 5 || parse_u64(arg + n, &size) < 0 ||
+	    size == 0 || (size & (size - 1)))
+		return -EINVAL;
+	b.prefetchable = strstr(kind, ",pf") != NULL;
+	if (b.prefetchable)
+		*strstr(kind, ",pf") = '\0';
+	if (!strcmp(kind, "io") && !b.prefetchable && size >= 4 &&
+	    size <= 0x10000)
+		b.kind = BAR_IO;
+	else if (!strcmp(kind, "mem32") && size >= 16 && size <= 1ull << 31)
+		b.kind = BAR_MEM32;
+	else if (!strcmp(kind, "mem64") && size >= 16 && idx < 5)
+		b.kind = BAR_MEM64;
+	else
+		return -EINVAL;
+	b.sbdf = bus << 8 | dev << 3 | fn;
+	b.index = idx;
+	b.size = size;
+	f->bars[f->nbars++] = b;
+	return 0;
+}
+
 static void
 cfg_init(struct server_cfg *c)
 {
@@ -888,6 +1001,7 @@ parse_args(int argc, char **argv, struct floor *f)
 		{ "port", required_argument, NULL, 'p' },
 		{ "mmio", required_argument, NULL, 'm' },
 		{ "pci", required_argument, NULL, 'c' },
+		{ "pci-bar", required_argument, NULL, 'B' },
 		{ "no-enable", no_argument, NULL, 'n' },
 		{ "init", required_argument, NULL, 'i' },
 		{ "info-port", required_argument, NULL, 'I' },
@@ -911,6 +1025,10 @@ parse_args(int argc, char **argv, struct floor *f)
 			f->domid = (uint16_t)v;
 			break;
 		case 's': f->slow_buffered = true; break;
+		case 'B':
+			if (add_bar(f, optarg) < 0)
+				return -EINVAL;
+			break;
 		case 'H': f->hostile_state = true; break;
 		case 'D': f->no_destroy = true; break;
 		case 'g':

@@ -1,0 +1,173 @@
+/*
+ * PCI serial card (class `pci-serial`): the 16550A core of uart16550.h
+ * behind BAR0, an 8-byte I/O BAR, interrupting on INTA.  It presents the
+ * identity of QEMU's single-port PCI serial card (QEMU docs/specs/
+ * pci-serial.rst and hw/char/serial-pci.c): Red Hat vendor 1b36, device
+ * 0002, revision 1, class 07 00 02 (communication / serial / 16550
+ * compatible), and QEMU's default subsystem ids 1af4:1100, so Linux's
+ * 8250_pci driver binds it as a one-port 115200-baud-base board.
+ *
+ * No MSI or MSI-X capability, as QEMU's card has none: the UART's
+ * interrupt output (already gated by MCR.OUT2 in the core) drives INTx
+ * through pci_irq_update.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "config/cfg.h"
+#include "devices/chardev.h"
+#include "devices/pci.h"
+#include "devices/registry.h"
+#include "devices/uart16550.h"
+
+#define PCI_SERIAL_VENDOR_ID	0x1b36	/* Red Hat, Inc. (QEMU devices) */
+#define PCI_SERIAL_DEVICE_ID	0x0002	/* QEMU PCI 16550A adapter */
+#define PCI_SERIAL_REVISION	1
+#define PCI_SERIAL_CLASS	0x070002 /* serial controller, 16550 */
+#define PCI_SERIAL_SUBVENDOR_ID	0x1af4	/* QEMU's default subsystem ... */
+#define PCI_SERIAL_SUBSYSTEM_ID	0x1100	/* ... ids for its devices */
+
+struct pci_serial {
+	struct device dev;
+	struct pci_function pf;
+	struct uart16550 uart;
+	struct chardev *cd;
+};
+
+static struct pci_serial *
+to_pci_serial(struct device *dev)
+{
+	return container_of(dev, struct pci_serial, dev);
+}
+
+static void
+pci_serial_set_irq(void *opaque, bool level)
+{
+	struct pci_serial *s = opaque;
+
+	pci_irq_update(&s->pf, level);
+}
+
+static void
+pci_serial_destroy(struct device *dev)
+{
+	struct pci_serial *s;
+
+	if (!dev)
+		return;
+	s = to_pci_serial(dev);
+	uart16550_fini(&s->uart);
+	chardev_close(s->cd);
+	pci_function_fini(&s->pf);
+	free(s);
+}
+
+static int
+pci_serial_create(const struct cfg_device *cfg,
+		  const struct device_services *svc, struct device **ret_dev)
+{
+	static const struct cfg_backend null_backend = {
+		.type = CFG_BACKEND_NULL,
+	};
+	static const struct pci_ids ids = {
+		.vendor_id = PCI_SERIAL_VENDOR_ID,
+		.device_id = PCI_SERIAL_DEVICE_ID,
+		.revision = PCI_SERIAL_REVISION,
+		.class_code = PCI_SERIAL_CLASS,
+		.subsystem_vendor_id = PCI_SERIAL_SUBVENDOR_ID,
+		.subsystem_id = PCI_SERIAL_SUBSYSTEM_ID,
+		.interrupt_pin = 1,	/* INTA */
+	};
+	struct pci_serial *s;
+	int r;
+
+	if (!cfg || !svc || !ret_dev || !(cfg->keys & CFG_KEY_PCI))
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	device_init(&s->dev, &pci_serial_class, cfg->id, svc);
+	s->dev.is_pci = true;
+	s->dev.pci_sbdf = cfg->pci_sbdf;
+	pci_function_init(&s->pf, &s->dev, &ids);
+	r = pci_add_bar(&s->pf, 0, PCI_BAR_IO, UART16550_REG_COUNT, false,
+			DEVICE_ACCESS_1);
+	if (r < 0)
+		goto err_free;
+	r = chardev_open((cfg->keys & CFG_KEY_BACKEND) ? &cfg->backend :
+			 &null_backend, svc->evbase, cfg->id, &s->cd);
+	if (r < 0)
+		goto err_free;
+	r = uart16550_init(&s->uart, cfg->id, svc->evbase, s->cd,
+			   pci_serial_set_irq, s);
+	if (r < 0)
+		goto err_free;
+	*ret_dev = &s->dev;
+	return 0;
+
+err_free:
+	pci_serial_destroy(&s->dev);
+	return r;
+}
+
+static void
+pci_serial_reset(struct device *dev)
+{
+	struct pci_serial *s = to_pci_serial(dev);
+
+	uart16550_reset(&s->uart);
+	pci_function_reset(&s->pf);
+}
+
+static uint64_t
+pci_serial_read(struct device *dev, unsigned region, uint64_t offset,
+		unsigned size)
+{
+	if (region != 0 || offset >= UART16550_REG_COUNT || size != 1) {
+		dev->stats.bad_accesses++;
+		return 0xff;
+	}
+	return uart16550_read(&to_pci_serial(dev)->uart, (unsigned)offset);
+}
+
+static void
+pci_serial_write(struct device *dev, unsigned region, uint64_t offset,
+		 unsigned size, uint64_t value)
+{
+	if (region != 0 || offset >= UART16550_REG_COUNT || size != 1) {
+		dev->stats.bad_accesses++;
+		return;
+	}
+	uart16550_write(&to_pci_serial(dev)->uart, (unsigned)offset,
+			(uint8_t)value);
+}
+
+static uint32_t
+pci_serial_config_read(struct device *dev, unsigned offset, unsigned size)
+{
+	return pci_config_read(&to_pci_serial(dev)->pf, offset, size);
+}
+
+static void
+pci_serial_config_write(struct device *dev, unsigned offset, unsigned size,
+			uint32_t value)
+{
+	pci_config_write(&to_pci_serial(dev)->pf, offset, size, value);
+}
+
+const struct device_class pci_serial_class = {
+	.type = "pci-serial",
+	.cfg_keys = CFG_KEY_PCI | CFG_KEY_BACKEND,
+	.cfg_required = CFG_KEY_PCI,
+	.default_port = 0,
+	.port_size = 0,
+	.mmio_size = 0,
+	.create = pci_serial_create,
+	.destroy = pci_serial_destroy,
+	.reset = pci_serial_reset,
+	.read = pci_serial_read,
+	.write = pci_serial_write,
+	.config_read = pci_serial_config_read,
+	.config_write = pci_serial_config_write,
+	.extra_keys = NULL,
+};
