@@ -7,9 +7,13 @@
  * compatible), and QEMU's default subsystem ids 1af4:1100, so Linux's
  * 8250_pci driver binds it as a one-port 115200-baud-base board.
  *
- * No MSI or MSI-X capability, as QEMU's card has none: the UART's
- * interrupt output (already gated by MCR.OUT2 in the core) drives INTx
- * through pci_irq_update.
+ * By default it has no MSI or MSI-X capability, as QEMU's card has none:
+ * the UART's interrupt output (already gated by MCR.OUT2 in the core)
+ * drives INTx through pci_irq_update.  `interrupt: msi` adds a one-vector
+ * 64-bit maskable MSI capability, `interrupt: msix` a one-vector MSI-X
+ * capability with its table and PBA in BAR1 (4 KiB memory), as multi-port
+ * serial cards with message interrupts have; the guest then chooses, and
+ * INTx is used while it enables neither.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +30,24 @@
 #define PCI_SERIAL_CLASS	0x070002 /* serial controller, 16550 */
 #define PCI_SERIAL_SUBVENDOR_ID	0x1af4	/* QEMU's default subsystem ... */
 #define PCI_SERIAL_SUBSYSTEM_ID	0x1100	/* ... ids for its devices */
+#define PCI_SERIAL_MSIX_BAR	1
+#define PCI_SERIAL_MSIX_BAR_SIZE 0x1000
+#define PCI_SERIAL_MSIX_PBA	0x800
+
+enum pci_serial_interrupt {	/* index into interrupt_choices */
+	PCI_SERIAL_INTX,
+	PCI_SERIAL_MSI,
+	PCI_SERIAL_MSIX,
+};
+
+static const char *const interrupt_choices[] = { "intx", "msi", "msix",
+						 NULL };
+
+static const struct cfg_extra_key pci_serial_keys[] = {
+	{ .name = "interrupt", .type = CFG_EXTRA_ENUM,
+	  .choices = interrupt_choices, .default_value = "intx" },
+	{ .name = NULL },
+};
 
 struct pci_serial {
 	struct device dev;
@@ -62,6 +84,31 @@ pci_serial_destroy(struct device *dev)
 	free(s);
 }
 
+/* The optional message-signalled interrupt capability (see the top). */
+static int
+pci_serial_add_interrupts(struct pci_serial *s, const struct cfg_device *cfg)
+{
+	const struct cfg_extra_value *v = cfg_device_extra(cfg, "interrupt");
+	int r;
+
+	switch (v ? v->num : PCI_SERIAL_INTX) {
+	case PCI_SERIAL_MSI:
+		r = pci_msi_init(&s->pf, 1, true, true);
+		return r < 0 ? r : 0;
+	case PCI_SERIAL_MSIX:
+		r = pci_add_bar(&s->pf, PCI_SERIAL_MSIX_BAR, PCI_BAR_MEM32,
+				PCI_SERIAL_MSIX_BAR_SIZE, false,
+				DEVICE_ACCESS_4 | DEVICE_ACCESS_8);
+		if (r < 0)
+			return r;
+		r = pci_msix_init(&s->pf, 1, PCI_SERIAL_MSIX_BAR, 0,
+				  PCI_SERIAL_MSIX_PBA);
+		return r < 0 ? r : 0;
+	default:
+		return 0;
+	}
+}
+
 static int
 pci_serial_create(const struct cfg_device *cfg,
 		  const struct device_services *svc, struct device **ret_dev)
@@ -94,6 +141,9 @@ pci_serial_create(const struct cfg_device *cfg,
 			DEVICE_ACCESS_1);
 	if (r < 0)
 		goto err_free;
+	r = pci_serial_add_interrupts(s, cfg);
+	if (r < 0)
+		goto err_free;
 	r = chardev_open((cfg->keys & CFG_KEY_BACKEND) ? &cfg->backend :
 			 &null_backend, svc->evbase, cfg->id, &s->cd);
 	if (r < 0)
@@ -123,6 +173,15 @@ static uint64_t
 pci_serial_read(struct device *dev, unsigned region, uint64_t offset,
 		unsigned size)
 {
+	uint64_t v;
+
+	if (region == PCI_SERIAL_MSIX_BAR) {
+		if (pci_msix_mmio_read(&to_pci_serial(dev)->pf, region, offset,
+				       size, &v))
+			return v;
+		dev->stats.bad_accesses++;
+		return 0;
+	}
 	if (region != 0 || offset >= UART16550_REG_COUNT || size != 1) {
 		dev->stats.bad_accesses++;
 		return 0xff;
@@ -134,6 +193,12 @@ static void
 pci_serial_write(struct device *dev, unsigned region, uint64_t offset,
 		 unsigned size, uint64_t value)
 {
+	if (region == PCI_SERIAL_MSIX_BAR) {
+		if (!pci_msix_mmio_write(&to_pci_serial(dev)->pf, region,
+					 offset, size, value))
+			dev->stats.bad_accesses++;
+		return;
+	}
 	if (region != 0 || offset >= UART16550_REG_COUNT || size != 1) {
 		dev->stats.bad_accesses++;
 		return;
@@ -169,5 +234,5 @@ const struct device_class pci_serial_class = {
 	.write = pci_serial_write,
 	.config_read = pci_serial_config_read,
 	.config_write = pci_serial_config_write,
-	.extra_keys = NULL,
+	.extra_keys = pci_serial_keys,
 };
