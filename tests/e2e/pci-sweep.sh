@@ -48,4 +48,4 @@ RO
 	echo 'inb 0xc007 == 0x5a'
 	echo 'inb 0xc005 == 0x60'
 } > "$script"
-exec sh "$runner" "$xensim" "$floor" "$script"
+sh "$runner" "$xensim" "$floor" "$script"
