@@ -23,7 +23,7 @@
  * write to a BAR takes effect at once, so a 64-bit BAR moved with decode
  * on is seen by the core as two moves (as on real hardware).
  *
- * Deliberately not implemented: expansion ROM (reads 0), PCIe and
+ * Deliberately left out: expansion ROM (reads 0), PCIe and
  * extended capabilities (extended space reads 0 unless a device writes its
  * own bytes into cfg[]), power management, BIST, type 1 (bridge) headers,
  * MSI extended message data.

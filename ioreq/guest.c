@@ -4,7 +4,7 @@
  * bucket's previous tenant and maps the whole MiB with one
  * xenforeignmemory_map call whose err[] marks the pages that exist (a
  * bucket may straddle the end of RAM or a hole).  Pages with err != 0 give
- * -EFAULT.  Not implemented: grant mappings, partial remaps of a bucket.
+ * -EFAULT.  Left out for now: grant mappings, partial remaps of a bucket.
  */
 #include "ioreq/guest.h"
 

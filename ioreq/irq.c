@@ -4,7 +4,7 @@
  * as claim/release with Xen plus a bus update (logged at info level,
  * rate-limited: the guest drives them), guest shutdown requests.  Devices
  * decide when a line level changes; this file only forwards.  Any ESRCH
- * marks the domain as gone for the daemon's loop.  Not implemented: Arm
+ * marks the domain as gone for the daemon's loop.  Left out for now: Arm
  * SPIs, PCI link routes.
  */
 #include "ioreq/server-internal.h"

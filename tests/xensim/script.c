@@ -5,7 +5,7 @@
  * text into an array of commands and rejects any malformed line before the
  * device model is started; script_run() then executes the commands against
  * the hypervisor core (hv.h).  The language is documented, and is a
- * contract, in script-language.md.  Not implemented: loops or variables
+ * contract, in script-language.md.  Left out on purpose: loops or variables
  * (only the `repeat N COMMAND` prefix), more than one client socket.
  */
 #include <ctype.h>

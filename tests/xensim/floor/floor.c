@@ -12,7 +12,7 @@
  * injections).  Bring-up follows Xen 4.17 / QEMU order: create, map the
  * resource, get_info, claim, enable, then bind the vCPU ports and the
  * buffered port.  It exits 0 on SIGTERM after destroying its servers, and
- * 0 when its domain dies (dm_ops answer ESRCH).  Not implemented: legacy
+ * 0 when its domain dies (dm_ops answer ESRCH).  Left out: legacy
  * gfn mapping, grants, more than 128 vCPUs, register values wider than the
  * access that wrote them.  --pci-bar gives PCI BAR registers the sizing
  * handshake (see struct bar) so that a guest can size and place them; the
@@ -155,7 +155,7 @@ struct port_ent {
  * the BAR registers (0x10-0x24) of a function named by any --pci-bar
  * read (value & ~(size - 1)) | type bits, upper dword of a 64-bit BAR
  * included; BAR registers of that function without a --pci-bar read 0
- * (not implemented).  Other accesses use the register file.
+ * (left out).  Other accesses use the register file.
  */
 enum bar_kind {
 	BAR_IO,
