@@ -91,7 +91,8 @@ int ioreq_server_fd(struct ioreq_server *server);
  */
 int ioreq_server_handle_event(struct ioreq_server *server);
 
-/* Cheap dm_op probing the domain: 0, -ESRCH when it is gone, -errno. */
+/* Cheap dm_op asking for our server: 0, -ESRCH when it or the domain is
+ * gone, -errno. */
 int ioreq_server_probe(struct ioreq_server *server);
 
 /* Some dm_op has reported ESRCH. */

@@ -445,14 +445,26 @@ ioreq_server_handle_event(struct ioreq_server *s)
 	return r < 0 ? r : 0;
 }
 
+/*
+ * A destroyed domain stays a zombie while we still map its pages, and
+ * domain-wide dm_ops (nr_vcpus) keep succeeding then; but Xen destroys its
+ * IOREQ servers at once (seen on real Xen 4.17).  So ask for our server:
+ * ENOENT means it is gone with the domain (or someone destroyed it), and
+ * either way there is nothing left to serve.
+ */
 int
 ioreq_server_probe(struct ioreq_server *s)
 {
-	unsigned vcpus;
+	evtchn_port_t port;
 
-	if (xendevicemodel_nr_vcpus(s->dmod, s->domid, &vcpus) < 0)
-		return ioreq_server_dmop_error(s);
-	return 0;
+	if (xendevicemodel_get_ioreq_server_info(s->dmod, s->domid, s->id,
+						 NULL, NULL, &port) == 0)
+		return 0;
+	if (errno == ENOENT) {
+		s->domain_gone = true;
+		return -ESRCH;
+	}
+	return ioreq_server_dmop_error(s);
 }
 
 bool

@@ -14,7 +14,11 @@
  *   so the buffered VGA window is MMIO as on a real HVM guest); memory is
  *   capped at 3 GiB so it never reaches the MMIO hole below 4 GiB.
  * - The domain's death can be observed by the model as Xen's
- *   VIRQ_DOM_EXC (xenevtchn_bind_virq(xce, 3)) plus dm_ops failing ESRCH.
+ *   VIRQ_DOM_EXC (xenevtchn_bind_virq(xce, 3)).  As on real Xen, the
+ *   domain first stays a zombie while the model still maps its memory:
+ *   dm_ops naming an IOREQ server fail with ENOENT (the servers are gone),
+ *   the others still succeed; once the last mapping is released, every
+ *   dm_op fails with ESRCH.
  *
  * Transport:
  * - Control: one SOCK_SEQPACKET connection per library handle.  Each
@@ -92,6 +96,11 @@ enum xensim_op {
 	/* domid, nr refs follow the request.  Reply: nr uint64_t follow,
 	 * each gfn | XENSIM_GNT_RO, or ~0 for a missing entry. */
 	XENSIM_OP_GNT_LOOKUP,
+	/* domid, arg[0] = 1: the model now holds one more mapping of the
+	 * domain's memory (RAM or an IOREQ resource); 0: it released one.
+	 * Xen keeps a destroyed domain as a zombie while such mappings hold
+	 * references to its pages. */
+	XENSIM_OP_MAP_NOTE,
 };
 
 #define XENSIM_GNT_RO (1ULL << 63)

@@ -746,15 +746,22 @@ floor_stop(struct floor *f)
 	free(f->ports);
 }
 
+/*
+ * Xen keeps a destroyed domain as a zombie while this model still maps its
+ * pages, so domain-wide dm_ops keep working; its IOREQ servers are gone at
+ * once, though.  Asking for our first server tells both cases apart.
+ */
 static bool
 domain_dead(struct floor *f)
 {
-	unsigned n;
+	evtchn_port_t port;
 
-	if (!f->dmod)
+	if (!f->dmod || f->nservers == 0 || !f->servers[0].created)
 		return false;
-	return xendevicemodel_nr_vcpus(f->dmod, f->domid, &n) < 0 &&
-	       errno == ESRCH;
+	return xendevicemodel_get_ioreq_server_info(f->dmod, f->domid,
+						    f->servers[0].id, NULL,
+						    NULL, &port) < 0 &&
+	       (errno == ESRCH || errno == ENOENT);
 }
 
 static int

@@ -981,6 +981,33 @@ dmop_result(int r, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * A dm_op on a destroyed domain that mappings still keep: its IOREQ
+ * servers are gone (ENOENT), a new one cannot get event channels in a
+ * dying domain (EINVAL), and the rest act on a domain that will never run
+ * again: they succeed and change nothing a guest could see.
+ */
+static int
+dmop_zombie(struct hv *hv, unsigned op, const uint64_t *arg,
+	    struct xensim_rep *rep)
+{
+	switch (op) {
+	case XEN_DMOP_create_ioreq_server:
+		return -EINVAL;
+	case XEN_DMOP_get_ioreq_server_info:
+	case XEN_DMOP_map_io_range_to_ioreq_server:
+	case XEN_DMOP_unmap_io_range_from_ioreq_server:
+	case XEN_DMOP_set_ioreq_server_state:
+	case XEN_DMOP_destroy_ioreq_server:
+		return dmop_ioreq(hv, op, arg, rep);
+	case XEN_DMOP_nr_vcpus:
+		rep->val[0] = hv->cfg.vcpus;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
 int
 hv_dmop(struct hv *hv, struct hv_conn *conn, const struct xensim_req *req,
 	struct xensim_rep *rep)
@@ -993,7 +1020,9 @@ hv_dmop(struct hv *hv, struct hv_conn *conn, const struct xensim_req *req,
 	r = hv_check_domain(hv, conn, req->domid, EPERM);
 	if (r == 0)
 		r = dmop_take_fail(hv, op, dmop_lib_alias(op, arg[5]));
-	if (r == 0) {
+	if (r == 0 && atomic_load(&hv->dying))
+		r = dmop_zombie(hv, op, arg, rep);
+	else if (r == 0) {
 		switch (op) {
 		case XEN_DMOP_create_ioreq_server:
 		case XEN_DMOP_get_ioreq_server_info:
@@ -1019,12 +1048,52 @@ hv_dmop(struct hv *hv, struct hv_conn *conn, const struct xensim_req *req,
 
 /* ---- domain lifetime ---- */
 
+/*
+ * domain_kill: the servers and event channels go at once, but the domain
+ * lingers as a zombie until the last reference to its pages (the model's
+ * foreign and resource mappings) is dropped; only then do dm_ops fail with
+ * ESRCH (rcu_lock_remote_domain_by_id no longer finds it).
+ */
+static void
+domain_finish_death(struct hv *hv)
+{
+	if (atomic_load(&hv->dying) && hv->map_holds == 0 &&
+	    !atomic_load(&hv->dead)) {
+		atomic_store(&hv->dead, true);
+		hv_trace(hv, "domain released by its last mapping");
+	}
+}
+
+void
+hv_map_note(struct hv *hv, struct hv_conn *conn, bool held)
+{
+	if (held) {
+		conn->map_holds++;
+		hv->map_holds++;
+		return;
+	}
+	if (conn->map_holds == 0)
+		return;
+	conn->map_holds--;
+	hv->map_holds--;
+	domain_finish_death(hv);
+}
+
+void
+hv_conn_release_maps(struct hv *hv, struct hv_conn *conn)
+{
+	/* Process exit (or close) releases what the handle still maps. */
+	hv->map_holds -= conn->map_holds;
+	conn->map_holds = 0;
+	domain_finish_death(hv);
+}
+
 void
 hv_destroy_domain(struct hv *hv)
 {
 	pthread_rwlock_wrlock(&hv->lock);
-	if (!atomic_load(&hv->dead)) {
-		atomic_store(&hv->dead, true);
+	if (!atomic_load(&hv->dying)) {
+		atomic_store(&hv->dying, true);
 		for (unsigned id = 0; id < HV_MAX_SERVERS; id++)
 			if (hv->servers[id].exists)
 				server_destroy(hv, id);
@@ -1035,9 +1104,11 @@ hv_destroy_domain(struct hv *hv)
 			if (hv->lports[p].kind == HV_LPORT_VIRQ &&
 			    hv->lports[p].virq == VIRQ_DOM_EXC)
 				hv_raise_lport(hv, p);
+		hv_trace(hv, "domain destroyed, %u mappings keep it as a "
+			 "zombie", hv->map_holds);
+		domain_finish_death(hv);
 	}
 	pthread_rwlock_unlock(&hv->lock);
-	hv_trace(hv, "domain destroyed");
 }
 
 int

@@ -22,6 +22,7 @@ conn_free(struct hv *hv, struct hv_conn *c)
 {
 	pthread_rwlock_wrlock(&hv->lock);
 	hv_conn_release_ports(hv, c);
+	hv_conn_release_maps(hv, c);
 	pthread_rwlock_unlock(&hv->lock);
 	if (c->state)
 		munmap((void *)c->state, XENSIM_EVTCHN_PAGE_SIZE);
@@ -198,6 +199,9 @@ handle(struct hv *hv, struct hv_conn *c, const struct xensim_req *req,
 		break;
 	case XENSIM_OP_FMEM_CHECK:
 		rep->ret = hv_check_domain(hv, c, req->domid, EPERM);
+		/* a dying domain's memory is being taken apart */
+		if (rep->ret == 0 && atomic_load(&hv->dying))
+			rep->ret = -EINVAL;
 		break;
 	case XENSIM_OP_MAP_RESOURCE:
 		rep->ret = hv_map_resource(hv, c, req, &fd);
@@ -217,6 +221,9 @@ handle(struct hv *hv, struct hv_conn *c, const struct xensim_req *req,
 		break;
 	case XENSIM_OP_GNT_LOOKUP:
 		handle_gnt_lookup(hv, c, req, len, rep, (uint64_t *)(rep + 1));
+		break;
+	case XENSIM_OP_MAP_NOTE:
+		hv_map_note(hv, c, req->arg[0] != 0);
 		break;
 	default:
 		rep->ret = -ENOSYS;

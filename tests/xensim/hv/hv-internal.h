@@ -104,6 +104,7 @@ struct hv_conn {
 	int pipe_w;		/* evtchn: write end of the delivery pipe */
 	int state_fd;
 	_Atomic uint32_t *state; /* evtchn: port-state page */
+	unsigned map_holds;	/* mappings of guest memory held (MAP_NOTE) */
 };
 
 struct hv_injection_rec {
@@ -119,7 +120,9 @@ struct hv_fail {
 struct hv {
 	struct hv_config cfg;
 	pthread_rwlock_t lock;
-	atomic_bool dead;
+	atomic_bool dying;	/* destroyed, kept alive by mappings */
+	atomic_bool dead;	/* gone: every dm_op fails with ESRCH */
+	unsigned map_holds;	/* sum of the conns' map_holds (lock) */
 	atomic_bool crashed;
 
 	int ram_fd;
@@ -195,6 +198,12 @@ int hv_evtchn_bind_virq(struct hv *hv, struct hv_conn *conn, uint32_t virq,
 			uint32_t *ret_lport);
 int hv_evtchn_unbind(struct hv *hv, struct hv_conn *conn, uint32_t lport);
 void hv_conn_release_ports(struct hv *hv, struct hv_conn *conn);
+/* A mapping of guest memory taken (held) or released by conn; the last
+ * release of a dying domain completes its death.  hv->lock held (write). */
+void hv_map_note(struct hv *hv, struct hv_conn *conn, bool held);
+/* conn goes away: its mappings go with it. hv->lock held (write). */
+void hv_conn_release_maps(struct hv *hv, struct hv_conn *conn);
+
 int hv_check_domain(struct hv *hv, struct hv_conn *conn, uint32_t domid,
 		    int restrict_errno);
 int hv_map_resource(struct hv *hv, struct hv_conn *conn,

@@ -92,7 +92,7 @@ precheck(struct hv *hv, unsigned vcpu)
 		return HV_BAD_ARG;
 	if (atomic_load(&hv->crashed))
 		return HV_CRASHED;
-	if (atomic_load(&hv->dead))
+	if (atomic_load(&hv->dying))
 		return HV_DEAD;
 	if (atomic_load(&hv->vcpu_hung[vcpu]))
 		return HV_TIMEOUT;
@@ -219,7 +219,7 @@ send_wait(struct hv *hv, unsigned vcpu, unsigned mask,
 	}
 	if (ret_data)
 		*ret_data = data;
-	if (atomic_load(&hv->dead))
+	if (atomic_load(&hv->dying))
 		return HV_DEAD;
 	return HV_OK;
 }
@@ -580,7 +580,7 @@ hv_timeoffset(struct hv *hv, int64_t delta_seconds)
 
 	if (atomic_load(&hv->crashed))
 		return HV_CRASHED;
-	if (atomic_load(&hv->dead))
+	if (atomic_load(&hv->dying))
 		return HV_DEAD;
 	/* rtc.c only sends a change. */
 	if (delta_seconds == 0)

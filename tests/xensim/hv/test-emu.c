@@ -377,12 +377,27 @@ static void
 dispatch_port(evtchn_port_t port)
 {
 	if (port == virq_port) {
+		evtchn_port_t p;
 		unsigned n;
 
-		/* The domain died: dm_ops now fail with ESRCH. */
-		if (xendevicemodel_nr_vcpus(dmod, domid, &n) < 0 &&
-		    errno == ESRCH)
-			exit(0);
+		/* The domain died.  As on Xen, its servers are gone at once
+		 * (ENOENT) but it lives on as a zombie while we map its pages
+		 * (nr_vcpus still answers); once we unmap, it is gone (ESRCH).
+		 * Exit 0 only if all of that held. */
+		if (xendevicemodel_get_ioreq_server_info(dmod, domid,
+							 srv[0].id, NULL, NULL,
+							 &p) == 0 || errno != ENOENT)
+			return;
+		if (xendevicemodel_nr_vcpus(dmod, domid, &n) < 0)
+			exit(3);
+		for (unsigned k = 0; k < 2; k++)
+			if (srv[k].fres)
+				xenforeignmemory_unmap_resource(fmem,
+								srv[k].fres);
+		if (xendevicemodel_nr_vcpus(dmod, domid, &n) == 0 ||
+		    errno != ESRCH)
+			exit(4);
+		exit(0);
 		return;
 	}
 	for (unsigned k = 0; k < 2; k++) {

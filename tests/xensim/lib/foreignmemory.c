@@ -8,6 +8,7 @@
  * supports XENMEM_resource_ioreq_server only (others ENOSYS).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -90,6 +91,18 @@ xenforeignmemory_restrict(xenforeignmemory_handle *fmem, domid_t domid)
 	return 0;
 }
 
+/*
+ * Tell xensim that this handle holds (or dropped) one mapping of guest
+ * memory: Xen keeps a destroyed domain alive while its pages are mapped.
+ */
+static void
+note_mapping(xenforeignmemory_handle *fmem, bool held)
+{
+	uint64_t arg = held;
+
+	(void)xs_client_simple(&fmem->c, XENSIM_OP_MAP_NOTE, 0, &arg, 1, NULL);
+}
+
 void *
 xenforeignmemory_map2(xenforeignmemory_handle *fmem, uint32_t dom, void *addr,
 		      int prot, int flags, size_t pages,
@@ -141,6 +154,7 @@ xenforeignmemory_map2(xenforeignmemory_handle *fmem, uint32_t dom, void *addr,
 			err[i + k] = 0;
 		i += run;
 	}
+	note_mapping(fmem, true);
 	return base;
 }
 
@@ -155,7 +169,11 @@ xenforeignmemory_map(xenforeignmemory_handle *fmem, uint32_t dom, int prot,
 int
 xenforeignmemory_unmap(xenforeignmemory_handle *fmem, void *addr, size_t pages)
 {
-	return munmap(addr, pages * PAGE);
+	int r = munmap(addr, pages * PAGE);
+
+	if (r == 0)
+		note_mapping(fmem, false);
+	return r;
 }
 
 xenforeignmemory_resource_handle *
@@ -201,6 +219,7 @@ xenforeignmemory_map_resource(xenforeignmemory_handle *fmem, domid_t domid,
 	fres->nr_frames = nr_frames;
 	if (paddr)
 		*paddr = addr;
+	note_mapping(fmem, true);
 	return fres;
 }
 
@@ -214,6 +233,8 @@ xenforeignmemory_unmap_resource(xenforeignmemory_handle *fmem,
 		return 0;
 	r = munmap(fres->addr, fres->nr_frames * PAGE);
 	free(fres);
+	if (r == 0)
+		note_mapping(fmem, false);
 	return r;
 }
 
