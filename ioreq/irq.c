@@ -74,6 +74,19 @@ space_name(enum bus_space space)
 	return space == BUS_SPACE_PORT ? "ports" : "MMIO";
 }
 
+/* One info line per claim or release; guest-driven, so rate-limited. */
+static void
+log_region(struct ioreq_server *s, const struct device *dev,
+	   const char *what, const struct device_region *reg, unsigned region)
+{
+	log_ratelimited(&s->region_ratelimit, LOG_LEVEL_INFO,
+			"device %s: %s %s 0x%llx-0x%llx (region %u)",
+			dev->id, what, space_name(reg->space),
+			(unsigned long long)reg->base,
+			(unsigned long long)(reg->base + reg->size - 1),
+			region);
+}
+
 /*
  * Claim region `region` of dev (its current base/size) with Xen and on the
  * bus.  All or nothing: -EEXIST (overlap on the bus), -EINVAL (bad
@@ -98,12 +111,7 @@ region_claim(struct ioreq_server *s, struct device *dev, unsigned region)
 		(void)ioreq_unmap_range(s, reg->space, reg->base, reg->size);
 		return r;
 	}
-	log_ratelimited(&s->region_ratelimit, LOG_LEVEL_INFO,
-			"device %s: claimed %s 0x%llx-0x%llx (region %u)",
-			dev->id, space_name(reg->space),
-			(unsigned long long)reg->base,
-			(unsigned long long)(reg->base + reg->size - 1),
-			region);
+	log_region(s, dev, "claimed", reg, region);
 	return 0;
 }
 
@@ -130,12 +138,7 @@ region_release(struct ioreq_server *s, struct device *dev, unsigned region,
 	if (r < 0)
 		return r;
 	(void)bus_remove(s->bus, old->space, old->base, dev, region);
-	log_ratelimited(&s->region_ratelimit, LOG_LEVEL_INFO,
-			"device %s: released %s 0x%llx-0x%llx (region %u)",
-			dev->id, space_name(old->space),
-			(unsigned long long)old->base,
-			(unsigned long long)(old->base + old->size - 1),
-			region);
+	log_region(s, dev, "released", old, region);
 	return 0;
 }
 
