@@ -10,11 +10,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 
 #include <event2/event.h>
 
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "ioreq/ioreq.h"
 
 
@@ -151,7 +151,7 @@ watch_domain(struct loop *loop)
 static void
 on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
-	(void)sd_notify(0, "WATCHDOG=1");
+	(void)notify_send("WATCHDOG=1");
 }
 
 static int
@@ -197,7 +197,7 @@ loop_attach(struct loop *loop, struct ioreq_server *server)
 	r = watch_domain(loop);
 	if (r < 0)
 		return r;
-	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
+	if (notify_watchdog_usec(&watchdog_usec) > 0)
 		r = add_timer(loop, &loop->watchdog, watchdog_usec / 2,
 			      on_watchdog);
 	return r;
