@@ -1,7 +1,8 @@
 /*
  * The event loop (see loop.h).  Stop reasons: a signal (status 0), the
- * domain's death (status 0, found by the probe timer or by any dm_op
- * returning ESRCH), or a fatal event-channel error (status 1).
+ * domain's death (status 0: a @releaseDomain fire after which our server
+ * is gone, the slow fallback probe, or any dm_op returning ESRCH), or a
+ * fatal event-channel error (status 1).
  */
 #include "daemon/loop.h"
 
@@ -9,11 +10,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 
 #include <event2/event.h>
 
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "ioreq/ioreq.h"
 
 
@@ -60,25 +61,6 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	loop_stop(loop, 0);
 }
 
-static void
-on_probe(evutil_socket_t fd, short what, void *arg)
-{
-	struct loop *loop = arg;
-	int r = ioreq_server_probe(loop->server);
-
-	if (r == -ESRCH || ioreq_server_domain_gone(loop->server))
-		domain_gone(loop);
-	else if (r < 0)
-		log_errno(LOG_LEVEL_DEBUG, r, "domain %u: probe failed",
-			  (unsigned)loop->domid);
-}
-
-static void
-on_watchdog(evutil_socket_t fd, short what, void *arg)
-{
-	(void)sd_notify(0, "WATCHDOG=1");
-}
-
 static int
 add_timer(struct loop *loop, struct event **ret_ev, uint64_t usec,
 	  event_callback_fn cb)
@@ -92,6 +74,84 @@ add_timer(struct loop *loop, struct event **ret_ev, uint64_t usec,
 	if (!*ret_ev || event_add(*ret_ev, &tv) < 0)
 		return -ENOMEM;
 	return 0;
+}
+
+static void
+probe(struct loop *loop)
+{
+	int r = ioreq_server_probe(loop->server);
+
+	if (r == -ESRCH || ioreq_server_domain_gone(loop->server))
+		domain_gone(loop);
+	else if (r < 0)
+		log_errno(LOG_LEVEL_DEBUG, r, "domain %u: probe failed",
+			  (unsigned)loop->domid);
+}
+
+static void
+on_probe(evutil_socket_t fd, short what, void *arg)
+{
+	probe(arg);
+}
+
+static int
+start_fallback_probe(struct loop *loop, int why)
+{
+	log_errno(LOG_LEVEL_WARNING, why,
+		  "domain %u: no xenstore watch on @releaseDomain, checking "
+		  "for the domain's death every %u s instead",
+		  (unsigned)loop->domid,
+		  (unsigned)(LOOP_FALLBACK_PROBE_USEC / 1000000));
+	return add_timer(loop, &loop->probe, LOOP_FALLBACK_PROBE_USEC,
+			 on_probe);
+}
+
+static void
+on_domain_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct loop *loop = arg;
+	int r = ioreq_domain_watch_check(loop->domain_watch);
+
+	if (r > 0) {
+		probe(loop);
+		return;
+	}
+	if (r == 0)
+		return;
+	/* xenstored went away: no more fires will come. */
+	event_free(loop->domain_watch_ev);
+	loop->domain_watch_ev = NULL;
+	ioreq_domain_watch_close(loop->domain_watch);
+	loop->domain_watch = NULL;
+	if (start_fallback_probe(loop, r) < 0) {
+		log_error("domain %u: cannot start the fallback probe",
+			  (unsigned)loop->domid);
+		loop_stop(loop, 1);
+	}
+}
+
+static int
+watch_domain(struct loop *loop)
+{
+	int r = ioreq_domain_watch_open(&loop->domain_watch);
+
+	if (r < 0) {
+		loop->domain_watch = NULL;
+		return start_fallback_probe(loop, r);
+	}
+	loop->domain_watch_ev = event_new(loop->base,
+		ioreq_domain_watch_fd(loop->domain_watch),
+		EV_READ | EV_PERSIST, on_domain_watch, loop);
+	if (!loop->domain_watch_ev ||
+	    event_add(loop->domain_watch_ev, NULL) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)notify_send("WATCHDOG=1");
 }
 
 static int
@@ -134,10 +194,10 @@ loop_attach(struct loop *loop, struct ioreq_server *server)
 				 EV_READ | EV_PERSIST, on_evtchn, loop);
 	if (!loop->evtchn || event_add(loop->evtchn, NULL) < 0)
 		return -ENOMEM;
-	r = add_timer(loop, &loop->probe, LOOP_PROBE_INTERVAL_USEC, on_probe);
+	r = watch_domain(loop);
 	if (r < 0)
 		return r;
-	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
+	if (notify_watchdog_usec(&watchdog_usec) > 0)
 		r = add_timer(loop, &loop->watchdog, watchdog_usec / 2,
 			      on_watchdog);
 	return r;
@@ -167,6 +227,9 @@ loop_fini(struct loop *loop)
 	free_event(&loop->evtchn);
 	free_event(&loop->sigterm);
 	free_event(&loop->sigint);
+	free_event(&loop->domain_watch_ev);
+	ioreq_domain_watch_close(loop->domain_watch);
+	loop->domain_watch = NULL;
 	free_event(&loop->probe);
 	free_event(&loop->watchdog);
 	if (loop->base)

@@ -1,7 +1,9 @@
 /*
  * The daemon's single libevent loop: the event-channel fd, SIGTERM/SIGINT,
- * the domain-death probe and the systemd watchdog.  Everything runs on the
- * thread that calls loop_run().
+ * the xenstore watch that tells of domain death, and the systemd watchdog.
+ * Nothing periodic runs while the guest is idle (unless the unit asks for
+ * a watchdog, or xenstore is unavailable).  Everything runs on the thread
+ * that calls loop_run().
  */
 #ifndef IOREQD_DAEMON_LOOP_H
 #define IOREQD_DAEMON_LOOP_H
@@ -10,10 +12,15 @@
 
 struct event;
 struct event_base;
+struct ioreq_domain_watch;
 struct ioreq_server;
 
-/* How often the domain is probed for death (a cheap dm_op). */
-#define LOOP_PROBE_INTERVAL_USEC (500 * 1000)
+/*
+ * Without xenstore (no xenstored, or its connection lost), how often the
+ * domain is probed for death instead (one dm_op): slow on purpose, with a
+ * warning in the log, so a missing xenstored never turns into fast polling.
+ */
+#define LOOP_FALLBACK_PROBE_USEC (10 * 1000 * 1000)
 
 struct loop {
 	struct event_base *base;
@@ -22,7 +29,9 @@ struct loop {
 	struct event *evtchn;
 	struct event *sigterm;
 	struct event *sigint;
-	struct event *probe;
+	struct ioreq_domain_watch *domain_watch;	/* NULL: fallback timer */
+	struct event *domain_watch_ev;
+	struct event *probe;		/* fallback timer, or NULL */
 	struct event *watchdog;
 	int exit_status;		/* what main() exits with */
 };
@@ -30,8 +39,10 @@ struct loop {
 /* Create the event base and catch SIGTERM/SIGINT.  0 or -errno. */
 int loop_init(struct loop *loop, uint16_t domid);
 /*
- * Watch the server's event channel, the domain probe and (if
- * the unit asks for it) the watchdog.  0 or -errno.
+ * Watch the server's event channel, domain death (the xenstore watch, or
+ * the slow fallback probe with a warning when xenstore is unavailable) and
+ * (if the unit asks for it) the watchdog.  Call after the handles are
+ * restricted (see ioreq_domain_watch_open).  0 or -errno.
  */
 int loop_attach(struct loop *loop, struct ioreq_server *server);
 /* Run until stopped; returns the exit status (0 clean / guest gone). */

@@ -11,16 +11,18 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 
 #include "config/cfg.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "daemon/memory.h"
+#include "daemon/notify.h"
 #include "devices/bus.h"
 #include "devices/device.h"
 #include "ioreq/ioreq.h"
@@ -286,6 +288,24 @@ setup(struct daemon *d)
 	return 0;
 }
 
+/*
+ * Set-up is over: devices copied what they need from the configuration,
+ * so free it, give the heap that parsing and set-up left behind back to
+ * the kernel, and stop holding the library pages only start-up ran.
+ */
+static void
+release_setup_memory(struct daemon *d)
+{
+	int r;
+
+	cfg_free(d->cfg);
+	d->cfg = NULL;
+	(void)malloc_trim(0);
+	r = memory_drop_startup_pages();
+	if (r < 0)
+		log_errno(LOG_LEVEL_DEBUG, r, "dropping start-up pages");
+}
+
 static void
 teardown(struct daemon *d)
 {
@@ -319,19 +339,37 @@ run(struct daemon *d)
 		 "%u vCPUs", d->opts.domid, d->device_count,
 		 (unsigned)ioreq_server_id(d->server),
 		 ioreq_server_vcpu_count(d->server));
-	(void)sd_notify(0, "READY=1");
+	(void)notify_send("READY=1");
+	/* after READY: it takes about a millisecond and nobody waits on it */
+	release_setup_memory(d);
 	status = loop_run(&d->loop);
-	(void)sd_notify(0, "STOPPING=1");
+	(void)notify_send("STOPPING=1");
 	log_info("domain %ld: stopping", d->opts.domid);
 	teardown(d);
 	return status;
+}
+
+/*
+ * Buffers of 16 KiB and more (a character backend's output ring is 64 KiB)
+ * get their own zero-filled mappings: calloc then leaves their pages
+ * untouched, so they cost memory only once the guest fills them, and
+ * free() returns them at once.  One thread, so one arena.
+ */
+static void
+tune_malloc(void)
+{
+	(void)mallopt(M_MMAP_THRESHOLD, 16 * 1024);
+	(void)mallopt(M_ARENA_MAX, 1);
 }
 
 int
 main(int argc, char **argv)
 {
 	static struct daemon d;
-	int r = parse_args(argc, argv, &d.opts);
+	int r;
+
+	tune_malloc();
+	r = parse_args(argc, argv, &d.opts);
 
 	if (r > 0)
 		exit(r - 1);

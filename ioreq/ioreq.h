@@ -106,4 +106,32 @@ int64_t ioreq_server_time_offset(const struct ioreq_server *server);
 /* Unwind from whatever stage was reached and free.  Accepts NULL. */
 void ioreq_server_destroy(struct ioreq_server *server);
 
+/*
+ * Domain death as an event (domain-watch.c): a xenstore watch on
+ * @releaseDomain.  It fires once at registration, when some domain shuts
+ * down, and when some domain dies (after Xen has destroyed its IOREQ
+ * servers); it names no domain, so on every fire ask
+ * ioreq_server_probe() whether ours is gone.
+ */
+struct ioreq_domain_watch;
+
+/*
+ * Connect to xenstored and watch @releaseDomain.  Open it after
+ * ioreq_server_restrict(): restricting puts /dev/null over the xenstore
+ * connection (libxenstore's restrict hook), which would silence the
+ * watch.  0, or -errno from xs_open/xs_watch (-ENOENT: no xenstored).
+ */
+int ioreq_domain_watch_open(struct ioreq_domain_watch **ret_watch);
+/* Readable while watch events are pending. */
+int ioreq_domain_watch_fd(const struct ioreq_domain_watch *watch);
+/*
+ * Take the pending events (at most 64 per call; the fd stays readable for
+ * more).  Returns how many were ours (> 0: probe the server now), 0, or
+ * -errno when the xenstore connection has failed (no more events will
+ * come).
+ */
+int ioreq_domain_watch_check(struct ioreq_domain_watch *watch);
+/* Disconnect (xenstored drops the watch with it), free.  Accepts NULL. */
+void ioreq_domain_watch_close(struct ioreq_domain_watch *watch);
+
 #endif

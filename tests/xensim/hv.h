@@ -28,6 +28,7 @@ struct hv_config {
 	uint64_t memory;	/* guest RAM bytes, default 64 MiB */
 	unsigned timeout_ms;	/* per-request answer timeout */
 	FILE *trace;		/* one line per ioreq and per dm_op, or NULL */
+	bool no_xenstored;	/* xs_open fails with ENOENT (no xenstored) */
 };
 
 /* Result of a guest access. */
@@ -119,7 +120,10 @@ int hv_ungrant(struct hv *hv, uint32_t ref);
  * xendevicemodel_ prefix) fails with errno_value.  -EINVAL for unknown. */
 int hv_fail_dmop(struct hv *hv, const char *name, int errno_value);
 
-/* The guest dies: servers torn down, channels closed, dm_ops ESRCH. */
+/*
+ * The guest dies: servers torn down, channels closed, dm_ops ESRCH;
+ * VIRQ_DOM_EXC raised and @releaseDomain fired to xenstore watchers.
+ */
 void hv_destroy_domain(struct hv *hv);
 
 /*
@@ -134,6 +138,9 @@ void hv_destroy_domain(struct hv *hv);
  */
 enum hv_status hv_fuzz_ioreqs(struct hv *hv, unsigned vcpu, uint64_t seed,
 			      unsigned count, char *msg, size_t msg_len);
+
+/* dm_ops issued by the model so far, failed ones included. */
+uint64_t hv_dmop_count(struct hv *hv);
 
 /* Number of IOREQ servers currently existing (for shutdown checks). */
 unsigned hv_server_count(struct hv *hv);

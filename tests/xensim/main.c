@@ -55,6 +55,7 @@ usage(FILE *f)
 		"[--timeout SEC]\n"
 		"              [--trace FILE] [--lib-dir DIR] "
 		"[--fail-dmop NAME:ERRNO]...\n"
+		"              [--no-xenstored]\n"
 		"              SCRIPT -- COMMAND [ARG...]\n"
 		"SCRIPT '-' reads standard input.  SIZE takes K/M/G "
 		"suffixes.\n"
@@ -155,6 +156,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "trace", required_argument, NULL, 'T' },
 		{ "lib-dir", required_argument, NULL, 'L' },
 		{ "fail-dmop", required_argument, NULL, 'F' },
+		{ "no-xenstored", no_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -188,6 +190,7 @@ parse_options(int argc, char **argv, struct options *o)
 			if (parse_fault(optarg, o) < 0)
 				goto bad_value;
 			break;
+		case 'X': o->cfg.no_xenstored = true; break;
 		case 'h':
 			usage(stdout);
 			exit(0);

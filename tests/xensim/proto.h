@@ -64,12 +64,29 @@ enum xensim_handle_kind {
 	XENSIM_KIND_EVTCHN,
 	XENSIM_KIND_FOREIGNMEMORY,
 	XENSIM_KIND_GNTTAB,
+	XENSIM_KIND_XENSTORE,	/* libxenstore: a connection to "xenstored" */
 };
+
+/*
+ * Watch records in a xenstore handle's pipe (HELLO of KIND_XENSTORE hands
+ * over both ends; xensim keeps the write end).  xensim writes RELEASE when
+ * xenstored would fire @releaseDomain; the library writes one EVENT per
+ * watch that is to fire (the initial fire of a new watch, and one per
+ * @releaseDomain watch for each RELEASE it reads).
+ */
+struct xensim_xs_record {
+	uint32_t kind;		/* XENSIM_XS_RELEASE or XENSIM_XS_EVENT */
+	uint32_t watch_id;	/* EVENT: the library's watch number */
+};
+
+#define XENSIM_XS_RELEASE 1U
+#define XENSIM_XS_EVENT 2U
 
 enum xensim_op {
 	/* arg[0] = kind.  Reply val[0] = guest domid, val[1] = RAM bytes,
 	 * val[2] = max vCPUs.  fds: EVTCHN: pipe read end, pipe write end,
-	 * port-state memfd; FOREIGNMEMORY/GNTTAB: guest RAM memfd. */
+	 * port-state memfd; FOREIGNMEMORY/GNTTAB: guest RAM memfd; XENSTORE:
+	 * watch pipe read end, write end (-ENOENT with --no-xenstored). */
 	XENSIM_OP_HELLO = 1,
 	/* domid = target.  Confines the handle (EPERM/EACCES elsewhere). */
 	XENSIM_OP_RESTRICT,

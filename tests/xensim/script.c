@@ -9,6 +9,7 @@
  * (only the `repeat N COMMAND` prefix), more than one client socket.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -64,6 +65,7 @@ enum script_op {
 	OP_SOCK_CLOSE,
 	OP_PCI_SCAN,
 	OP_PCI_SETUP,
+	OP_EXPECT_IDLE,
 	_OP_COUNT,
 };
 
@@ -813,6 +815,19 @@ parse_sleep(struct line_ctx *c, struct script_cmd *cmd)
 }
 
 static int
+parse_expect_idle(struct line_ctx *c, struct script_cmd *cmd)
+{
+	int r = expect_args(c, 2, "expect-idle MS");
+
+	if (r < 0)
+		return r;
+	r = parse_u64(c, 1, "milliseconds", SCRIPT_MAX_SLEEP_MS, &cmd->value);
+	if (r == 0 && cmd->value == 0)
+		return perr(c, "expect-idle needs at least 1 ms");
+	return r;
+}
+
+static int
 parse_fuzz(struct line_ctx *c, struct script_cmd *cmd)
 {
 	int r = expect_args(c, 3, "fuzz-ioreq SEED COUNT");
@@ -1033,6 +1048,7 @@ static const struct verb verbs[] = {
 	{ "ungrant", OP_UNGRANT, 0, false, parse_ungrant },
 	{ "fail-dmop", OP_FAIL_DMOP, 0, false, parse_fail_dmop },
 	{ "sleep", OP_SLEEP, 0, false, parse_sleep },
+	{ "expect-idle", OP_EXPECT_IDLE, 0, false, parse_expect_idle },
 	{ "fuzz-ioreq", OP_FUZZ, 0, false, parse_fuzz },
 	{ "destroy-domain", OP_DESTROY, 0, false, parse_none },
 	{ "bench-io", OP_BENCH, 0, false, parse_bench },
@@ -1459,6 +1475,70 @@ run_expect_no_irq(struct script *s, struct hv *hv,
 		return;
 	describe_irq(&j, got, sizeof(got));
 	fail(s, cmd, "no unconsumed injection, got %s", got);
+}
+
+static void sleep_ms(uint64_t ms);
+
+/*
+ * Context switches of every thread of process pid (voluntary plus
+ * involuntary, from /proc/PID/task/TID/status), or -1 if unreadable.
+ */
+static long long
+ctxt_switches(pid_t pid)
+{
+	char path[64], line[128];
+	long long sum = 0;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/status",
+			 (int)pid, de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			long long v;
+
+			if (sscanf(line, "voluntary_ctxt_switches: %lld", &v) == 1 ||
+			    sscanf(line, "nonvoluntary_ctxt_switches: %lld",
+				   &v) == 1)
+				sum += v;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+static void
+run_expect_idle(struct script *s, struct hv *hv, const struct script_cmd *cmd)
+{
+	pid_t pid = hv_child_pid(hv);
+	uint64_t dmops = hv_dmop_count(hv);
+	long long cs = ctxt_switches(pid), cs_after;
+
+	sleep_ms(cmd->value);
+	dmops = hv_dmop_count(hv) - dmops;
+	cs_after = ctxt_switches(pid);
+	if (cs < 0 || cs_after < 0) {
+		fail(s, cmd, "a running device model, got no /proc/%d/task",
+		     (int)pid);
+		return;
+	}
+	if (dmops != 0 || cs_after != cs)
+		fail(s, cmd, "no dm_op and no wake-up of the device model in "
+		     "%llu ms, got %llu dm_ops and %lld context switches",
+		     (unsigned long long)cmd->value, (unsigned long long)dmops,
+		     cs_after - cs);
 }
 
 static void
@@ -2178,6 +2258,7 @@ run_one(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 	case OP_EXPECT_IRQ: run_expect_irq(s, hv, cmd); break;
 	case OP_EXPECT_NO_IRQ: run_expect_no_irq(s, hv, cmd); break;
 	case OP_SLEEP: sleep_ms(cmd->value); break;
+	case OP_EXPECT_IDLE: run_expect_idle(s, hv, cmd); break;
 	case OP_FUZZ: run_fuzz(s, hv, cmd); break;
 	case OP_DESTROY:
 		hv_destroy_domain(hv);

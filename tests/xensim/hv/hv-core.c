@@ -965,7 +965,15 @@ dmop_irq(struct hv *hv, unsigned op, const uint64_t *arg,
 		return 0;
 	}
 	case XEN_DMOP_remote_shutdown:
-		/* Recorded in the trace only; the reason is not validated. */
+		/*
+		 * Recorded in the trace; the reason is not validated.  Xen
+		 * raises VIRQ_DOM_EXC and xenstored, seeing the domain shut
+		 * down for the first time, fires @releaseDomain.
+		 */
+		if (!hv->shutdown_seen) {
+			hv->shutdown_seen = true;
+			hv_xs_fire_release(hv);
+		}
 		return 0;
 	default:
 		return -ENOSYS;
@@ -1017,6 +1025,7 @@ hv_dmop(struct hv *hv, struct hv_conn *conn, const struct xensim_req *req,
 	char buf[32];
 	int r;
 
+	atomic_fetch_add(&hv->dmop_count, 1);
 	r = hv_check_domain(hv, conn, req->domid, EPERM);
 	if (r == 0)
 		r = dmop_take_fail(hv, op, dmop_lib_alias(op, arg[5]));
@@ -1047,6 +1056,55 @@ hv_dmop(struct hv *hv, struct hv_conn *conn, const struct xensim_req *req,
 }
 
 /* ---- domain lifetime ---- */
+
+void
+hv_xs_conn_add(struct hv *hv, struct hv_conn *conn)
+{
+	for (unsigned i = 0; i < HV_MAX_CONNS; i++) {
+		if (!hv->xs_conns[i]) {
+			hv->xs_conns[i] = conn;
+			conn->xs_listed = true;
+			return;
+		}
+	}
+}
+
+void
+hv_xs_conn_remove(struct hv *hv, struct hv_conn *conn)
+{
+	if (!conn->xs_listed)
+		return;
+	for (unsigned i = 0; i < HV_MAX_CONNS; i++)
+		if (hv->xs_conns[i] == conn)
+			hv->xs_conns[i] = NULL;
+	conn->xs_listed = false;
+}
+
+/*
+ * xenstored's domain check (on VIRQ_DOM_EXC) fires @releaseDomain when an
+ * introduced domain is first seen shut down or crashed, and again when it
+ * is dying (its connection is dropped).  hv->lock held (write).
+ */
+void
+hv_xs_fire_release(struct hv *hv)
+{
+	struct xensim_xs_record rec = { .kind = XENSIM_XS_RELEASE };
+
+	hv_trace(hv, "xenstore fires @releaseDomain");
+	for (unsigned i = 0; i < HV_MAX_CONNS; i++) {
+		struct hv_conn *c = hv->xs_conns[i];
+
+		if (c && c->pipe_w >= 0 &&
+		    write(c->pipe_w, &rec, sizeof(rec)) != (ssize_t)sizeof(rec))
+			hv_trace(hv, "xenstore: watch pipe full, event lost");
+	}
+}
+
+uint64_t
+hv_dmop_count(struct hv *hv)
+{
+	return atomic_load(&hv->dmop_count);
+}
 
 /*
  * domain_kill: the servers and event channels go at once, but the domain
@@ -1106,6 +1164,8 @@ hv_destroy_domain(struct hv *hv)
 				hv_raise_lport(hv, p);
 		hv_trace(hv, "domain destroyed, %u mappings keep it as a "
 			 "zombie", hv->map_holds);
+		/* After VIRQ_DOM_EXC: xenstored sees the domain dying. */
+		hv_xs_fire_release(hv);
 		domain_finish_death(hv);
 	}
 	pthread_rwlock_unlock(&hv->lock);

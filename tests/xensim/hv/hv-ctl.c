@@ -23,6 +23,7 @@ conn_free(struct hv *hv, struct hv_conn *c)
 	pthread_rwlock_wrlock(&hv->lock);
 	hv_conn_release_ports(hv, c);
 	hv_conn_release_maps(hv, c);
+	hv_xs_conn_remove(hv, c);
 	pthread_rwlock_unlock(&hv->lock);
 	if (c->state)
 		munmap((void *)c->state, XENSIM_EVTCHN_PAGE_SIZE);
@@ -94,6 +95,28 @@ err_pipe:
 	return -errno;
 }
 
+/* The watch pipe of a xenstore connection (see proto.h). */
+static int
+hello_xenstore(struct hv *hv, struct hv_conn *c, int *fds)
+{
+	int p[2];
+
+	if (hv->cfg.no_xenstored)
+		return -ENOENT;	/* neither the socket nor /dev/xen/xenbus */
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	if (fcntl(p[1], F_SETFL, O_NONBLOCK) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	c->pipe_w = p[1];
+	fds[0] = p[0];
+	fds[1] = p[1];
+	hv_xs_conn_add(hv, c);
+	return 0;
+}
+
 static void
 handle_gnt_lookup(struct hv *hv, struct hv_conn *c,
 		  const struct xensim_req *req, size_t len,
@@ -139,7 +162,7 @@ handle(struct hv *hv, struct hv_conn *c, const struct xensim_req *req,
 	switch (req->op) {
 	case XENSIM_OP_HELLO:
 		if (c->kind != 0 || req->arg[0] < XENSIM_KIND_DEVICEMODEL ||
-		    req->arg[0] > XENSIM_KIND_GNTTAB) {
+		    req->arg[0] > XENSIM_KIND_XENSTORE) {
 			rep->ret = -EINVAL;
 			break;
 		}
@@ -151,6 +174,12 @@ handle(struct hv *hv, struct hv_conn *c, const struct xensim_req *req,
 			rep->ret = hello_evtchn(c, fds);
 			if (rep->ret == 0) {
 				*nfds = 3;
+				*close_fd = fds[0];
+			}
+		} else if (c->kind == XENSIM_KIND_XENSTORE) {
+			rep->ret = hello_xenstore(hv, c, fds);
+			if (rep->ret == 0) {
+				*nfds = 2;
 				*close_fd = fds[0];
 			}
 		} else if (c->kind != XENSIM_KIND_DEVICEMODEL) {

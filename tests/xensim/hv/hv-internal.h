@@ -105,6 +105,7 @@ struct hv_conn {
 	int state_fd;
 	_Atomic uint32_t *state; /* evtchn: port-state page */
 	unsigned map_holds;	/* mappings of guest memory held (MAP_NOTE) */
+	bool xs_listed;		/* xenstore: in hv->xs_conns */
 };
 
 struct hv_injection_rec {
@@ -124,6 +125,10 @@ struct hv {
 	atomic_bool dead;	/* gone: every dm_op fails with ESRCH */
 	unsigned map_holds;	/* sum of the conns' map_holds (lock) */
 	atomic_bool crashed;
+	bool shutdown_seen;	/* xenstored noted the shutdown (lock) */
+	atomic_uint_fast64_t dmop_count;
+	/* xenstore connections that get @releaseDomain fires (lock) */
+	struct hv_conn *xs_conns[HV_MAX_CONNS];
 
 	int ram_fd;
 	uint8_t *ram;
@@ -215,6 +220,13 @@ int hv_select_server(struct hv *hv, unsigned type, uint64_t first,
 bool hv_gpa_is_ram(const struct hv *hv, uint64_t gpa, uint64_t len);
 void hv_trace(struct hv *hv, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* A xenstore connection (HELLO done) joins / leaves the watchers that
+ * @releaseDomain fires reach.  hv->lock held (write). */
+void hv_xs_conn_add(struct hv *hv, struct hv_conn *conn);
+void hv_xs_conn_remove(struct hv *hv, struct hv_conn *conn);
+/* @releaseDomain to every xenstore connection.  hv->lock held (write). */
+void hv_xs_fire_release(struct hv *hv);
 
 /* hv-ctl.c */
 int hv_ctl_start(struct hv *hv);

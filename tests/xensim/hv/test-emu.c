@@ -26,6 +26,7 @@
 #include <xenevtchn.h>
 #include <xenforeignmemory.h>
 #include <xengnttab.h>
+#include <xenstore.h>
 
 #include <xen/hvm/ioreq.h>
 #include <xen/memory.h>
@@ -364,6 +365,48 @@ enable_server(struct emu_server *s)
 	}
 }
 
+static struct xs_handle *xsh;
+
+/* The next watch event is @releaseDomain for token "emu"; then none. */
+static int
+xs_fired_once(void)
+{
+	char **vec = xs_check_watch(xsh);
+	int ok = vec && strcmp(vec[XS_WATCH_PATH], "@releaseDomain") == 0 &&
+		 strcmp(vec[XS_WATCH_TOKEN], "emu") == 0;
+
+	free(vec);
+	if (!ok)
+		return 0;
+	vec = xs_check_watch(xsh);
+	free(vec);
+	return !vec && errno == EAGAIN;
+}
+
+/* The drop-in libxenstore's watch rules (xensim README, xenstore). */
+static void
+check_xenstore(void)
+{
+	unsigned len;
+
+	xsh = xs_open(0);
+	if (!xsh)
+		die("xs_open");
+	if (xs_watch(xsh, "/local/domain", "emu") || errno != ENOSYS)
+		die("xs_watch of a store path: want ENOSYS");
+	if (!xs_watch(xsh, "@releaseDomain", "emu"))
+		die("xs_watch @releaseDomain");
+	if (xs_watch(xsh, "@releaseDomain", "emu") || errno != EEXIST)
+		die("second xs_watch: want EEXIST");
+	if (xs_unwatch(xsh, "@releaseDomain", "other") || errno != ENOENT)
+		die("xs_unwatch of an unknown token: want ENOENT");
+	if (xs_read(xsh, XBT_NULL, "/local", &len) || errno != ENOSYS)
+		die("xs_read: want ENOSYS");
+	/* every new watch fires once, up front */
+	if (!xs_fired_once())
+		die("initial @releaseDomain fire");
+}
+
 static void
 claim(ioservid_t id, int mmio_space, uint64_t first, uint64_t last)
 {
@@ -397,6 +440,9 @@ dispatch_port(evtchn_port_t port)
 		if (xendevicemodel_nr_vcpus(dmod, domid, &n) == 0 ||
 		    errno != ESRCH)
 			exit(4);
+		/* xenstored fired @releaseDomain when the domain died */
+		if (!xs_fired_once())
+			exit(5);
 		exit(0);
 		return;
 	}
@@ -430,6 +476,7 @@ main(int argc, char **argv)
 		die("open");
 	if (xendevicemodel_nr_vcpus(dmod, domid, &nr_vcpus) < 0)
 		die("nr_vcpus");
+	check_xenstore();
 	cfg[0] = 0x34; cfg[1] = 0x12; cfg[2] = 0x78; cfg[3] = 0x56;
 	setup_server(&srv[0], bufioreq);
 	claim(srv[0].id, 0, 0x100, 0x107);

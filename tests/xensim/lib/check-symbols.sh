@@ -7,8 +7,13 @@ dir=$2
 real=/usr/lib/x86_64-linux-gnu
 status=0
 checked=0
-for l in xendevicemodel xenevtchn xenforeignmemory xengnttab xentoolcore; do
-	if [ ! -e "$real/lib$l.so.1" ]; then
+for l in xendevicemodel xenevtchn xenforeignmemory xengnttab xentoolcore \
+	xenstore; do
+	case $l in
+	xenstore) so=lib$l.so.4 ;;
+	*) so=lib$l.so.1 ;;
+	esac
+	if [ ! -e "$real/$so" ]; then
 		continue
 	fi
 	checked=$((checked + 1))
@@ -18,8 +23,8 @@ for l in xendevicemodel xenevtchn xenforeignmemory xengnttab xentoolcore; do
 			v = $(NF-1); gsub(/[()]/, "", v); print $NF "@" v }' |
 			sort -u
 	}
-	syms "$real/lib$l.so.1" > "${TMPDIR:-/tmp}/real.$$"
-	syms "$dir/lib$l.so.1" > "${TMPDIR:-/tmp}/sim.$$"
+	syms "$real/$so" > "${TMPDIR:-/tmp}/real.$$"
+	syms "$dir/$so" > "${TMPDIR:-/tmp}/sim.$$"
 	if ! [ -s "${TMPDIR:-/tmp}/real.$$" ]; then
 		echo "lib$l: no symbols read from the real library" >&2
 		status=1
@@ -27,13 +32,13 @@ for l in xendevicemodel xenevtchn xenforeignmemory xengnttab xentoolcore; do
 		echo "lib$l: exported symbols differ (- real, + drop-in)" >&2
 		status=1
 	fi
-	soname_real=$("$objdump" -p "$real/lib$l.so.1" | awk '/SONAME/ {print $2}')
-	soname_sim=$("$objdump" -p "$dir/lib$l.so.1" | awk '/SONAME/ {print $2}')
+	soname_real=$("$objdump" -p "$real/$so" | awk '/SONAME/ {print $2}')
+	soname_sim=$("$objdump" -p "$dir/$so" | awk '/SONAME/ {print $2}')
 	if [ "$soname_real" != "$soname_sim" ]; then
 		echo "lib$l: soname $soname_sim, want $soname_real" >&2
 		status=1
 	fi
-	if "$objdump" -p "$dir/lib$l.so.1" | grep -q 'NEEDED.*libxen\(call\|toollog\|ctrl\)'; then
+	if "$objdump" -p "$dir/$so" | grep -q 'NEEDED.*libxen\(call\|toollog\|ctrl\)'; then
 		echo "lib$l: links a real Xen library" >&2
 		status=1
 	fi
