@@ -21,7 +21,6 @@
 #include "config/cfg.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
-#include "daemon/memory.h"
 #include "daemon/notify.h"
 #include "devices/bus.h"
 #include "devices/device.h"
@@ -290,20 +289,15 @@ setup(struct daemon *d)
 
 /*
  * Set-up is over: devices copied what they need from the configuration,
- * so free it, give the heap that parsing and set-up left behind back to
- * the kernel, and stop holding the library pages only start-up ran.
+ * so free it, and give the heap that parsing and set-up left behind back
+ * to the kernel (it is most of the daemon's private memory otherwise).
  */
 static void
 release_setup_memory(struct daemon *d)
 {
-	int r;
-
 	cfg_free(d->cfg);
 	d->cfg = NULL;
 	(void)malloc_trim(0);
-	r = memory_drop_startup_pages();
-	if (r < 0)
-		log_errno(LOG_LEVEL_DEBUG, r, "dropping start-up pages");
 }
 
 static void
@@ -339,9 +333,8 @@ run(struct daemon *d)
 		 "%u vCPUs", d->opts.domid, d->device_count,
 		 (unsigned)ioreq_server_id(d->server),
 		 ioreq_server_vcpu_count(d->server));
-	(void)notify_send("READY=1");
-	/* after READY: it takes about a millisecond and nobody waits on it */
 	release_setup_memory(d);
+	(void)notify_send("READY=1");
 	status = loop_run(&d->loop);
 	(void)notify_send("STOPPING=1");
 	log_info("domain %ld: stopping", d->opts.domid);
