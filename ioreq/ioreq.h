@@ -1,7 +1,8 @@
 /*
  * The IOREQ server: everything the daemon needs from Xen for one guest.
  *
- * Life cycle (the order Xen requires, xen-abi.md 1.3, 6.1):
+ * Life cycle (the order Xen requires: vp_eport is written by
+ * ioreq_server_enable in Xen 4.17 xen/common/ioreq.c):
  *   ioreq_server_open()      handles, create server (buffered, ATOMIC), map
  *                            frames 0..1
  *   ioreq_server_add_device()  bus + claim each region (and the SBDF of

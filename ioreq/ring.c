@@ -1,5 +1,6 @@
 /*
- * The shared IOREQ pages (xen-abi.md 1.2-1.4, 2): the only file that
+ * The shared IOREQ pages (Xen 4.17 public/hvm/ioreq.h; the
+ * producer side is ioreq_send and ioreq_send_buffered in xen/common/ioreq.c): the only file that
  * touches them.
  *
  * Synchronous slot, per vCPU (Xen writes the body, then state = READY with a

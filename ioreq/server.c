@@ -1,5 +1,6 @@
 /*
- * IOREQ server life cycle (xen-abi.md 1.3, 5, 6): open the handles, create
+ * IOREQ server life cycle (Xen 4.17 xen/common/ioreq.c: ioreq_server_create, _enable,
+ * _destroy; xen/common/memory.c: acquire_resource): open the handles, create
  * the server with an ATOMIC buffered ring, map resource frames 0 (buffered
  * ring) and 1 (vCPU slots), claim ranges, enable, and only then bind the
  * ports (vp_eport is written by Xen at enable time).  Teardown is one
