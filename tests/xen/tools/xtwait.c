@@ -31,8 +31,9 @@ domain_exists(uint32_t domid)
 	xc_dominfo_t info;
 	int n = xc_domain_getinfo(xch, domid, 1, &info);
 
+	/* No domain at or above DOMID is ESRCH, not an error for us. */
 	if (n < 0)
-		return -1;
+		return errno == ESRCH ? 0 : -1;
 	return n == 1 && info.domid == domid;
 }
 
