@@ -1,7 +1,9 @@
 /*
  * Request dispatch: turns one decoded ioreq (see dispatch.h) into bus
  * accesses, following what Xen 4.17's x86 emulator generates
- * (xen-abi.md 1.5, 3, 4):
+ * (xen/arch/x86/hvm/emulate.c hvmemul_do_io, the 0xcf8/0xcfc conversion in
+ * xen/arch/x86/hvm/ioreq.c arch_ioreq_server_get_type_addr, and
+ * the ioreq_t fields in xen/include/public/hvm/ioreq.h):
  *
  *   PIO         port access, size 1/2/4 (size 8 is never sent: rejected);
  *               with data_is_ptr, `count` accesses to the same port, each
