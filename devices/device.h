@@ -58,6 +58,13 @@ struct device_stats {
 	uint64_t irq_raises;
 };
 
+/* Why a device asks for the guest to be shut down. */
+enum device_shutdown {
+	DEVICE_SHUTDOWN_POWEROFF,
+	DEVICE_SHUTDOWN_REBOOT,
+	DEVICE_SHUTDOWN_CRASH,		/* the guest told a device it crashed */
+};
+
 /*
  * Services the core provides.  Every callback returns 0 or -errno and never
  * blocks.  opaque is passed back unchanged.
@@ -91,11 +98,11 @@ struct device_services {
 			      unsigned region, const struct device_region *old);
 
 	/*
-	 * Ask Xen to shut the guest down (SHUTDOWN_* reason: 0 poweroff,
-	 * 1 reboot, 3 crash, ...), e.g. pvpanic's on-panic: crash, so that
-	 * the toolstack's on_crash policy applies.
+	 * Ask for the guest to be shut down, e.g. pvpanic's on-panic: crash,
+	 * so that the toolstack's on_crash policy applies.  The core turns
+	 * the reason into the hypervisor's own code.
 	 */
-	int (*shutdown)(void *opaque, unsigned reason);
+	int (*shutdown)(void *opaque, enum device_shutdown reason);
 };
 
 /* Xen's packing of a PCI function on segment 0 (XEN_DMOP_PCI_SBDF). */

@@ -39,7 +39,6 @@
 #define PVPANIC_PCI_SUBSYSTEM	0x1100
 #define PVPANIC_PCI_BAR_SIZE	4096
 #define PVPANIC_PCI_REG_SIZE	2	/* bytes decoded as the register */
-#define XEN_SHUTDOWN_CRASH	3	/* SHUTDOWN_crash, xen/sched.h */
 
 struct pvpanic {
 	struct device dev;
@@ -96,7 +95,7 @@ pvpanic_crash(struct pvpanic *s)
 
 	s->stats.shutdowns++;
 	if (svc && svc->shutdown)
-		r = svc->shutdown(svc->opaque, XEN_SHUTDOWN_CRASH);
+		r = svc->shutdown(svc->opaque, DEVICE_SHUTDOWN_CRASH);
 	if (r < 0)
 		log_ratelimited(&s->rl, LOG_LEVEL_ERROR,
 				"%s: crashing the guest (on-panic: crash) "

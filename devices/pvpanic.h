@@ -19,7 +19,7 @@
 /* YAML `on-panic`. */
 enum pvpanic_action {
 	PVPANIC_ACTION_LOG,	/* log and count only (default) */
-	PVPANIC_ACTION_CRASH,	/* also svc->shutdown(SHUTDOWN_crash) */
+	PVPANIC_ACTION_CRASH,	/* also svc->shutdown(DEVICE_SHUTDOWN_CRASH) */
 	_PVPANIC_ACTION_COUNT,
 };
 

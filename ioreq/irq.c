@@ -10,6 +10,7 @@
 #include "ioreq/server-internal.h"
 
 #include <errno.h>
+#include <xen/sched.h>
 
 #define ISA_IRQ_COUNT 16
 #define PCI_SLOT_COUNT 32
@@ -74,12 +75,16 @@ space_name(enum bus_space space)
 	return space == BUS_SPACE_PORT ? "ports" : "MMIO";
 }
 
-/* One info line per claim or release; guest-driven, so rate-limited. */
+/*
+ * One debug line per claim or release: a guest moves BARs as often as it
+ * likes (every probe of a BAR's size is two moves), so this is fast-path
+ * traffic, kept out of the info level and rate-limited.
+ */
 static void
 log_region(struct ioreq_server *s, const struct device *dev,
 	   const char *what, const struct device_region *reg, unsigned region)
 {
-	log_ratelimited(&s->region_ratelimit, LOG_LEVEL_INFO,
+	log_ratelimited(&s->region_ratelimit, LOG_LEVEL_DEBUG,
 			"device %s: %s %s 0x%llx-0x%llx (region %u)",
 			dev->id, what, space_name(reg->space),
 			(unsigned long long)reg->base,
@@ -170,14 +175,27 @@ svc_region_changed(void *opaque, struct device *dev, unsigned region,
 	return region_claim(s, dev, region);
 }
 
+/* A device's reason as Xen's SHUTDOWN_* code (xen/include/public/sched.h). */
 static int
-svc_shutdown(void *opaque, unsigned reason)
+xen_shutdown_reason(enum device_shutdown reason)
+{
+	switch (reason) {
+	case DEVICE_SHUTDOWN_POWEROFF: return SHUTDOWN_poweroff;
+	case DEVICE_SHUTDOWN_REBOOT: return SHUTDOWN_reboot;
+	case DEVICE_SHUTDOWN_CRASH: return SHUTDOWN_crash;
+	}
+	return -1;
+}
+
+static int
+svc_shutdown(void *opaque, enum device_shutdown reason)
 {
 	struct ioreq_server *s = opaque;
+	int code = xen_shutdown_reason(reason);
 
-	if (reason > IOREQ_SHUTDOWN_REASON_MAX)
+	if (code < 0)
 		return -EINVAL;
-	if (xendevicemodel_shutdown(s->dmod, s->domid, reason) < 0)
+	if (xendevicemodel_shutdown(s->dmod, s->domid, (unsigned)code) < 0)
 		return ioreq_server_dmop_error(s);
 	return 0;
 }

@@ -59,8 +59,6 @@ struct ioreq_server {
 	struct log_ratelimit region_ratelimit;	/* guest-driven BAR moves */
 };
 
-/* SHUTDOWN_soft_reset, the highest reason Xen 4.17 defines. */
-#define IOREQ_SHUTDOWN_REASON_MAX 5u
 
 /*
  * Is [base, base + size) a range ioreq_map_range accepts (size != 0, no

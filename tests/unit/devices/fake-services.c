@@ -94,7 +94,7 @@ fake_region_changed(void *opaque, struct device *dev, unsigned region,
 }
 
 static int
-fake_shutdown(void *opaque, unsigned reason)
+fake_shutdown(void *opaque, enum device_shutdown reason)
 {
 	struct fake_services *f = opaque;
 

@@ -46,7 +46,7 @@ struct fake_services {
 	int fail_region;		/* if < 0, region_changed returns it for
 					 * a claim (new size != 0) */
 	unsigned shutdowns;
-	unsigned last_shutdown_reason;
+	enum device_shutdown last_shutdown_reason;
 
 	uint8_t *mem;			/* guest memory at gpa 0 */
 	size_t mem_size;

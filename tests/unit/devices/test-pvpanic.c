@@ -146,7 +146,7 @@ test_isa(struct fake_services *f)
 	CHECK_EQ(f->shutdowns, 0);
 	cls->write(dev, 0, 0, 1, PVPANIC_PANICKED | PVPANIC_CRASH_LOADED);
 	CHECK_EQ(f->shutdowns, 1);
-	CHECK_EQ(f->last_shutdown_reason, 3);
+	CHECK_EQ(f->last_shutdown_reason, DEVICE_SHUTDOWN_CRASH);
 	CHECK_EQ(pvpanic_get_stats(dev, &st), 0);
 	CHECK_EQ(st.action, PVPANIC_ACTION_CRASH);
 	CHECK_EQ(st.panicked, 1);
@@ -246,7 +246,7 @@ test_pci(struct fake_services *f)
 	CHECK_EQ(f->shutdowns, 0);
 	bus_write(&bus, BUS_SPACE_MMIO, base, 1, PVPANIC_PANICKED);
 	CHECK_EQ(f->shutdowns, 1);
-	CHECK_EQ(f->last_shutdown_reason, 3);
+	CHECK_EQ(f->last_shutdown_reason, DEVICE_SHUTDOWN_CRASH);
 	CHECK_EQ(pvpanic_get_stats(dev, &st), 0);
 	CHECK_EQ(st.panicked, 1);
 	CHECK_EQ(st.crash_loaded, 1);
