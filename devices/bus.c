@@ -14,6 +14,7 @@
  * bus_read/bus_write allocate nothing and make no syscalls.
  */
 #include "devices/bus.h"
+#include "devices/pci.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -341,8 +342,7 @@ bus_add_pci(struct bus *bus, struct device *dev)
 	struct bus_pci_table *t = &bus->pci;
 	unsigned idx;
 
-	if (!dev || !dev->is_pci || !dev->cls || !dev->cls->config_read ||
-	    !dev->cls->config_write)
+	if (!dev || !dev->is_pci || !device_has_config(dev))
 		return -EINVAL;
 	idx = pci_lower_bound(t, dev->pci_sbdf);
 	if (idx < t->count && t->devs[idx]->pci_sbdf == dev->pci_sbdf)
@@ -418,6 +418,8 @@ bus_config_read(struct bus *bus, uint32_t sbdf, unsigned offset,
 		dev->stats.bad_accesses++;
 		return all_ones;
 	}
+	if (!dev->cls->config_read)
+		return pci_config_read(dev->pci, offset, size) & all_ones;
 	return dev->cls->config_read(dev, offset, size) & all_ones;
 }
 
@@ -437,5 +439,8 @@ bus_config_write(struct bus *bus, uint32_t sbdf, unsigned offset,
 	}
 	if (size < 4)
 		value &= (UINT32_C(1) << (size * 8)) - 1;
-	dev->cls->config_write(dev, offset, size, value);
+	if (!dev->cls->config_write)
+		pci_config_write(dev->pci, offset, size, value);
+	else
+		dev->cls->config_write(dev, offset, size, value);
 }

@@ -20,6 +20,7 @@ struct cfg_device;
 struct cfg_extra_key;
 struct event_base;
 struct device;
+struct pci_function;
 
 /* Address spaces a region can live in. */
 enum bus_space {
@@ -150,8 +151,10 @@ struct device_class {
 	/*
 	 * PCI functions only (dev->is_pci): configuration space.  offset is
 	 * 0..4095, size 1, 2 or 4, and offset + size may cross a dword (a
-	 * guest can do that through 0xcfc-0xcff) but never 4096.  Both hooks
-	 * are required when is_pci is set.
+	 * guest can do that through 0xcfc-0xcff) but never 4096.  Optional:
+	 * without them the bus uses the generic model of dev->pci (the
+	 * struct pci_function that pci_function_init() tied to the device).
+	 * A type sets both or neither.
 	 */
 	uint32_t (*config_read)(struct device *dev, unsigned offset,
 				unsigned size);
@@ -179,6 +182,7 @@ struct device {
 	struct device_stats stats;
 	bool is_pci;				/* a PCI function ... */
 	uint32_t pci_sbdf;			/* ... at this SBDF */
+	struct pci_function *pci;		/* generic model, or NULL */
 	struct device *next;			/* daemon's device list */
 };
 
@@ -190,6 +194,18 @@ struct device {
 /* Initialise the common header (zeroes stats, copies id). */
 void device_init(struct device *dev, const struct device_class *cls,
 		 const char *id, const struct device_services *svc);
+
+/*
+ * Can the bus serve this PCI function's configuration space: both class
+ * hooks, or neither and the generic model?
+ */
+static inline bool
+device_has_config(const struct device *dev)
+{
+	if (dev->cls->config_read && dev->cls->config_write)
+		return true;
+	return !dev->cls->config_read && !dev->cls->config_write && dev->pci;
+}
 
 /* Look a class up by YAML type name; NULL if unknown. (registry.c) */
 const struct device_class *device_class_find(const char *type);

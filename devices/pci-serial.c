@@ -207,18 +207,6 @@ pci_serial_write(struct device *dev, unsigned region, uint64_t offset,
 			(uint8_t)value);
 }
 
-static uint32_t
-pci_serial_config_read(struct device *dev, unsigned offset, unsigned size)
-{
-	return pci_config_read(&to_pci_serial(dev)->pf, offset, size);
-}
-
-static void
-pci_serial_config_write(struct device *dev, unsigned offset, unsigned size,
-			uint32_t value)
-{
-	pci_config_write(&to_pci_serial(dev)->pf, offset, size, value);
-}
 
 const struct device_class pci_serial_class = {
 	.type = "pci-serial",
@@ -232,7 +220,5 @@ const struct device_class pci_serial_class = {
 	.reset = pci_serial_reset,
 	.read = pci_serial_read,
 	.write = pci_serial_write,
-	.config_read = pci_serial_config_read,
-	.config_write = pci_serial_config_write,
 	.extra_keys = pci_serial_keys,
 };

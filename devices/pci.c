@@ -108,6 +108,7 @@ pci_function_init(struct pci_function *pf, struct device *dev,
 {
 	memset(pf, 0, sizeof(*pf));
 	pf->dev = dev;
+	dev->pci = pf;
 	pf->cap_next = PCI_CAP_FIRST;
 
 	set_word(pf->cfg, PCI_VENDOR_ID, ids->vendor_id);

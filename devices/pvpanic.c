@@ -260,18 +260,6 @@ pvpanic_write(struct device *dev, unsigned region, uint64_t offset,
 		pvpanic_event(to_pvpanic(dev), (uint8_t)value);
 }
 
-static uint32_t
-pvpanic_config_read(struct device *dev, unsigned offset, unsigned size)
-{
-	return pci_config_read(&to_pvpanic(dev)->pf, offset, size);
-}
-
-static void
-pvpanic_config_write(struct device *dev, unsigned offset, unsigned size,
-		     uint32_t value)
-{
-	pci_config_write(&to_pvpanic(dev)->pf, offset, size, value);
-}
 
 int
 pvpanic_get_stats(const struct device *dev, struct pvpanic_stats *ret_stats)
@@ -310,7 +298,5 @@ const struct device_class pvpanic_pci_class = {
 	.reset = pvpanic_reset,
 	.read = pvpanic_read,
 	.write = pvpanic_write,
-	.config_read = pvpanic_config_read,
-	.config_write = pvpanic_config_write,
 	.extra_keys = pvpanic_extra_keys,
 };

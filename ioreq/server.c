@@ -294,7 +294,7 @@ ioreq_server_add_device(struct ioreq_server *s, struct device *dev)
 	int r = 0;
 
 	if (dev->is_pci) {
-		if (!dev->cls->config_read || !dev->cls->config_write)
+		if (!device_has_config(dev))
 			return -EINVAL;
 		r = pci_claim(s, dev);
 		if (r < 0)
