@@ -581,6 +581,21 @@ fd_is_socket(int fd)
 	return fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+/*
+ * Has the current client closed its end?  Such a client lingers while the
+ * guest has not read all it sent (on_hup cannot end it then), but it must
+ * not hold the console: a newcomer replaces it.  POLLHUP, unlike EV_CLOSED
+ * (POLLRDHUP), is only set once the peer can neither send nor receive, so
+ * a newcomer never replaces a client that only shut down its sending side.
+ */
+static bool
+client_hung_up(struct chardev *cd)
+{
+	struct pollfd p = { .fd = cd->in_fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
 static void
 on_accept(evutil_socket_t fd, short what, void *arg)
 {
@@ -597,11 +612,16 @@ on_accept(evutil_socket_t fd, short what, void *arg)
 		}
 		return;
 	}
-	if (cd->in_fd >= 0) {
+	if (cd->in_fd >= 0 && !client_hung_up(cd)) {
 		/* one client at a time: refuse the newcomer */
 		log_debug("%s: refusing second socket client", cd->label);
 		(void)close(c);
 		return;
+	}
+	if (cd->in_fd >= 0) {
+		log_debug("%s: previous client hung up, dropping its %d "
+			  "unread bytes", cd->label, socket_unread(cd->in_fd));
+		connection_lost(cd);
 	}
 	cd->in_fd = c;
 	cd->out_fd = c;

@@ -8,9 +8,16 @@
  *   socket  a Unix stream socket SERVER at `path`.  One client at a time:
  *           while a client is connected further connections are accepted
  *           and closed at once (refused), so a second viewer cannot steal
- *           or split the console.  A stale socket file at `path` is removed
- *           at start (anything else there is an error: -EEXIST); the file
- *           is removed at close.  Guest output with no client connected is
+ *           or split the console.  A client that has closed its
+ *           connection before the front end took all it sent keeps
+ *           feeding the rest as the front end makes room (a paste followed
+ *           by a hang-up is not cut short), but only until the next client
+ *           connects: that one replaces it and the dead client's bytes
+ *           still unread are dropped.  What the front end already took
+ *           (the UART's RX FIFO) stays there, so a guest that never reads
+ *           cannot lock the console.  A stale socket file at `path` is
+ *           removed at start (anything else there is an error: -EEXIST);
+ *           the file is removed at close.  Guest output with no client connected is
  *           discarded, like a serial line nobody listens to; when a client
  *           disconnects, output still buffered for it is discarded and the
  *           server listens again.
