@@ -657,6 +657,54 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 	chardev_accept_input(cd);
 }
 
+/*
+ * Is anyone listening at the socket `sa`?  Returns the errno of a
+ * non-blocking connect(), 0 when it was accepted at once.
+ */
+static int
+socket_probe(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int r;
+
+	if (fd < 0)
+		return errno;
+	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ?
+	    0 : errno;
+	(void)close(fd);
+	return r;
+}
+
+/*
+ * Make room for our socket at `path`.  Only a stale socket, one whose
+ * server is gone (connect() refused), is removed.  Anything else stays:
+ * a non-socket is never ours (-EEXIST), and a socket someone accepts on,
+ * or queues us for (EINPROGRESS, EAGAIN: backlog full), belongs to a live
+ * server, perhaps another ioreqd, whose clients would be stolen
+ * (-EADDRINUSE).
+ */
+static int
+socket_path_clear(const char *path, const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int r;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	r = socket_probe(sa);
+	if (r == 0 || r == EINPROGRESS || r == EAGAIN)
+		return -EADDRINUSE;
+	if (r == ENOENT)
+		return 0;	/* removed meanwhile */
+	if (r != ECONNREFUSED)
+		return -r;	/* cannot tell: leave it */
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 static int
 socket_listen(struct chardev *cd, const char *path)
 {
@@ -667,12 +715,9 @@ socket_listen(struct chardev *cd, const char *path)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;	/* never remove what is not ours */
-		if (unlink(path) < 0 && errno != ENOENT)
-			return -errno;
-	}
+	r = socket_path_clear(path, &sa);
+	if (r < 0)
+		return r;
 	cd->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
 			       SOCK_CLOEXEC, 0);
 	if (cd->listen_fd < 0)

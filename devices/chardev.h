@@ -15,9 +15,11 @@
  *           connects: that one replaces it and the dead client's bytes
  *           still unread are dropped.  What the front end already took
  *           (the UART's RX FIFO) stays there, so a guest that never reads
- *           cannot lock the console.  A stale socket file at `path` is
- *           removed at start (anything else there is an error: -EEXIST);
- *           the file is removed at close.  Guest output with no client connected is
+ *           cannot lock the console.  A stale socket file at `path`
+ *           (connect() refused) is removed at start; anything else there
+ *           is an error and left alone: -EEXIST for a non-socket,
+ *           -EADDRINUSE for a socket a live server listens on.  The file
+ *           is removed at close.  Guest output with no client connected is
  *           discarded, like a serial line nobody listens to; when a client
  *           disconnects, output still buffered for it is discarded and the
  *           server listens again.
@@ -74,7 +76,8 @@ struct chardev_frontend_ops {
  * device id; copied).  Returns 0 and *ret_cd, or -errno (-EINVAL for a
  * missing path or unknown type, -ENAMETOOLONG for a socket path that does
  * not fit sockaddr_un, -EEXIST when a non-socket file sits at the socket
- * path, or the error of open/bind/listen/posix_openpt).  Logs nothing
+ * path, -EADDRINUSE when another server listens there, or the error of
+ * open/bind/listen/posix_openpt).  Logs nothing
  * except the pty path (notice).
  */
 int chardev_open(const struct cfg_backend *cfg, struct event_base *evbase,
