@@ -33,7 +33,10 @@
 #include "daemon/log.h"
 
 #define CHARDEV_READ_CHUNK 256
-/* How often a pty without a reader, or a listener out of fds, is retried. */
+/*
+ * How often a pty without a reader (while the guest writes to it), or a
+ * listener out of fds, is retried.
+ */
 #define CHARDEV_RETRY_USEC 1000000
 
 enum chardev_out_mode {
@@ -79,6 +82,8 @@ struct chardev {
 	bool kick_flush;
 	bool kick_input;
 	struct event *retry_ev;		/* pty reader poll, accept back-off */
+	bool pty_dropped;		/* output discarded since the last
+					 * check for a pty reader */
 
 	uint8_t out[CHARDEV_OUT_SIZE];	/* ring */
 	size_t out_head;
@@ -232,7 +237,7 @@ connection_lost(struct chardev *cd)
 			(void)event_del(cd->out_ev);
 			cd->out_pending = false;
 		}
-		pty_arm_retry(cd);
+		/* no timer: the guest's next output starts the checks */
 		break;
 	default:
 		/* stdio / fds: output fd broken; keep discarding from now on */
@@ -449,11 +454,26 @@ chardev_write_room(const struct chardev *cd)
 	return CHARDEV_OUT_SIZE - cd->out_len;
 }
 
+/*
+ * Output for a pty nobody has open is dropped; it is also the cue to look
+ * for a reader again.  Polling for one only while the guest writes keeps
+ * an idle daemon from waking up at all.
+ */
+static void
+pty_output_dropped(struct chardev *cd)
+{
+	cd->pty_dropped = true;
+	if (!evtimer_pending(cd->retry_ev, NULL))
+		pty_arm_retry(cd);	/* no syscall: a timer-heap insert */
+}
+
 size_t
 chardev_write(struct chardev *cd, const uint8_t *buf, size_t len)
 {
 	size_t n, tail, first;
 
+	if (!cd->connected && cd->type == CFG_BACKEND_PTY)
+		pty_output_dropped(cd);
 	if (!cd->connected || cd->out_mode == CHARDEV_OUT_NONE)
 		return len;	/* nobody listening: the bytes are gone */
 	n = CHARDEV_OUT_SIZE - cd->out_len;
@@ -650,7 +670,10 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 	/* pty: a master reports POLLHUP while no process has the slave open */
 	p = (struct pollfd){ .fd = cd->in_fd, .events = POLLIN };
 	if (poll(&p, 1, 0) < 0 || (p.revents & POLLHUP)) {
-		pty_arm_retry(cd);
+		/* keep looking only while there is output to deliver */
+		if (cd->pty_dropped)
+			pty_arm_retry(cd);
+		cd->pty_dropped = false;
 		return;
 	}
 	cd->connected = true;

@@ -25,7 +25,10 @@
  *           server listens again.
  *   pty     a pseudo-terminal in raw mode; its slave path is logged at
  *           notice level.  While no process has the slave open, output is
- *           discarded (checked again once a second).
+ *           discarded; whether a reader has come is checked once a second,
+ *           but only while the guest writes, so an idle daemon never wakes.
+ *           A reader that attaches and types while the guest is silent is
+ *           therefore read from once the guest next writes.
  *   stdio   the daemon's stdin/stdout.  stdin may be absent or at EOF;
  *           input stops at EOF.  Neither fd is made non-blocking (they may
  *           be shared with stderr); writes happen only when poll says the
