@@ -1,6 +1,7 @@
 /*
  * Cross-checks of a parsed configuration (ids, port/MMIO ranges, stdio,
- * PCI addresses).  Pure: reads the structs and reports, nothing else.  Each problem is reported once, on the later of
+ * back-end paths, PCI addresses).  Pure: reads the structs (and stat()s
+ * back-end paths) and reports, nothing else.  Each problem is reported once, on the later of
  * the two devices involved, naming the earlier one and its position.
  * Device counts are capped by the parser (CFG_DEVICES_MAX), so the
  * pairwise comparisons stay small.
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config/xen-reserved.h"
 
@@ -241,6 +243,68 @@ check_stdio(const struct validator *v, unsigned i)
 	}
 }
 
+static const char *
+backend_path(const struct validator *v, unsigned i)
+{
+	const struct cfg_device *d = &v->cfg->devices[i];
+
+	if (is_skipped(v, i) || !(d->keys & CFG_KEY_BACKEND))
+		return NULL;
+	return d->backend.path;
+}
+
+/*
+ * Two spellings of one existing file (a symlink, "a/../b", a hard link)
+ * are one path too.  stat() only reads; a path that does not exist yet
+ * can only be compared as written.
+ */
+static bool
+same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/*
+ * Two back-ends on one path fight over it: two file back-ends interleave
+ * their output, and a second socket server would replace the first one's
+ * socket file and orphan it.
+ */
+static void
+check_backend_path(const struct validator *v, unsigned i)
+{
+	const struct cfg_device *d = &v->cfg->devices[i];
+	const char *path = backend_path(v, i);
+	char lb[CFG_LABEL_MAX], other[CFG_LABEL_MAX], q[CFG_QUOTE_MAX];
+	char qo[CFG_QUOTE_MAX];
+
+	for (unsigned j = 0; path && j < i; j++) {
+		const char *o = backend_path(v, j);
+		const struct cfg_mark *m = &v->cfg->devices[j].backend.path_mark;
+
+		if (!o)
+			continue;
+		if (strcmp(path, o) == 0)
+			cfg_report(v->r, d->backend.path_mark,
+				   "%s: backend path %s is already used by %s "
+				   "at %u:%u", label(v, i, lb),
+				   cfg_quote(path, strlen(path), q),
+				   label(v, j, other), m->line, m->col);
+		else if (same_file(path, o))
+			cfg_report(v->r, d->backend.path_mark,
+				   "%s: backend path %s is the same file as %s "
+				   "used by %s at %u:%u", label(v, i, lb),
+				   cfg_quote(path, strlen(path), q),
+				   cfg_quote(o, strlen(o), qo),
+				   label(v, j, other), m->line, m->col);
+		else
+			continue;
+		return;
+	}
+}
+
 static bool
 has_pci(const struct validator *v, unsigned i)
 {
@@ -312,6 +376,7 @@ cfg_validate_with(const struct cfg *cfg, const bool *skip,
 		check_space(&v, i, BUS_SPACE_PORT);
 		check_space(&v, i, BUS_SPACE_MMIO);
 		check_stdio(&v, i);
+		check_backend_path(&v, i);
 		check_pci(&v, i);
 	}
 	return r->count == before ? 0 : -EINVAL;

@@ -173,6 +173,30 @@ log_device(const struct device *dev)
 	}
 }
 
+/*
+ * A failed create, naming the back-end path when there is one: the
+ * refusals chardev.h documents for a socket path are the operator's to
+ * fix, so they get words of their own.
+ */
+static int
+log_create_failed(const struct cfg_device *cd, int r)
+{
+	const struct cfg_backend *b = &cd->backend;
+	const char *why = "";
+
+	if (!(cd->keys & CFG_KEY_BACKEND) || !b->path)
+		return log_errno(LOG_LEVEL_ERROR, r, "device %s (%s): create",
+				 cd->id, cd->type);
+	if (b->type == CFG_BACKEND_SOCKET && r == -EEXIST)
+		why = " is not a socket; not removing it";
+	else if (b->type == CFG_BACKEND_SOCKET && r == -EADDRINUSE)
+		why = " has a live server (another process listens there); "
+		      "not taking it over";
+	return log_errno(LOG_LEVEL_ERROR, r,
+			 "device %s (%s): create: backend path %s%s",
+			 cd->id, cd->type, b->path, why);
+}
+
 static int
 create_device(struct daemon *d, const struct cfg_device *cd)
 {
@@ -186,8 +210,7 @@ create_device(struct daemon *d, const struct cfg_device *cd)
 	}
 	r = cls->create(cd, ioreq_server_services(d->server), &dev);
 	if (r < 0)
-		return log_errno(LOG_LEVEL_ERROR, r, "device %s (%s): create",
-				 cd->id, cd->type);
+		return log_create_failed(cd, r);
 	dev->next = d->devices;
 	d->devices = dev;
 	d->device_count++;

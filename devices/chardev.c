@@ -33,7 +33,10 @@
 #include "daemon/log.h"
 
 #define CHARDEV_READ_CHUNK 256
-/* How often a pty without a reader, or a listener out of fds, is retried. */
+/*
+ * How often a pty without a reader (while the guest writes to it), or a
+ * listener out of fds, is retried.
+ */
 #define CHARDEV_RETRY_USEC 1000000
 
 enum chardev_out_mode {
@@ -79,6 +82,8 @@ struct chardev {
 	bool kick_flush;
 	bool kick_input;
 	struct event *retry_ev;		/* pty reader poll, accept back-off */
+	bool pty_dropped;		/* output discarded since the last
+					 * check for a pty reader */
 
 	uint8_t out[CHARDEV_OUT_SIZE];	/* ring */
 	size_t out_head;
@@ -232,7 +237,7 @@ connection_lost(struct chardev *cd)
 			(void)event_del(cd->out_ev);
 			cd->out_pending = false;
 		}
-		pty_arm_retry(cd);
+		/* no timer: the guest's next output starts the checks */
 		break;
 	default:
 		/* stdio / fds: output fd broken; keep discarding from now on */
@@ -449,11 +454,26 @@ chardev_write_room(const struct chardev *cd)
 	return CHARDEV_OUT_SIZE - cd->out_len;
 }
 
+/*
+ * Output for a pty nobody has open is dropped; it is also the cue to look
+ * for a reader again.  Polling for one only while the guest writes keeps
+ * an idle daemon from waking up at all.
+ */
+static void
+pty_output_dropped(struct chardev *cd)
+{
+	cd->pty_dropped = true;
+	if (!evtimer_pending(cd->retry_ev, NULL))
+		pty_arm_retry(cd);	/* no syscall: a timer-heap insert */
+}
+
 size_t
 chardev_write(struct chardev *cd, const uint8_t *buf, size_t len)
 {
 	size_t n, tail, first;
 
+	if (!cd->connected && cd->type == CFG_BACKEND_PTY)
+		pty_output_dropped(cd);
 	if (!cd->connected || cd->out_mode == CHARDEV_OUT_NONE)
 		return len;	/* nobody listening: the bytes are gone */
 	n = CHARDEV_OUT_SIZE - cd->out_len;
@@ -581,6 +601,21 @@ fd_is_socket(int fd)
 	return fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+/*
+ * Has the current client closed its end?  Such a client lingers while the
+ * guest has not read all it sent (on_hup cannot end it then), but it must
+ * not hold the console: a newcomer replaces it.  POLLHUP, unlike EV_CLOSED
+ * (POLLRDHUP), is only set once the peer can neither send nor receive, so
+ * a newcomer never replaces a client that only shut down its sending side.
+ */
+static bool
+client_hung_up(struct chardev *cd)
+{
+	struct pollfd p = { .fd = cd->in_fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
 static void
 on_accept(evutil_socket_t fd, short what, void *arg)
 {
@@ -597,11 +632,16 @@ on_accept(evutil_socket_t fd, short what, void *arg)
 		}
 		return;
 	}
-	if (cd->in_fd >= 0) {
+	if (cd->in_fd >= 0 && !client_hung_up(cd)) {
 		/* one client at a time: refuse the newcomer */
 		log_debug("%s: refusing second socket client", cd->label);
 		(void)close(c);
 		return;
+	}
+	if (cd->in_fd >= 0) {
+		log_debug("%s: previous client hung up, dropping its %d "
+			  "unread bytes", cd->label, socket_unread(cd->in_fd));
+		connection_lost(cd);
 	}
 	cd->in_fd = c;
 	cd->out_fd = c;
@@ -630,11 +670,62 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 	/* pty: a master reports POLLHUP while no process has the slave open */
 	p = (struct pollfd){ .fd = cd->in_fd, .events = POLLIN };
 	if (poll(&p, 1, 0) < 0 || (p.revents & POLLHUP)) {
-		pty_arm_retry(cd);
+		/* keep looking only while there is output to deliver */
+		if (cd->pty_dropped)
+			pty_arm_retry(cd);
+		cd->pty_dropped = false;
 		return;
 	}
 	cd->connected = true;
 	chardev_accept_input(cd);
+}
+
+/*
+ * Is anyone listening at the socket `sa`?  Returns the errno of a
+ * non-blocking connect(), 0 when it was accepted at once.
+ */
+static int
+socket_probe(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int r;
+
+	if (fd < 0)
+		return errno;
+	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ?
+	    0 : errno;
+	(void)close(fd);
+	return r;
+}
+
+/*
+ * Make room for our socket at `path`.  Only a stale socket, one whose
+ * server is gone (connect() refused), is removed.  Anything else stays:
+ * a non-socket is never ours (-EEXIST), and a socket someone accepts on,
+ * or queues us for (EINPROGRESS, EAGAIN: backlog full), belongs to a live
+ * server, perhaps another ioreqd, whose clients would be stolen
+ * (-EADDRINUSE).
+ */
+static int
+socket_path_clear(const char *path, const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int r;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	r = socket_probe(sa);
+	if (r == 0 || r == EINPROGRESS || r == EAGAIN)
+		return -EADDRINUSE;
+	if (r == ENOENT)
+		return 0;	/* removed meanwhile */
+	if (r != ECONNREFUSED)
+		return -r;	/* cannot tell: leave it */
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
 }
 
 static int
@@ -647,12 +738,9 @@ socket_listen(struct chardev *cd, const char *path)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;	/* never remove what is not ours */
-		if (unlink(path) < 0 && errno != ENOENT)
-			return -errno;
-	}
+	r = socket_path_clear(path, &sa);
+	if (r < 0)
+		return r;
 	cd->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
 			       SOCK_CLOEXEC, 0);
 	if (cd->listen_fd < 0)

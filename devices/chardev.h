@@ -8,15 +8,27 @@
  *   socket  a Unix stream socket SERVER at `path`.  One client at a time:
  *           while a client is connected further connections are accepted
  *           and closed at once (refused), so a second viewer cannot steal
- *           or split the console.  A stale socket file at `path` is removed
- *           at start (anything else there is an error: -EEXIST); the file
+ *           or split the console.  A client that has closed its
+ *           connection before the front end took all it sent keeps
+ *           feeding the rest as the front end makes room (a paste followed
+ *           by a hang-up is not cut short), but only until the next client
+ *           connects: that one replaces it and the dead client's bytes
+ *           still unread are dropped.  What the front end already took
+ *           (the UART's RX FIFO) stays there, so a guest that never reads
+ *           cannot lock the console.  A stale socket file at `path`
+ *           (connect() refused) is removed at start; anything else there
+ *           is an error and left alone: -EEXIST for a non-socket,
+ *           -EADDRINUSE for a socket a live server listens on.  The file
  *           is removed at close.  Guest output with no client connected is
  *           discarded, like a serial line nobody listens to; when a client
  *           disconnects, output still buffered for it is discarded and the
  *           server listens again.
  *   pty     a pseudo-terminal in raw mode; its slave path is logged at
  *           notice level.  While no process has the slave open, output is
- *           discarded (checked again once a second).
+ *           discarded; whether a reader has come is checked once a second,
+ *           but only while the guest writes, so an idle daemon never wakes.
+ *           A reader that attaches and types while the guest is silent is
+ *           therefore read from once the guest next writes.
  *   stdio   the daemon's stdin/stdout.  stdin may be absent or at EOF;
  *           input stops at EOF.  Neither fd is made non-blocking (they may
  *           be shared with stderr); writes happen only when poll says the
@@ -67,7 +79,8 @@ struct chardev_frontend_ops {
  * device id; copied).  Returns 0 and *ret_cd, or -errno (-EINVAL for a
  * missing path or unknown type, -ENAMETOOLONG for a socket path that does
  * not fit sockaddr_un, -EEXIST when a non-socket file sits at the socket
- * path, or the error of open/bind/listen/posix_openpt).  Logs nothing
+ * path, -EADDRINUSE when another server listens there, or the error of
+ * open/bind/listen/posix_openpt).  Logs nothing
  * except the pty path (notice).
  */
 int chardev_open(const struct cfg_backend *cfg, struct event_base *evbase,

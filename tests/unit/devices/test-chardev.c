@@ -1,7 +1,8 @@
 /*
  * Unit test for devices/chardev.c: file append, null, socket server (input
  * flow control, second client refused, disconnect/reconnect, slow-client
- * output buffering, socket file lifecycle), fds mode with a pipe, pty.
+ * output buffering, socket file lifecycle, what may be replaced at the
+ * socket path), fds mode with a pipe, pty.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -249,6 +250,58 @@ out:
 	free(msg);
 }
 
+/*
+ * Only a stale socket is replaced: a regular file at the path, or a socket
+ * a live server listens on, is left exactly as it was.
+ */
+static void
+test_socket_path_guard(void)
+{
+	char path[96], buf[16];
+	struct cfg_backend cfg = { .type = CFG_BACKEND_SOCKET, .path = path };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct chardev *cd = NULL;
+	struct stat before, after;
+	int fd, lfd, c, a;
+
+	snprintf(path, sizeof(path), "%s/guard.sock", dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	CHECK(fd >= 0 && write(fd, "keep", 4) == 4);
+	close(fd);
+	CHECK_EQ(chardev_open(&cfg, base, "g", &cd), -EEXIST);
+	chardev_close(cd);	/* NULL unless it wrongly succeeded */
+	cd = NULL;
+	CHECK_EQ(slurp(path, buf, sizeof(buf)), 4);
+	CHECK(strcmp(buf, "keep") == 0);
+	unlink(path);
+
+	/* a live server: not unlinked, not stolen, its clients still reach it */
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(listen(lfd, 4), 0);
+	CHECK_EQ(stat(path, &before), 0);
+	CHECK_EQ(chardev_open(&cfg, base, "g", &cd), -EADDRINUSE);
+	chardev_close(cd);	/* NULL unless it wrongly succeeded */
+	cd = NULL;
+	CHECK(stat(path, &after) == 0 && after.st_ino == before.st_ino &&
+	      after.st_dev == before.st_dev);
+	/* the probe's connection, then ours, reach the listener */
+	a = accept(lfd, NULL, NULL);
+	if (a >= 0)
+		close(a);
+	c = client_connect(path);
+	CHECK(c >= 0);
+	a = accept(lfd, NULL, NULL);
+	CHECK(a >= 0);
+	if (a >= 0)
+		close(a);
+	if (c >= 0)
+		close(c);
+	close(lfd);
+	unlink(path);
+}
+
 /* A client that does not read: output buffers to the bound, then stalls. */
 static void
 test_socket_slow_client(void)
@@ -465,6 +518,7 @@ main(void)
 	test_null_and_bad();
 	test_file();
 	test_socket();
+	test_socket_path_guard();
 	test_socket_slow_client();
 	test_fds_pipe();
 	test_fds_file_input();
