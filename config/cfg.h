@@ -49,6 +49,7 @@ struct cfg_backend {
 	enum cfg_backend_type type;
 	char *path;		/* file and socket only, else NULL */
 	struct cfg_mark mark;
+	struct cfg_mark path_mark;	/* the path value, when path is set */
 };
 
 /*

@@ -572,6 +572,7 @@ parse_backend(struct dev_ctx *c, const struct device_key *k,
 		c->d->backend.path = strdup(scalar_text(bk.path));
 		if (!c->d->backend.path)
 			return -ENOMEM;
+		c->d->backend.path_mark = node_mark(bk.path);
 	}
 	c->d->backend.type = kind->type;
 	set_mark(c, k, value);

@@ -1,7 +1,9 @@
 /*
  * Cross-checks of a parsed configuration (ids, port/MMIO ranges, stdio,
- * PCI addresses).  Pure: reads the structs and reports, nothing else.  Each problem is reported once, on the later of
- * the two devices involved, naming the earlier one and its position.
+ * PCI addresses, file backend paths).  No side effects: reads the structs
+ * (and stat()s file backend paths) and reports, nothing else.  Each
+ * problem is reported once, on the later of the two devices involved,
+ * naming the earlier one and its position.
  * Device counts are capped by the parser (CFG_DEVICES_MAX), so the
  * pairwise comparisons stay small.
  */
@@ -10,8 +12,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config/xen-reserved.h"
+#include "devices/chardev.h"
 
 /* Port I/O addresses are 16 bits wide. */
 #define PORT_SPACE_SIZE 0x10000u
@@ -241,6 +245,35 @@ check_stdio(const struct validator *v, unsigned i)
 	}
 }
 
+/*
+ * A file backend whose path exists but can never be written to: the one
+ * check that looks at the file system (a stat(), no side effects), so
+ * that `ioreqd -n` rejects what chardev_open() would.  A missing path is
+ * fine (it is created), and a stat() that fails is left to start-up,
+ * which may run with other rights than the check.
+ */
+static void
+check_backend_file(const struct validator *v, unsigned i)
+{
+	const struct cfg_device *d = &v->cfg->devices[i];
+	char lb[CFG_LABEL_MAX], q[CFG_QUOTE_MAX];
+	const char *why;
+	struct stat st;
+
+	if (!(d->keys & CFG_KEY_BACKEND) ||
+	    d->backend.type != CFG_BACKEND_FILE || !d->backend.path ||
+	    stat(d->backend.path, &st) < 0)
+		return;
+	why = chardev_file_refusal(st.st_mode);
+	if (!why)
+		return;
+	cfg_report(v->r, d->backend.path_mark,
+		   "%s: backend: path %s is %s; a file backend needs a "
+		   "regular file or a character device", label(v, i, lb),
+		   cfg_quote(d->backend.path, strlen(d->backend.path), q),
+		   why);
+}
+
 static bool
 has_pci(const struct validator *v, unsigned i)
 {
@@ -312,6 +345,7 @@ cfg_validate_with(const struct cfg *cfg, const bool *skip,
 		check_space(&v, i, BUS_SPACE_PORT);
 		check_space(&v, i, BUS_SPACE_MMIO);
 		check_stdio(&v, i);
+		check_backend_file(&v, i);
 		check_pci(&v, i);
 	}
 	return r->count == before ? 0 : -EINVAL;
