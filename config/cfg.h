@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 /* Keys a device entry may carry besides `type` and `id`. */
 #define CFG_KEY_PORT	(1u << 0)
@@ -123,5 +124,27 @@ const char *cfg_backend_type_name(enum cfg_backend_type type);
 /* The value of device-specific key `name`, or NULL if not set. */
 const struct cfg_extra_value *cfg_device_extra(const struct cfg_device *dev,
 					       const char *name);
+
+/*
+ * Why a file back-end refuses a file of this st_mode: "a FIFO", "a
+ * socket", "a directory", ... for a message, or NULL when it writes to
+ * such a file (regular files and character devices).  One rule for the
+ * config check (`ioreqd -n`) and for devices/chardev.c's open.
+ */
+static inline const char *
+cfg_file_backend_refusal(mode_t mode)
+{
+	if (S_ISREG(mode) || S_ISCHR(mode))
+		return NULL;
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISBLK(mode))
+		return "a block device";
+	return "not a regular file";
+}
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * Cross-checks of a parsed configuration (ids, port/MMIO ranges, stdio,
- * back-end paths, PCI addresses).  Pure: reads the structs (and stat()s
- * back-end paths) and reports, nothing else.  Each problem is reported once, on the later of
- * the two devices involved, naming the earlier one and its position.
+ * back-end paths, PCI addresses).  No side effects: reads the structs
+ * (and stat()s back-end paths) and reports, nothing else.  Each problem
+ * is reported once, on the later of the two devices involved, naming the
+ * earlier one and its position.
  * Device counts are capped by the parser (CFG_DEVICES_MAX), so the
  * pairwise comparisons stay small.
  */
@@ -305,6 +306,35 @@ check_backend_path(const struct validator *v, unsigned i)
 	}
 }
 
+/*
+ * A file backend whose path exists but can never be written to: the one
+ * check that looks at the file system (a stat(), no side effects), so
+ * that `ioreqd -n` rejects what chardev_open() would.  A missing path is
+ * fine (it is created), and a stat() that fails is left to start-up,
+ * which may run with other rights than the check.
+ */
+static void
+check_backend_file(const struct validator *v, unsigned i)
+{
+	const struct cfg_device *d = &v->cfg->devices[i];
+	char lb[CFG_LABEL_MAX], q[CFG_QUOTE_MAX];
+	const char *why;
+	struct stat st;
+
+	if (!(d->keys & CFG_KEY_BACKEND) ||
+	    d->backend.type != CFG_BACKEND_FILE || !d->backend.path ||
+	    stat(d->backend.path, &st) < 0)
+		return;
+	why = cfg_file_backend_refusal(st.st_mode);
+	if (!why)
+		return;
+	cfg_report(v->r, d->backend.path_mark,
+		   "%s: backend: path %s is %s; a file backend needs a "
+		   "regular file or a character device", label(v, i, lb),
+		   cfg_quote(d->backend.path, strlen(d->backend.path), q),
+		   why);
+}
+
 static bool
 has_pci(const struct validator *v, unsigned i)
 {
@@ -377,6 +407,7 @@ cfg_validate_with(const struct cfg *cfg, const bool *skip,
 		check_space(&v, i, BUS_SPACE_MMIO);
 		check_stdio(&v, i);
 		check_backend_path(&v, i);
+		check_backend_file(&v, i);
 		check_pci(&v, i);
 	}
 	return r->count == before ? 0 : -EINVAL;

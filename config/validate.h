@@ -3,7 +3,10 @@
  * overlapping port and MMIO ranges, port ranges past 0xffff, claims on
  * ranges Xen emulates internally (config/xen-reserved.h), more than one
  * stdio backend, two PCI functions at one address, a PCI function other
- * than 0 without function 0 of its slot.  cfg_load() runs these already; they are exported for
+ * than 0 without function 0 of its slot, a file backend path that exists
+ * and is a FIFO, socket, directory or block device (the only check that
+ * looks at the file system: one stat()).  cfg_load() runs these already;
+ * they are exported for
  * tests and for callers that build a struct cfg themselves.
  */
 #ifndef IOREQD_CONFIG_VALIDATE_H

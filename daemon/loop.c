@@ -154,6 +154,41 @@ on_watchdog(evutil_socket_t fd, short what, void *arg)
 	(void)notify_send("WATCHDOG=1");
 }
 
+/* SIGTERM or SIGINT caught before loop_attach(), else 0. */
+static volatile sig_atomic_t setup_signal;
+
+static void
+on_setup_signal(int sig)
+{
+	setup_signal = sig;
+}
+
+/*
+ * Until loop_attach() hands signals to libevent, SIGTERM/SIGINT are only
+ * noted, for set-up to check between steps.  Without SA_RESTART, so a
+ * step blocked in a system call fails with EINTR instead of waiting on:
+ * libevent's handler restarts calls and its events run only once the
+ * loop does, which left a daemon stuck in set-up unkillable but by
+ * SIGKILL (with its IOREQ server left behind).
+ */
+static int
+catch_setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_setup_signal };
+
+	(void)sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 ||
+	    sigaction(SIGINT, &sa, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+int
+loop_setup_signal(void)
+{
+	return setup_signal;
+}
+
 static int
 add_signal(struct loop *loop, struct event **ret_ev, int sig)
 {
@@ -166,21 +201,12 @@ add_signal(struct loop *loop, struct event **ret_ev, int sig)
 int
 loop_init(struct loop *loop, uint16_t domid)
 {
-	int r;
-
 	memset(loop, 0, sizeof(*loop));
 	loop->domid = domid;
 	loop->base = event_base_new();
 	if (!loop->base)
 		return -ENOMEM;
-	/*
-	 * Signals first: one arriving during set-up is delivered as soon as
-	 * the loop runs, so it still ends in a clean teardown.
-	 */
-	r = add_signal(loop, &loop->sigterm, SIGTERM);
-	if (r < 0)
-		return r;
-	return add_signal(loop, &loop->sigint, SIGINT);
+	return catch_setup_signals();
 }
 
 int
@@ -190,6 +216,14 @@ loop_attach(struct loop *loop, struct ioreq_server *server)
 	int r;
 
 	loop->server = server;
+	/* From here a signal reaches libevent; loop_setup_signal() has any
+	 * that came before. */
+	r = add_signal(loop, &loop->sigterm, SIGTERM);
+	if (r < 0)
+		return r;
+	r = add_signal(loop, &loop->sigint, SIGINT);
+	if (r < 0)
+		return r;
 	loop->evtchn = event_new(loop->base, ioreq_server_fd(server),
 				 EV_READ | EV_PERSIST, on_evtchn, loop);
 	if (!loop->evtchn || event_add(loop->evtchn, NULL) < 0)

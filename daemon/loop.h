@@ -36,12 +36,22 @@ struct loop {
 	int exit_status;		/* what main() exits with */
 };
 
-/* Create the event base and catch SIGTERM/SIGINT.  0 or -errno. */
+/*
+ * Create the event base and catch SIGTERM/SIGINT for set-up: until
+ * loop_attach() they interrupt blocking system calls (EINTR, no restart)
+ * and are reported by loop_setup_signal().  0 or -errno.
+ */
 int loop_init(struct loop *loop, uint16_t domid);
 /*
- * Watch the server's event channel, domain death (the xenstore watch, or
- * the slow fallback probe with a warning when xenstore is unavailable) and
- * (if the unit asks for it) the watchdog.  Call after the handles are
+ * SIGTERM or SIGINT if one arrived between loop_init() and the end of
+ * loop_attach(), else 0.  Set-up checks it between steps and stops.
+ */
+int loop_setup_signal(void);
+/*
+ * Hand SIGTERM/SIGINT to the loop; watch the server's event channel,
+ * domain death (the xenstore watch, or the slow fallback probe with a
+ * warning when xenstore is unavailable) and (if the unit asks for it) the
+ * watchdog.  Call after the handles are
  * restricted (see ioreq_domain_watch_open).  0 or -errno.
  */
 int loop_attach(struct loop *loop, struct ioreq_server *server);

@@ -192,6 +192,8 @@ log_create_failed(const struct cfg_device *cd, int r)
 	else if (b->type == CFG_BACKEND_SOCKET && r == -EADDRINUSE)
 		why = " has a live server (another process listens there); "
 		      "not taking it over";
+	else if (b->type == CFG_BACKEND_FILE && r == -ENXIO)
+		why = " is not a regular file or a character device";
 	return log_errno(LOG_LEVEL_ERROR, r,
 			 "device %s (%s): create: backend path %s%s",
 			 cd->id, cd->type, b->path, why);
@@ -223,16 +225,25 @@ create_device(struct daemon *d, const struct cfg_device *cd)
 	return 0;
 }
 
+/* A SIGTERM/SIGINT during set-up: -EINTR, so set-up stops and tears down. */
+static int
+setup_interrupted(void)
+{
+	return loop_setup_signal() ? -EINTR : 0;
+}
+
 static int
 create_devices(struct daemon *d)
 {
 	for (unsigned i = 0; i < d->cfg->device_count; i++) {
-		int r = create_device(d, &d->cfg->devices[i]);
+		int r = setup_interrupted();
 
+		if (r == 0)
+			r = create_device(d, &d->cfg->devices[i]);
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return setup_interrupted();
 }
 
 static void
@@ -274,6 +285,9 @@ setup_xen(struct daemon *d)
 	uint16_t domid = (uint16_t)d->opts.domid;
 	int r;
 
+	r = setup_interrupted();
+	if (r < 0)
+		return r;
 	r = ioreq_server_open(domid, &d->bus, d->loop.base, &d->server);
 	if (r < 0)
 		return log_errno(LOG_LEVEL_ERROR, r,
@@ -307,7 +321,26 @@ setup(struct daemon *d)
 	r = loop_attach(&d->loop, d->server);
 	if (r < 0)
 		return log_errno(LOG_LEVEL_ERROR, r, "setting up the event loop");
-	return 0;
+	return setup_interrupted();
+}
+
+/* Exit status for a failed set-up; a signal or the guest's death is 0. */
+static int
+setup_failed_status(struct daemon *d, int r)
+{
+	int sig = loop_setup_signal();
+
+	if (sig) {
+		log_info("received %s during set-up, stopping",
+			 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		return 0;
+	}
+	/* ESRCH anywhere in set-up: the guest died under us. */
+	if (r == -ESRCH || (d->server && ioreq_server_domain_gone(d->server))) {
+		log_notice("domain %ld is gone", d->opts.domid);
+		return 0;
+	}
+	return 1;
 }
 
 /*
@@ -342,13 +375,7 @@ run(struct daemon *d)
 	int r = setup(d);
 
 	if (r < 0) {
-		/* ESRCH anywhere in set-up: the guest died under us. */
-		bool gone = r == -ESRCH ||
-			    (d->server && ioreq_server_domain_gone(d->server));
-
-		status = gone ? 0 : 1;
-		if (gone)
-			log_notice("domain %ld is gone", d->opts.domid);
+		status = setup_failed_status(d, r);
 		teardown(d);
 		return status;
 	}

@@ -879,6 +879,29 @@ chardev_open_fds(struct event_base *evbase, int in_fd, int out_fd,
 	return 0;
 }
 
+/*
+ * The file back-end's open.  O_NONBLOCK because a blocking O_WRONLY open
+ * of a FIFO waits for a reader (forever, at start-up, before any signal
+ * can be handled), and a serial line may wait for carrier; the kind of
+ * file is then checked on the fd itself, so a path swapped after the
+ * config check cannot slip through.
+ */
+static int
+file_open(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+		      O_NOCTTY | O_NONBLOCK, 0640);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || cfg_file_backend_refusal(st.st_mode)) {
+		(void)close(fd);
+		return -ENXIO;
+	}
+	return fd;
+}
+
 static int
 backend_setup(struct chardev *cd, const struct cfg_backend *cfg)
 {
@@ -890,10 +913,9 @@ backend_setup(struct chardev *cd, const struct cfg_backend *cfg)
 	case CFG_BACKEND_FILE:
 		if (!cfg->path || !(cd->path = strdup(cfg->path)))
 			return cfg->path ? -ENOMEM : -EINVAL;
-		fd = open(cfg->path, O_WRONLY | O_APPEND | O_CREAT |
-			  O_CLOEXEC | O_NOCTTY, 0640);
+		fd = file_open(cfg->path);
 		if (fd < 0)
-			return -errno;
+			return fd;
 		return fds_setup(cd, -1, fd, true);
 	case CFG_BACKEND_SOCKET:
 		if (!cfg->path || !(cd->path = strdup(cfg->path)))

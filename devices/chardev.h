@@ -5,6 +5,10 @@
  *
  *   null    output discarded, no input.
  *   file    output appended to `path` (O_APPEND|O_CREAT, mode 0640); no input.
+ *           `path` must be a regular file (created if absent) or a
+ *           character device such as /dev/null or a serial line; anything
+ *           else (a FIFO, socket, directory, block device) is refused.
+ *           The open never blocks.
  *   socket  a Unix stream socket SERVER at `path`.  One client at a time:
  *           while a client is connected further connections are accepted
  *           and closed at once (refused), so a second viewer cannot steal
@@ -56,6 +60,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct cfg_backend;
 struct event_base;
@@ -79,9 +84,10 @@ struct chardev_frontend_ops {
  * device id; copied).  Returns 0 and *ret_cd, or -errno (-EINVAL for a
  * missing path or unknown type, -ENAMETOOLONG for a socket path that does
  * not fit sockaddr_un, -EEXIST when a non-socket file sits at the socket
- * path, -EADDRINUSE when another server listens there, or the error of
- * open/bind/listen/posix_openpt).  Logs nothing
- * except the pty path (notice).
+ * path, -EADDRINUSE when another server listens there, -ENXIO when a
+ * file path is something cfg_file_backend_refusal() refuses, or the error of
+ * open/bind/listen/posix_openpt).  Never blocks.  Logs nothing except the
+ * pty path (notice).
  */
 int chardev_open(const struct cfg_backend *cfg, struct event_base *evbase,
 		 const char *label, struct chardev **ret_cd);

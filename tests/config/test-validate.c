@@ -6,13 +6,18 @@
  * an MMIO class (no registered class has MMIO yet), PCI address checks,
  * and device-specific keys (device_class.extra_keys) parsed from YAML
  * with a class table of this file's own (cfg_load_string_with), so they
- * are tested independently of the real devices.
+ * are tested independently of the real devices; file backend paths that
+ * are FIFOs, sockets or directories (made at run time).
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "config/schema.h"
 #include "config/validate.h"
@@ -515,6 +520,80 @@ test_extra_errors(void)
 	cfg_free(cfg);
 }
 
+/*
+ * A file backend path that exists and is a FIFO, socket or directory is an
+ * error at the path's line:col (what `ioreqd -n` prints); a missing path,
+ * a regular file and a character device are fine.  The FIFO and the
+ * socket are made here, at run time: a golden file cannot hold them.
+ */
+static void
+test_backend_file_kinds(void)
+{
+	char dir[] = "/tmp/ioreqd-validate-XXXXXX", fifo[64], sock[64];
+	char yaml[1024], want[1024], *out = NULL;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t out_size = 0;
+	struct cfg *cfg = NULL;
+	FILE *s;
+	int fd, ret;
+
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		exit(2);
+	}
+	(void)snprintf(fifo, sizeof(fifo), "%s/p", dir);
+	(void)snprintf(sock, sizeof(sock), "%s/s", dir);
+	(void)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(mkfifo(fifo, 0600) == 0);
+	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	(void)snprintf(yaml, sizeof(yaml),
+		"devices:\n"
+		"  - type: debugcon\n"
+		"    id: d0\n"
+		"    port: 0x402\n"
+		"    backend: {type: file, path: %s}\n"
+		"  - {type: debugcon, id: d1, port: 0x403,\n"
+		"     backend: {type: file, path: \"%s\"}}\n"
+		"  - {type: debugcon, id: d2, port: 0x404,\n"
+		"     backend: {type: file, path: %s}}\n"
+		"  - {type: debugcon, id: d3, port: 0x405,\n"
+		"     backend: {type: file, path: %s/new.log}}\n"
+		"  - {type: debugcon, id: d4, port: 0x406,\n"
+		"     backend: {type: file, path: /dev/null}}\n",
+		fifo, sock, dir, dir);
+	(void)snprintf(want, sizeof(want),
+		"x.yaml:5:33: devices[0] (d0): backend: path \"%s\" is a "
+		"FIFO; a file backend needs a regular file or a character "
+		"device\n"
+		"x.yaml:7:34: devices[1] (d1): backend: path \"%s\" is a "
+		"socket; a file backend needs a regular file or a character "
+		"device\n"
+		"x.yaml:9:34: devices[2] (d2): backend: path \"%s\" is a "
+		"directory; a file backend needs a regular file or a "
+		"character device\n", fifo, sock, dir);
+	s = open_memstream(&out, &out_size);
+	if (!s) {
+		perror("open_memstream");
+		exit(2);
+	}
+	ret = cfg_load_string("x.yaml", yaml, strlen(yaml), s, &cfg);
+	(void)fclose(s);
+	CHECK(ret == -EINVAL);
+	if (strcmp(out, want) != 0) {
+		(void)fprintf(stderr, "%s:%d: wrote:\n%sexpected:\n%s",
+			      __FILE__, __LINE__, out, want);
+		failures++;
+	}
+	free(out);
+	cfg_free(cfg);
+	if (fd >= 0)
+		(void)close(fd);
+	(void)unlink(sock);
+	(void)unlink(fifo);
+	(void)rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -526,6 +605,7 @@ main(void)
 	test_validate_pci();
 	test_extra_values();
 	test_extra_errors();
+	test_backend_file_kinds();
 	if (failures) {
 		(void)fprintf(stderr, "%u check(s) failed\n", failures);
 		return 1;

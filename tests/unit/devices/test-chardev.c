@@ -1,11 +1,13 @@
 /*
- * Unit test for devices/chardev.c: file append, null, socket server (input
+ * Unit test for devices/chardev.c: file append, file kinds refused without
+ * blocking (FIFO, socket, directory), null, socket server (input
  * flow control, second client refused, disconnect/reconnect, slow-client
  * output buffering, socket file lifecycle, what may be replaced at the
  * socket path), fds mode with a pipe, pty.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -69,6 +71,23 @@ client_connect(const char *path)
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A listening Unix socket at path (not through chardev). */
+static int
+listen_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 1) < 0) {
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -151,6 +170,63 @@ test_file(void)
 	slurp(path, buf, sizeof(buf));
 	CHECK(strcmp(buf, "first\nother\nhello world\nbye\n") == 0);
 	unlink(path);
+}
+
+static void
+on_alarm(int sig)
+{
+	static const char msg[] = "timed out: chardev_open blocked\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(1);
+}
+
+/*
+ * A file path that is a FIFO, socket or directory is refused at once,
+ * with or without a reader on the FIFO; the open never blocks (alarm()
+ * turns a hang into a failure).  A character device is accepted.
+ */
+static void
+test_file_refused(void)
+{
+	char path[96];
+	struct cfg_backend cfg = { .type = CFG_BACKEND_FILE, .path = path };
+	struct chardev *cd = NULL;
+	int reader, lfd;
+
+	(void)signal(SIGALRM, on_alarm);
+	(void)alarm(5);
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	CHECK_EQ(mkfifo(path, 0600), 0);
+	CHECK_EQ(chardev_open(&cfg, base, "fifo", &cd), -ENXIO);
+	reader = open(path, O_RDONLY | O_NONBLOCK);
+	CHECK(reader >= 0);
+	CHECK_EQ(chardev_open(&cfg, base, "fifo", &cd), -ENXIO);
+	close(reader);
+	unlink(path);
+
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	lfd = listen_socket(path);
+	CHECK(lfd >= 0);
+	CHECK_EQ(chardev_open(&cfg, base, "sock", &cd), -ENXIO);
+	close(lfd);
+	unlink(path);
+
+	snprintf(path, sizeof(path), "%s", dir);
+	CHECK_EQ(chardev_open(&cfg, base, "dir", &cd), -EISDIR);
+
+	snprintf(path, sizeof(path), "/dev/null");
+	CHECK_EQ(chardev_open(&cfg, base, "null", &cd), 0);
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"x", 1), 1);
+	pump_for(base, 2);
+	chardev_close(cd);
+	(void)alarm(0);
+
+	CHECK(cfg_file_backend_refusal(S_IFREG) == NULL);
+	CHECK(cfg_file_backend_refusal(S_IFCHR) == NULL);
+	CHECK(strcmp(cfg_file_backend_refusal(S_IFIFO), "a FIFO") == 0);
+	CHECK(strcmp(cfg_file_backend_refusal(S_IFBLK), "a block device") == 0);
 }
 
 static void
@@ -517,6 +593,7 @@ main(void)
 		return 2;
 	test_null_and_bad();
 	test_file();
+	test_file_refused();
 	test_socket();
 	test_socket_path_guard();
 	test_socket_slow_client();
