@@ -104,6 +104,25 @@ unsigned ioreq_server_vcpu_count(const struct ioreq_server *server);
 /* Sum of the guest's TIMEOFFSET deltas in seconds (for the control socket). */
 int64_t ioreq_server_time_offset(const struct ioreq_server *server);
 
+/* Guest-memory mapping cache counters (ioreq/guest.c), never reset. */
+struct ioreq_guest_stats {
+	uint64_t hits;		/* page found in a mapped chunk */
+	uint64_t misses;	/* chunk not mapped: a map was attempted */
+	uint64_t maps;		/* successful xenforeignmemory_map calls */
+	uint64_t unmaps;	/* chunks unmapped (eviction, invalidate) */
+	uint64_t map_failures;	/* xenforeignmemory_map returned NULL */
+};
+
+/* Copy of the guest-memory cache counters (for the control socket). */
+void ioreq_server_guest_stats(const struct ioreq_server *server,
+			      struct ioreq_guest_stats *ret_stats);
+/*
+ * Cap the guest-memory chunks (64 KiB each) mapped at once: 1 to 64
+ * (the default), else -EINVAL.  Takes effect at once.
+ */
+int ioreq_server_set_guest_max_chunks(struct ioreq_server *server,
+				      unsigned max_chunks);
+
 /* Unwind from whatever stage was reached and free.  Accepts NULL. */
 void ioreq_server_destroy(struct ioreq_server *server);
 

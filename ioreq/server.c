@@ -492,6 +492,19 @@ ioreq_server_time_offset(const struct ioreq_server *s)
 	return s->dispatch.time_offset;
 }
 
+void
+ioreq_server_guest_stats(const struct ioreq_server *s,
+			 struct ioreq_guest_stats *ret_stats)
+{
+	ioreq_guest_get_stats(&s->guest, ret_stats);
+}
+
+int
+ioreq_server_set_guest_max_chunks(struct ioreq_server *s, unsigned max_chunks)
+{
+	return ioreq_guest_set_max_chunks(&s->guest, max_chunks);
+}
+
 static void
 unbind_ports(struct ioreq_server *s)
 {

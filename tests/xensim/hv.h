@@ -142,6 +142,19 @@ enum hv_status hv_fuzz_ioreqs(struct hv *hv, unsigned vcpu, uint64_t seed,
 /* dm_ops issued by the model so far, failed ones included. */
 uint64_t hv_dmop_count(struct hv *hv);
 
+/*
+ * Event counters for the script's count-reset / expect-count (an
+ * extension): foreign-memory map and unmap calls that succeeded (guest
+ * memory and resources alike), and dm_ops by name, failed ones included.
+ * hv_counter_id gives the id of a counter name ("foreign-map",
+ * "foreign-unmap" or a dm_op name such as "map_io_range_to_ioreq_server"),
+ * or -1 for an unknown name; it needs no hv, so scripts are checked when
+ * they are parsed.  Any thread.
+ */
+#define HV_COUNTER_MAX 34
+int hv_counter_id(const char *name);
+uint64_t hv_counter(struct hv *hv, int id);
+
 /* Number of IOREQ servers currently existing (for shutdown checks). */
 unsigned hv_server_count(struct hv *hv);
 

@@ -66,6 +66,8 @@ enum script_op {
 	OP_PCI_SCAN,
 	OP_PCI_SETUP,
 	OP_EXPECT_IDLE,
+	OP_COUNT_RESET,
+	OP_EXPECT_COUNT,
 	_OP_COUNT,
 };
 
@@ -106,6 +108,7 @@ struct script {
 	int sock;
 	uint8_t *rx;
 	size_t rx_len;
+	uint64_t count_base[HV_COUNTER_MAX];	/* values at count-reset */
 };
 
 struct tok {
@@ -1000,6 +1003,29 @@ parse_pci_scan(struct line_ctx *c, struct script_cmd *cmd)
 	return parse_text(c, 2, "expected function list", &cmd->str);
 }
 
+/* expect-count NAME ==|<= N: addr = counter id, flag = "<=". */
+static int
+parse_expect_count(struct line_ctx *c, struct script_cmd *cmd)
+{
+	int r = expect_args(c, 4, "expect-count NAME ==|<= N");
+	int id;
+
+	if (r < 0)
+		return r;
+	id = hv_counter_id(c->tok[1].s);
+	if (id < 0)
+		return perr(c, "unknown counter '%s'", c->tok[1].s);
+	cmd->addr = (uint64_t)id;
+	if (c->tok[2].quoted || (strcmp(c->tok[2].s, "==") &&
+				 strcmp(c->tok[2].s, "<=")))
+		return perr(c, "usage: expect-count NAME ==|<= N");
+	cmd->flag = c->tok[2].s[0] == '<';
+	r = parse_text(c, 1, "counter name", &cmd->str);
+	if (r < 0)
+		return r;
+	return parse_u64(c, 3, "count", UINT64_MAX, &cmd->value);
+}
+
 static const struct verb verbs[] = {
 	{ "vcpu", OP_VCPU, 0, false, parse_vcpu },
 	{ "outb", OP_PIO, 1, false, parse_pio },
@@ -1061,6 +1087,8 @@ static const struct verb verbs[] = {
 	{ "socket-close", OP_SOCK_CLOSE, 0, false, parse_none },
 	{ "pci-scan", OP_PCI_SCAN, 0, true, parse_pci_scan },
 	{ "pci-setup", OP_PCI_SETUP, 0, false, parse_none },
+	{ "count-reset", OP_COUNT_RESET, 0, false, parse_none },
+	{ "expect-count", OP_EXPECT_COUNT, 0, false, parse_expect_count },
 };
 
 static void
@@ -1539,6 +1567,26 @@ run_expect_idle(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 		     "%llu ms, got %llu dm_ops and %lld context switches",
 		     (unsigned long long)cmd->value, (unsigned long long)dmops,
 		     cs_after - cs);
+}
+
+static void
+run_count_reset(struct script *s, struct hv *hv)
+{
+	for (int i = 0; i < HV_COUNTER_MAX; i++)
+		s->count_base[i] = hv_counter(hv, i);
+}
+
+static void
+run_expect_count(struct script *s, struct hv *hv,
+		 const struct script_cmd *cmd)
+{
+	int id = (int)cmd->addr;
+	uint64_t got = hv_counter(hv, id) - s->count_base[id];
+
+	if (cmd->flag ? got > cmd->value : got != cmd->value)
+		fail(s, cmd, "%s %s %llu, got %llu", cmd->str,
+		     cmd->flag ? "<=" : "==", (unsigned long long)cmd->value,
+		     (unsigned long long)got);
 }
 
 static void
@@ -2259,6 +2307,8 @@ run_one(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 	case OP_EXPECT_NO_IRQ: run_expect_no_irq(s, hv, cmd); break;
 	case OP_SLEEP: sleep_ms(cmd->value); break;
 	case OP_EXPECT_IDLE: run_expect_idle(s, hv, cmd); break;
+	case OP_COUNT_RESET: run_count_reset(s, hv); break;
+	case OP_EXPECT_COUNT: run_expect_count(s, hv, cmd); break;
 	case OP_FUZZ: run_fuzz(s, hv, cmd); break;
 	case OP_DESTROY:
 		hv_destroy_domain(hv);

@@ -747,6 +747,42 @@ static const struct dmop_name dmop_names[] = {
 	{ XEN_DMOP_nr_vcpus, "nr_vcpus" },
 };
 
+#define COUNTER_FOREIGN_MAP 0
+#define COUNTER_FOREIGN_UNMAP 1
+#define COUNTER_DMOP_FIRST 2
+_Static_assert(COUNTER_DMOP_FIRST + sizeof(dmop_names) /
+	       sizeof(dmop_names[0]) <= HV_COUNTER_MAX, "HV_COUNTER_MAX");
+
+int
+hv_counter_id(const char *name)
+{
+	if (strcmp(name, "foreign-map") == 0)
+		return COUNTER_FOREIGN_MAP;
+	if (strcmp(name, "foreign-unmap") == 0)
+		return COUNTER_FOREIGN_UNMAP;
+	for (size_t i = 0; i < sizeof(dmop_names) / sizeof(dmop_names[0]); i++)
+		if (strcmp(dmop_names[i].name, name) == 0)
+			return COUNTER_DMOP_FIRST + (int)i;
+	return -1;
+}
+
+uint64_t
+hv_counter(struct hv *hv, int id)
+{
+	if (id < 0 || id >= HV_COUNTER_MAX)
+		return 0;
+	return atomic_load(&hv->counters[id]);
+}
+
+static void
+count_dmop(struct hv *hv, unsigned op)
+{
+	for (size_t i = 0; i < sizeof(dmop_names) / sizeof(dmop_names[0]); i++)
+		if (dmop_names[i].op == op)
+			atomic_fetch_add(&hv->counters[COUNTER_DMOP_FIRST + i],
+					 1);
+}
+
 /* Library function names that differ from the DMOP they issue. */
 static const struct dmop_name dmop_aliases[] = {
 	{ XEN_DMOP_map_io_range_to_ioreq_server, "map_pcidev_to_ioreq_server" },
@@ -1026,6 +1062,7 @@ hv_dmop(struct hv *hv, struct hv_conn *conn, const struct xensim_req *req,
 	int r;
 
 	atomic_fetch_add(&hv->dmop_count, 1);
+	count_dmop(hv, op);
 	r = hv_check_domain(hv, conn, req->domid, EPERM);
 	if (r == 0)
 		r = dmop_take_fail(hv, op, dmop_lib_alias(op, arg[5]));
@@ -1125,6 +1162,8 @@ domain_finish_death(struct hv *hv)
 void
 hv_map_note(struct hv *hv, struct hv_conn *conn, bool held)
 {
+	atomic_fetch_add(&hv->counters[held ? COUNTER_FOREIGN_MAP :
+					 COUNTER_FOREIGN_UNMAP], 1);
 	if (held) {
 		conn->map_holds++;
 		hv->map_holds++;

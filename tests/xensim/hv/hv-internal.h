@@ -127,6 +127,8 @@ struct hv {
 	atomic_bool crashed;
 	bool shutdown_seen;	/* xenstored noted the shutdown (lock) */
 	atomic_uint_fast64_t dmop_count;
+	/* hv_counter(): foreign maps, unmaps, then one per dmop_names[] */
+	atomic_uint_fast64_t counters[HV_COUNTER_MAX];
 	/* xenstore connections that get @releaseDomain fires (lock) */
 	struct hv_conn *xs_conns[HV_MAX_CONNS];
 
