@@ -38,6 +38,15 @@
  * listener out of fds, is retried.
  */
 #define CHARDEV_RETRY_USEC 1000000
+/*
+ * stdio on a journal stream (see stdout_is_journal()): the priority put
+ * before every guest line (info), and the longest guest line in bytes we
+ * pass before breaking it ourselves.  journald breaks longer lines at its
+ * LineMax= (48K by default) and would parse a prefix again in the rest,
+ * so this must stay below the LineMax= in use.
+ */
+#define CHARDEV_JOURNAL_PREFIX "<6>"
+#define CHARDEV_JOURNAL_LINE_MAX 4096
 
 enum chardev_out_mode {
 	CHARDEV_OUT_NONE,	/* discard */
@@ -90,6 +99,11 @@ struct chardev {
 	size_t out_len;
 	bool want_writable;		/* a short write owes a writable() */
 	uint64_t out_dropped;		/* bytes lost to write errors */
+
+	/* stdio on a journal stream: each guest line gets our own prefix */
+	bool journal;
+	bool journal_bol;		/* next guest byte starts a line */
+	size_t journal_col;		/* guest bytes in the current line */
 };
 
 static void chardev_flush(struct chardev *cd);
@@ -467,23 +481,95 @@ pty_output_dropped(struct chardev *cd)
 		pty_arm_retry(cd);	/* no syscall: a timer-heap insert */
 }
 
+/* Append n bytes to the ring; the caller checked there is room. */
+static void
+ring_put(struct chardev *cd, const uint8_t *buf, size_t n)
+{
+	size_t tail = (cd->out_head + cd->out_len) % CHARDEV_OUT_SIZE;
+	size_t first = CHARDEV_OUT_SIZE - tail < n ? CHARDEV_OUT_SIZE - tail
+						   : n;
+
+	memcpy(cd->out + tail, buf, first);
+	memcpy(cd->out, buf + first, n - first);
+	cd->out_len += n;
+}
+
+/* Guest bytes up to and including the first "\n" or NUL (journald ends a
+ * line at either), at most max. */
+static size_t
+line_chunk(const uint8_t *buf, size_t len, size_t max)
+{
+	size_t n = len < max ? len : max;
+
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\n' || buf[i] == '\0')
+			return i + 1;
+	return n;
+}
+
+/*
+ * Queue guest output for a journal stream: every line the journal will
+ * see starts with our prefix, so a "<N>" the guest writes is text, never
+ * a priority.  Lines past CHARDEV_JOURNAL_LINE_MAX are broken here, since
+ * journald would parse a prefix again after breaking them itself.
+ * Returns the guest bytes taken.
+ */
+static size_t
+journal_put(struct chardev *cd, const uint8_t *buf, size_t len)
+{
+	const size_t plen = sizeof(CHARDEV_JOURNAL_PREFIX) - 1;
+	size_t done = 0;
+
+	while (done < len) {
+		size_t room = CHARDEV_OUT_SIZE - cd->out_len, n;
+
+		if (!cd->journal_bol &&
+		    cd->journal_col >= CHARDEV_JOURNAL_LINE_MAX) {
+			if (room < 1)
+				break;
+			ring_put(cd, (const uint8_t *)"\n", 1);
+			cd->journal_bol = true;
+			continue;
+		}
+		if (cd->journal_bol) {
+			if (room < plen + 1)
+				break;
+			ring_put(cd, (const uint8_t *)CHARDEV_JOURNAL_PREFIX,
+				 plen);
+			room -= plen;
+			cd->journal_bol = false;
+			cd->journal_col = 0;
+		}
+		n = line_chunk(buf + done, len - done, room <
+			       CHARDEV_JOURNAL_LINE_MAX - cd->journal_col ?
+			       room : CHARDEV_JOURNAL_LINE_MAX -
+			       cd->journal_col);
+		ring_put(cd, buf + done, n);
+		done += n;
+		cd->journal_col += n;
+		if (buf[done - 1] == '\n' || buf[done - 1] == '\0')
+			cd->journal_bol = true;
+	}
+	return done;
+}
+
 size_t
 chardev_write(struct chardev *cd, const uint8_t *buf, size_t len)
 {
-	size_t n, tail, first;
+	size_t n;
 
 	if (!cd->connected && cd->type == CFG_BACKEND_PTY)
 		pty_output_dropped(cd);
 	if (!cd->connected || cd->out_mode == CHARDEV_OUT_NONE)
 		return len;	/* nobody listening: the bytes are gone */
-	n = CHARDEV_OUT_SIZE - cd->out_len;
-	if (n > len)
-		n = len;
-	tail = (cd->out_head + cd->out_len) % CHARDEV_OUT_SIZE;
-	first = CHARDEV_OUT_SIZE - tail < n ? CHARDEV_OUT_SIZE - tail : n;
-	memcpy(cd->out + tail, buf, first);
-	memcpy(cd->out, buf + first, n - first);
-	cd->out_len += n;
+	if (cd->journal) {
+		n = journal_put(cd, buf, len);
+	} else {
+		n = CHARDEV_OUT_SIZE - cd->out_len;
+		if (n > len)
+			n = len;
+		ring_put(cd, buf, n);
+	}
 	if (n < len)
 		cd->want_writable = true;
 	if (n > 0 && !cd->out_pending && !cd->kick_flush) {
@@ -902,6 +988,43 @@ file_open(const char *path)
 	return fd;
 }
 
+/*
+ * Is fd 1 the journal stream systemd connected us to?  systemd documents
+ * $JOURNAL_STREAM as "DEV:INODE" of that stream; comparing it with fd 1
+ * itself (not just its presence) keeps a redirected stdout byte-exact.
+ *
+ * Why prefix guest lines rather than route them elsewhere: journald reads
+ * a "<N>" at the start of each stdout line as the priority (the unit must
+ * keep SyslogLevelPrefix=yes for our own stderr, daemon/log.c), so a
+ * guest could forge entries at any priority under our identifier.  Our
+ * own "<6>" first makes journald take that and keep the guest's text as
+ * it was, where escaping would alter it; and stdout stays the place the
+ * unit (or its StandardOutput=) says guest output goes.
+ */
+static bool
+stdout_is_journal(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char end;
+
+	if (!env || sscanf(env, "%llu:%llu%c", &dev, &ino, &end) != 2 ||
+	    fstat(1, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
+
+static int
+stdio_setup(struct chardev *cd)
+{
+	cd->journal = stdout_is_journal();
+	cd->journal_bol = true;
+	/* stdin may be closed (fd 0 not open): then no input */
+	return fds_setup(cd, fcntl(0, F_GETFD) < 0 ? -1 : 0, 1, false);
+}
+
 static int
 backend_setup(struct chardev *cd, const struct cfg_backend *cfg)
 {
@@ -924,9 +1047,7 @@ backend_setup(struct chardev *cd, const struct cfg_backend *cfg)
 	case CFG_BACKEND_PTY:
 		return pty_open(cd);
 	case CFG_BACKEND_STDIO:
-		/* stdin may be closed (fd 0 not open): then no input */
-		return fds_setup(cd, fcntl(0, F_GETFD) < 0 ? -1 : 0, 1,
-				 false);
+		return stdio_setup(cd);
 	default:
 		return -EINVAL;
 	}

@@ -36,7 +36,11 @@
  *   stdio   the daemon's stdin/stdout.  stdin may be absent or at EOF;
  *           input stops at EOF.  Neither fd is made non-blocking (they may
  *           be shared with stderr); writes happen only when poll says the
- *           fd is writable, in chunks of at most PIPE_BUF bytes.
+ *           fd is writable, in chunks of at most PIPE_BUF bytes.  When
+ *           stdout is the journal stream in $JOURNAL_STREAM, every guest
+ *           line (ended by "\n" or NUL, or broken after 4096 bytes) is
+ *           sent with a "<6>" priority prefix, so a guest's "<N>" is text;
+ *           otherwise output is byte-exact.
  *
  * Flow control, both directions:
  *   input   the back-end reads only as many bytes as the front end's

@@ -3,7 +3,8 @@
  * blocking (FIFO, socket, directory), null, socket server (input
  * flow control, second client refused, disconnect/reconnect, slow-client
  * output buffering, socket file lifecycle, what may be replaced at the
- * socket path), fds mode with a pipe, pty.
+ * socket path), fds mode with a pipe, pty, stdio on a journal stream
+ * (guest lines cannot forge priorities).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -583,6 +584,100 @@ out:
 	free(f);
 }
 
+/*
+ * The stdio backend with fd 1 on a pipe; journal_stream NULL leaves
+ * $JOURNAL_STREAM unset, "match" sets it to the pipe's dev:ino.  Writes
+ * `in` as the guest would and returns what arrived on the pipe in got.
+ */
+static size_t
+stdio_through(const char *journal_stream, const uint8_t *in, size_t len,
+	      uint8_t *got, size_t size)
+{
+	struct cfg_backend cfg = { .type = CFG_BACKEND_STDIO };
+	struct chardev *cd = NULL;
+	char env[64];
+	struct stat st;
+	size_t n = 0, done = 0;
+	int p[2], saved = dup(1);
+
+	CHECK(saved >= 0 && pipe(p) == 0 && dup2(p[1], 1) == 1);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	CHECK(fstat(1, &st) == 0);
+	(void)snprintf(env, sizeof(env), "%llu:%llu",
+		       (unsigned long long)st.st_dev,
+		       (unsigned long long)st.st_ino);
+	if (journal_stream)
+		setenv("JOURNAL_STREAM", strcmp(journal_stream, "match") == 0 ?
+		       env : journal_stream, 1);
+	else
+		unsetenv("JOURNAL_STREAM");
+	CHECK_EQ(chardev_open(&cfg, base, "stdio", &cd), 0);
+	for (int i = 0; cd && i < 2000 && (done < len || n < size); i++) {
+		ssize_t r;
+
+		if (done < len)
+			done += chardev_write(cd, in + done, len - done);
+		pump_for(base, 0);
+		r = read(p[0], got + n, size - n);
+		if (r > 0)
+			n += (size_t)r;
+		else if (done == len && i > 200)
+			break;
+		usleep(100);
+	}
+	chardev_close(cd);
+	CHECK(dup2(saved, 1) == 1);
+	close(saved);
+	close(p[0]);
+	close(p[1]);
+	unsetenv("JOURNAL_STREAM");
+	return n;
+}
+
+/*
+ * Under systemd, guest lines on a journal stdout must not be read as
+ * ioreqd's priority prefixes: each gets "<6>" (also after a NUL, which
+ * ends a journal line, and where an over-long line is broken); anywhere
+ * else stdout gets the guest's bytes unchanged.
+ */
+static void
+test_stdio_journal(void)
+{
+	static const char guest[] = "hello\n<0>ioreqd: error: forged\n"
+				    "a\0<1>b\n<2>";
+	static const char want[] = "<6>hello\n<6><0>ioreqd: error: forged\n"
+				   "<6>a\0<6><1>b\n<6><2>";
+	enum { LONG = 5000 };
+	uint8_t *in = malloc(LONG), *got = malloc(LONG + 64);
+	size_t n;
+
+	if (!in || !got)
+		goto out;
+	n = stdio_through("match", (const uint8_t *)guest, sizeof(guest) - 1,
+			  got, LONG + 64);
+	CHECK_EQ(n, sizeof(want) - 1);
+	CHECK(n == sizeof(want) - 1 && memcmp(got, want, n) == 0);
+
+	/* no journal, or a journal stream that is not our stdout: exact */
+	n = stdio_through(NULL, (const uint8_t *)guest, sizeof(guest) - 1,
+			  got, LONG + 64);
+	CHECK(n == sizeof(guest) - 1 && memcmp(got, guest, n) == 0);
+	n = stdio_through("1:1", (const uint8_t *)guest, sizeof(guest) - 1,
+			  got, LONG + 64);
+	CHECK(n == sizeof(guest) - 1 && memcmp(got, guest, n) == 0);
+
+	/* a line of 5000 bytes is broken after 4096, prefix again */
+	memset(in, 'x', LONG);
+	memcpy(in + 4096, "<0>", 3);
+	n = stdio_through("match", in, LONG, got, LONG + 64);
+	CHECK_EQ(n, LONG + 7);
+	CHECK(memcmp(got, "<6>", 3) == 0 && got[3 + 4096] == '\n' &&
+	      memcmp(got + 4100, "<6><0>", 6) == 0);
+out:
+	free(in);
+	free(got);
+}
+
 int
 main(void)
 {
@@ -600,6 +695,7 @@ main(void)
 	test_fds_pipe();
 	test_fds_file_input();
 	test_pty();
+	test_stdio_journal();
 	rmdir(dir);
 	event_base_free(base);
 	return test_finish();
