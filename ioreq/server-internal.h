@@ -1,6 +1,6 @@
 /*
  * struct ioreq_server, shared by the files of ioreq/ only (server.c owns
- * the life cycle, irq.c implements the device services on top of it).
+ * the life cycle, services.c implements the device services on top of it).
  */
 #ifndef IOREQD_IOREQ_SERVER_INTERNAL_H
 #define IOREQD_IOREQ_SERVER_INTERNAL_H
@@ -69,7 +69,7 @@ int ioreq_range_check(enum bus_space space, uint64_t base, uint64_t size);
 /* Record a dm_op failure; returns -errno (and notes ESRCH). */
 int ioreq_server_dmop_error(struct ioreq_server *server);
 
-/* Fill server->services (irq.c). */
+/* Fill server->services (services.c). */
 void ioreq_services_init(struct ioreq_server *server,
 			 struct event_base *evbase);
 
