@@ -1,6 +1,7 @@
 /*
  * struct ioreq_server, shared by the files of ioreq/ only (server.c owns
- * the life cycle, services.c implements the device services on top of it).
+ * the life cycle, regions.c the claims with Xen and on the bus, services.c
+ * implements the device services on top of them).
  */
 #ifndef IOREQD_IOREQ_SERVER_INTERNAL_H
 #define IOREQD_IOREQ_SERVER_INTERNAL_H
@@ -68,6 +69,40 @@ int ioreq_range_check(enum bus_space space, uint64_t base, uint64_t size);
 
 /* Record a dm_op failure; returns -errno (and notes ESRCH). */
 int ioreq_server_dmop_error(struct ioreq_server *server);
+
+/*
+ * Claims (regions.c).  A claim of region `region` of dev is a Xen range
+ * and a bus entry for exactly dev->regions[region]; these are the only
+ * functions that make or drop one, for device add/remove and BAR moves.
+ */
+
+/*
+ * Claim dev->regions[region] with Xen, then on the bus.  All or nothing:
+ * -EINVAL (bad range), -EEXIST (overlaps a bus entry: no dm_op issued),
+ * the dm_op's error, or bus_add's.
+ */
+int ioreq_region_claim(struct ioreq_server *server, struct device *dev,
+		       unsigned region);
+/*
+ * Release the claim of (dev, region) on window `win` if the bus holds
+ * exactly that one (else 0, nothing done: a window never claimed is not
+ * released from Xen).  Xen, then the bus; the bus entry goes even when
+ * the dm_op fails, whose error is returned.
+ */
+int ioreq_region_release(struct ioreq_server *server, struct device *dev,
+			 unsigned region, const struct device_region *win);
+/* Does the bus hold exactly window `win` for (dev, region)? */
+bool ioreq_region_claimed(const struct ioreq_server *server,
+			  const struct device *dev, unsigned region,
+			  const struct device_region *win);
+/* The one log line of a claim or release (debug, rate-limited). */
+void ioreq_region_log(struct ioreq_server *server, const struct device *dev,
+		      const char *what, const struct device_region *win,
+		      unsigned region);
+/* dev->pci_sbdf with Xen, then the bus's PCI table; all or nothing. */
+int ioreq_pci_claim(struct ioreq_server *server, struct device *dev);
+/* Undo ioreq_pci_claim, if dev holds its SBDF (errors ignored). */
+void ioreq_pci_release(struct ioreq_server *server, struct device *dev);
 
 /* Fill server->services (services.c). */
 void ioreq_services_init(struct ioreq_server *server,

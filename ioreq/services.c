@@ -1,9 +1,8 @@
 /*
  * struct device_services for real (devices/device.h): interrupt lines and
- * MSIs as dm_ops, guest memory through the mapping cache, and region moves
- * as claim/release with Xen plus a bus update (logged at info level,
- * rate-limited: the guest drives them), guest shutdown requests.  Devices
- * decide when a line level changes; this file only forwards.  Any ESRCH
+ * MSIs as dm_ops, guest memory through the mapping cache, region moves
+ * (claims with Xen and the bus: regions.c), guest shutdown requests.
+ * Devices decide when a line level changes; this file only forwards.  Any ESRCH
  * marks the domain as gone for the daemon's loop.  Left out for now: Arm
  * SPIs, PCI link routes.
  */
@@ -69,91 +68,12 @@ svc_guest_write(void *opaque, uint64_t gpa, const void *buf, size_t len)
 	return ioreq_guest_write(&s->guest, gpa, buf, len);
 }
 
-static const char *
-space_name(enum bus_space space)
-{
-	return space == BUS_SPACE_PORT ? "ports" : "MMIO";
-}
-
-/*
- * One debug line per claim or release: a guest moves BARs as often as it
- * likes (every probe of a BAR's size is two moves), so this is fast-path
- * traffic, kept out of the info level and rate-limited.
- */
-static void
-log_region(struct ioreq_server *s, const struct device *dev,
-	   const char *what, const struct device_region *reg, unsigned region)
-{
-	log_ratelimited(&s->region_ratelimit, LOG_LEVEL_DEBUG,
-			"device %s: %s %s 0x%llx-0x%llx (region %u)",
-			dev->id, what, space_name(reg->space),
-			(unsigned long long)reg->base,
-			(unsigned long long)(reg->base + reg->size - 1),
-			region);
-}
-
-/*
- * Claim region `region` of dev (its current base/size) with Xen and on the
- * bus.  All or nothing: -EEXIST (overlap on the bus), -EINVAL (bad
- * range), or the dm_op's error, with nothing claimed.
- */
-static int
-region_claim(struct ioreq_server *s, struct device *dev, unsigned region)
-{
-	const struct device_region *reg = &dev->regions[region];
-	int r;
-
-	r = ioreq_range_check(reg->space, reg->base, reg->size);
-	if (r < 0)
-		return r;
-	if (bus_overlaps(s->bus, reg->space, reg->base, reg->size))
-		return -EEXIST;
-	r = ioreq_map_range(s, reg->space, reg->base, reg->size);
-	if (r < 0)
-		return r;
-	r = bus_add(s->bus, dev, region);
-	if (r < 0) {
-		(void)ioreq_unmap_range(s, reg->space, reg->base, reg->size);
-		return r;
-	}
-	log_region(s, dev, "claimed", reg, region);
-	return 0;
-}
-
-/*
- * Release the claim of (dev, region) at old->base, if it is there: the bus
- * entry must match exactly, so a window that was never claimed (a failed
- * earlier claim) is not released from Xen.  Xen first, so that a failing
- * dm_op leaves both sides as they were.
- */
-static int
-region_release(struct ioreq_server *s, struct device *dev, unsigned region,
-	       const struct device_region *old)
-{
-	const struct bus_entry *e;
-	int r;
-
-	if (ioreq_range_check(old->space, old->base, old->size) < 0)
-		return 0;
-	e = bus_find(s->bus, old->space, old->base, old->size);
-	if (!e || e->dev != dev || e->region != region ||
-	    e->base != old->base || e->size != old->size)
-		return 0;
-	r = ioreq_unmap_range(s, old->space, old->base, old->size);
-	if (r < 0)
-		return r;
-	(void)bus_remove(s->bus, old->space, old->base, dev, region);
-	log_region(s, dev, "released", old, region);
-	return 0;
-}
-
 /*
  * A device moved, resized, enabled or disabled one of its regions (PCI
- * BAR programming, decode bits).  The old window is released if it was
- * claimed, then the new one is claimed (size 0: release only).  When the
- * new claim fails the old window stays released: the device is now
- * elsewhere, so answering at the old address would be wrong, and the
- * device learns from the error that its window is not decoded.
+ * BAR programming, decode bits): the old window is released if it was
+ * claimed, then the new one is claimed (size 0: release only).  When
+ * the new claim fails the old window stays released: the device is now
+ * elsewhere, so answering at the old address would be wrong.
  */
 static int
 svc_region_changed(void *opaque, struct device *dev, unsigned region,
@@ -166,13 +86,13 @@ svc_region_changed(void *opaque, struct device *dev, unsigned region,
 	    region >= dev->region_count)
 		return -EINVAL;
 	if (old && old->size != 0) {
-		r = region_release(s, dev, region, old);
+		r = ioreq_region_release(s, dev, region, old);
 		if (r < 0)
 			return r;
 	}
 	if (dev->regions[region].size == 0)
 		return 0;
-	return region_claim(s, dev, region);
+	return ioreq_region_claim(s, dev, region);
 }
 
 /* A device's reason as Xen's SHUTDOWN_* code (xen/include/public/sched.h). */
