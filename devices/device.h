@@ -94,6 +94,8 @@ struct device_services {
 	 * Ask the core to (re)claim region index `region` of `dev` after the
 	 * device changed its base or size (PCI BAR moves), or to release it
 	 * (size 0 in the region).  -EEXIST when it would overlap another claim.
+	 * During a guest request the core may claim with the hypervisor only
+	 * at the request's end; if that fails, it sets the region's size to 0.
 	 */
 	int (*region_changed)(void *opaque, struct device *dev,
 			      unsigned region, const struct device_region *old);

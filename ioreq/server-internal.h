@@ -1,6 +1,7 @@
 /*
  * struct ioreq_server, shared by the files of ioreq/ only (server.c owns
- * the life cycle, regions.c the claims with Xen and on the bus, services.c
+ * the life cycle, regions.c the claims with Xen and on the bus,
+ * region-batch.c the coalescing of guest-driven region changes, services.c
  * implements the device services on top of them).
  */
 #ifndef IOREQD_IOREQ_SERVER_INTERNAL_H
@@ -34,6 +35,26 @@ struct ioreq_port {
 
 #define IOREQ_PORT_BUFFERED (-1)
 
+/*
+ * A region changed during the current request (region-batch.c): Xen still
+ * has `xen` mapped for it if `mapped`, whatever the bus says now.
+ */
+struct ioreq_region_pending {
+	struct device *dev;
+	unsigned region;
+	bool mapped;
+	struct device_region xen;
+};
+
+/* One request touches one function's config space: 6 BARs at most. */
+#define IOREQ_BATCH_MAX 16
+
+struct ioreq_region_batch {
+	bool open;			/* inside a request */
+	unsigned count;
+	struct ioreq_region_pending pending[IOREQ_BATCH_MAX];
+};
+
 struct ioreq_server {
 	enum ioreq_stage stage;
 	uint16_t domid;
@@ -58,6 +79,7 @@ struct ioreq_server {
 	struct device_services services;
 	struct log_ratelimit ratelimit;
 	struct log_ratelimit region_ratelimit;	/* guest-driven BAR moves */
+	struct ioreq_region_batch batch;
 };
 
 
@@ -103,6 +125,18 @@ void ioreq_region_log(struct ioreq_server *server, const struct device *dev,
 int ioreq_pci_claim(struct ioreq_server *server, struct device *dev);
 /* Undo ioreq_pci_claim, if dev holds its SBDF (errors ignored). */
 void ioreq_pci_release(struct ioreq_server *server, struct device *dev);
+
+/*
+ * Region changes coalesced per request (region-batch.c).  Between begin
+ * and end a change updates the bus only and Xen follows once at end;
+ * otherwise it is released and claimed with Xen at once.  0, or -EINVAL
+ * (bad region), -EEXIST (overlap) or a dm_op's error with the new window
+ * not claimed.
+ */
+int ioreq_region_changed(struct ioreq_server *server, struct device *dev,
+			 unsigned region, const struct device_region *old);
+void ioreq_regions_begin(struct ioreq_server *server);
+void ioreq_regions_end(struct ioreq_server *server);
 
 /* Fill server->services (services.c). */
 void ioreq_services_init(struct ioreq_server *server,

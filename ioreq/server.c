@@ -116,6 +116,18 @@ guest_invalidate_cb(void *opaque)
 }
 
 static void
+request_begin_cb(void *opaque)
+{
+	ioreq_regions_begin(opaque);
+}
+
+static void
+request_end_cb(void *opaque)
+{
+	ioreq_regions_end(opaque);
+}
+
+static void
 wire_up(struct ioreq_server *s, struct event_base *evbase)
 {
 	ioreq_guest_init(&s->guest, s->fmem, s->domid);
@@ -126,6 +138,9 @@ wire_up(struct ioreq_server *s, struct event_base *evbase)
 		.guest_read = guest_read_cb,
 		.guest_write = guest_write_cb,
 		.invalidate = guest_invalidate_cb,
+		.request_opaque = s,
+		.request_begin = request_begin_cb,
+		.request_end = request_end_cb,
 	};
 	s->ring.vcpu_count = s->vcpu_count;
 	s->ring.dispatch = &s->dispatch;

@@ -1,9 +1,10 @@
 /*
  * struct device_services for real (devices/device.h): interrupt lines and
  * MSIs as dm_ops, guest memory through the mapping cache, region moves
- * (claims with Xen and the bus: regions.c), guest shutdown requests.
- * Devices decide when a line level changes; this file only forwards.  Any ESRCH
- * marks the domain as gone for the daemon's loop.  Left out for now: Arm
+ * (claims with Xen and the bus: regions.c, coalesced per request:
+ * region-batch.c), guest shutdown requests.  Devices decide when a line
+ * level changes; this file only forwards.  Any ESRCH marks the domain as
+ * gone for the daemon's loop.  Left out for now: Arm
  * SPIs, PCI link routes.
  */
 #include "ioreq/server-internal.h"
@@ -70,29 +71,17 @@ svc_guest_write(void *opaque, uint64_t gpa, const void *buf, size_t len)
 
 /*
  * A device moved, resized, enabled or disabled one of its regions (PCI
- * BAR programming, decode bits): the old window is released if it was
- * claimed, then the new one is claimed (size 0: release only).  When
- * the new claim fails the old window stays released: the device is now
- * elsewhere, so answering at the old address would be wrong.
+ * BAR programming, decode bits): region-batch.c releases the old window
+ * if it was claimed and claims the new one (size 0: release only), with
+ * Xen once per request.  When the new claim fails the old window stays
+ * released: the device is now elsewhere, so answering at the old address
+ * would be wrong.
  */
 static int
 svc_region_changed(void *opaque, struct device *dev, unsigned region,
 		   const struct device_region *old)
 {
-	struct ioreq_server *s = opaque;
-	int r;
-
-	if (!dev || region >= DEVICE_MAX_REGIONS ||
-	    region >= dev->region_count)
-		return -EINVAL;
-	if (old && old->size != 0) {
-		r = ioreq_region_release(s, dev, region, old);
-		if (r < 0)
-			return r;
-	}
-	if (dev->regions[region].size == 0)
-		return 0;
-	return ioreq_region_claim(s, dev, region);
+	return ioreq_region_changed(opaque, dev, region, old);
 }
 
 /* A device's reason as Xen's SHUTDOWN_* code (xen/include/public/sched.h). */
