@@ -79,6 +79,12 @@ struct device_services {
 	/* PCI INTx: slot 0-31 on bus 0, pin 0-3 (A-D). */
 	int (*set_pci_intx)(void *opaque, unsigned slot, unsigned pin,
 			    bool level);
+	/*
+	 * Any platform line as a level: an Arm SPI (32 and up), or on x86 a
+	 * GSI; Xen 4.17 x86 has no dm_op for an arbitrary GSI, so there only
+	 * GSIs 1 and 3-15 work (as ISA IRQs), others give -EOPNOTSUPP.
+	 */
+	int (*set_irq_level)(void *opaque, unsigned irq, bool level);
 	/* Deliver one MSI (address, data as programmed by the guest). */
 	int (*send_msi)(void *opaque, uint64_t addr, uint32_t data);
 

@@ -60,6 +60,7 @@ struct ioreq_server {
 	uint16_t domid;
 	ioservid_t id;
 	bool domain_gone;
+	bool irq_level_unsupported;	/* set_irq_level said EOPNOTSUPP */
 
 	xendevicemodel_handle *dmod;
 	xenevtchn_handle *xce;

@@ -4,8 +4,7 @@
  * (claims with Xen and the bus: regions.c, coalesced per request:
  * region-batch.c), guest shutdown requests.  Devices decide when a line
  * level changes; this file only forwards.  Any ESRCH marks the domain as
- * gone for the daemon's loop.  Left out for now: Arm
- * SPIs, PCI link routes.
+ * gone for the daemon's loop.  Left out for now: PCI link routes.
  */
 #include "ioreq/server-internal.h"
 
@@ -41,6 +40,43 @@ svc_set_pci_intx(void *opaque, unsigned slot, unsigned pin, bool level)
 					      level) < 0)
 		return ioreq_server_dmop_error(s);
 	return 0;
+}
+
+/*
+ * XEN_DMOP_set_irq_level exists on Arm only (SPIs: 32 <= irq < the vGIC's
+ * line count, else EINVAL); Xen 4.17 on x86 answers EOPNOTSUPP and has no
+ * other dm_op for an arbitrary GSI.  So the dm_op is tried first, and once
+ * it said EOPNOTSUPP (remembered: one hypercall per level change after
+ * that) a GSI below 16 goes through set_isa_irq_level, where ISA IRQ n is
+ * GSI n.  GSI 0 has no ISA IRQ (ISA IRQ 0 is GSI 2) and GSI 2 is the
+ * timer's and the PIC cascade's: both -EINVAL.  GSIs 16 and up are
+ * PCI INTx wires that only set_pci_intx_level reaches: -EOPNOTSUPP.
+ */
+static int
+isa_fallback(struct ioreq_server *s, unsigned irq, bool level)
+{
+	if (irq >= ISA_IRQ_COUNT)
+		return -EOPNOTSUPP;
+	if (irq == 0 || irq == 2)
+		return -EINVAL;
+	return svc_set_isa_irq(s, irq, level);
+}
+
+static int
+svc_set_irq_level(void *opaque, unsigned irq, bool level)
+{
+	struct ioreq_server *s = opaque;
+	int r;
+
+	if (s->irq_level_unsupported)
+		return isa_fallback(s, irq, level);
+	if (xendevicemodel_set_irq_level(s->dmod, s->domid, irq, level) == 0)
+		return 0;
+	r = ioreq_server_dmop_error(s);
+	if (r != -EOPNOTSUPP)
+		return r;
+	s->irq_level_unsupported = true;
+	return isa_fallback(s, irq, level);
 }
 
 static int
@@ -117,6 +153,7 @@ ioreq_services_init(struct ioreq_server *s, struct event_base *evbase)
 		.evbase = evbase,
 		.set_isa_irq = svc_set_isa_irq,
 		.set_pci_intx = svc_set_pci_intx,
+		.set_irq_level = svc_set_irq_level,
 		.send_msi = svc_send_msi,
 		.guest_read = svc_guest_read,
 		.guest_write = svc_guest_write,
