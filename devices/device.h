@@ -79,6 +79,12 @@ struct device_services {
 	/* PCI INTx: slot 0-31 on bus 0, pin 0-3 (A-D). */
 	int (*set_pci_intx)(void *opaque, unsigned slot, unsigned pin,
 			    bool level);
+	/*
+	 * Any platform line as a level: an Arm SPI (32 and up), or on x86 a
+	 * GSI; Xen 4.17 x86 has no dm_op for an arbitrary GSI, so there only
+	 * GSIs 1 and 3-15 work (as ISA IRQs), others give -EOPNOTSUPP.
+	 */
+	int (*set_irq_level)(void *opaque, unsigned irq, bool level);
 	/* Deliver one MSI (address, data as programmed by the guest). */
 	int (*send_msi)(void *opaque, uint64_t addr, uint32_t data);
 
@@ -94,6 +100,8 @@ struct device_services {
 	 * Ask the core to (re)claim region index `region` of `dev` after the
 	 * device changed its base or size (PCI BAR moves), or to release it
 	 * (size 0 in the region).  -EEXIST when it would overlap another claim.
+	 * During a guest request the core may claim with the hypervisor only
+	 * at the request's end; if that fails, it sets the region's size to 0.
 	 */
 	int (*region_changed)(void *opaque, struct device *dev,
 			      unsigned region, const struct device_region *old);

@@ -22,6 +22,10 @@
  *   TIMEOFFSET  accumulated for the control socket.
  *   INVALIDATE  drops the guest mapping cache.
  *
+ * The accesses of one PIO, COPY or PCI_CONFIG request (all elements of a
+ * rep) run between request_begin and request_end, so that the server
+ * reconciles BAR moves with Xen once per request.
+ *
  * Everything here is guest-controlled: invalid sizes and unknown types get
  * the hardware answer (all-ones read, write dropped), rep counts are clamped
  * to one page, and a guest-memory fault ends the rep early.  Not
@@ -237,10 +241,14 @@ dispatch_access(struct ioreq_dispatch *d, struct ioreq_request *req)
 		reject(d, req, "8-byte PCI configuration access");
 		return;
 	}
+	if (d->request_begin)
+		d->request_begin(d->request_opaque);
 	if (req->data_is_ptr)
 		dispatch_rep_ptr(d, req);
 	else
 		dispatch_direct(d, req);
+	if (d->request_end)
+		d->request_end(d->request_opaque);
 }
 
 void

@@ -69,6 +69,17 @@ struct ioreq_dispatch {
 	/* Drop every cached guest mapping (INVALIDATE). Optional. */
 	void (*invalidate)(void *opaque);
 
+	/*
+	 * Called before and after the bus accesses of each PIO, COPY or
+	 * PCI_CONFIG request (every element of a rep in between), so that
+	 * work those accesses trigger can be done once per request (server:
+	 * claims of moved BARs).  Optional, both or neither; must be cheap
+	 * (begin: no syscall).  opaque is request_opaque.
+	 */
+	void *request_opaque;
+	void (*request_begin)(void *opaque);
+	void (*request_end)(void *opaque);
+
 	int64_t time_offset;	/* sum of TIMEOFFSET deltas, seconds */
 	struct ioreq_dispatch_stats stats;
 	struct log_ratelimit ratelimit;	/* guest-triggered warnings */

@@ -11,7 +11,8 @@
  * maps it to a vCPU or to the buffered ring; the port is unmasked after
  * the request is answered.  PCI functions are claimed by SBDF
  * (map_pcidev_to_ioreq_server, bus 0 only as configured) next to their
- * ranges, and released with them (ioreq_server_remove_device).  Not
+ * ranges, and released with them (ioreq_server_remove_device), through
+ * the claim/release pair of regions.c that BAR moves use as well.  Not
  * implemented: legacy gfn mapping (Xen 4.17 always offers
  * acquire_resource).
  */
@@ -23,8 +24,6 @@
 #include <sys/mman.h>
 #include <xen/memory.h>
 #include <xentoolcore.h>
-
-#define PORT_SPACE_END 0x10000u
 
 int
 ioreq_server_dmop_error(struct ioreq_server *server)
@@ -117,6 +116,18 @@ guest_invalidate_cb(void *opaque)
 }
 
 static void
+request_begin_cb(void *opaque)
+{
+	ioreq_regions_begin(opaque);
+}
+
+static void
+request_end_cb(void *opaque)
+{
+	ioreq_regions_end(opaque);
+}
+
+static void
 wire_up(struct ioreq_server *s, struct event_base *evbase)
 {
 	ioreq_guest_init(&s->guest, s->fmem, s->domid);
@@ -127,6 +138,9 @@ wire_up(struct ioreq_server *s, struct event_base *evbase)
 		.guest_read = guest_read_cb,
 		.guest_write = guest_write_cb,
 		.invalidate = guest_invalidate_cb,
+		.request_opaque = s,
+		.request_begin = request_begin_cb,
+		.request_end = request_end_cb,
 	};
 	s->ring.vcpu_count = s->vcpu_count;
 	s->ring.dispatch = &s->dispatch;
@@ -170,115 +184,6 @@ err:
 	return r;
 }
 
-/* [base, base + size) -> Xen's inclusive [base, *ret_last]. */
-static int
-range_last(enum bus_space space, uint64_t base, uint64_t size,
-	   uint64_t *ret_last)
-{
-	if (size == 0 || size - 1 > UINT64_MAX - base)
-		return -EINVAL;
-	if (space == BUS_SPACE_PORT && (base >= PORT_SPACE_END ||
-					size > PORT_SPACE_END - base))
-		return -EINVAL;
-	if (space != BUS_SPACE_PORT && space != BUS_SPACE_MMIO)
-		return -EINVAL;
-	*ret_last = base + (size - 1);
-	return 0;
-}
-
-int
-ioreq_range_check(enum bus_space space, uint64_t base, uint64_t size)
-{
-	uint64_t last;
-
-	return range_last(space, base, size, &last);
-}
-
-int
-ioreq_map_range(struct ioreq_server *s, enum bus_space space, uint64_t base,
-		uint64_t size)
-{
-	uint64_t last;
-	int r = range_last(space, base, size, &last);
-
-	if (r < 0)
-		return r;
-	if (xendevicemodel_map_io_range_to_ioreq_server(
-		    s->dmod, s->domid, s->id, space == BUS_SPACE_MMIO, base,
-		    last) < 0)
-		return ioreq_server_dmop_error(s);
-	return 0;
-}
-
-int
-ioreq_unmap_range(struct ioreq_server *s, enum bus_space space,
-		  uint64_t base, uint64_t size)
-{
-	uint64_t last;
-	int r = range_last(space, base, size, &last);
-
-	if (r < 0)
-		return r;
-	if (xendevicemodel_unmap_io_range_from_ioreq_server(
-		    s->dmod, s->domid, s->id, space == BUS_SPACE_MMIO, base,
-		    last) < 0)
-		return ioreq_server_dmop_error(s);
-	return 0;
-}
-
-/* Claim dev's SBDF with Xen and on the bus's PCI table; all or nothing. */
-static int
-pci_claim(struct ioreq_server *s, struct device *dev)
-{
-	uint32_t sbdf = dev->pci_sbdf;
-	int r = bus_add_pci(s->bus, dev);
-
-	if (r < 0)
-		return r;
-	if (xendevicemodel_map_pcidev_to_ioreq_server(
-		    s->dmod, s->domid, s->id, 0, (uint8_t)(sbdf >> 8),
-		    (uint8_t)DEVICE_PCI_SLOT(sbdf),
-		    (uint8_t)DEVICE_PCI_FUNC(sbdf)) < 0) {
-		r = ioreq_server_dmop_error(s);
-		(void)bus_remove_pci(s->bus, dev);
-		return r;
-	}
-	return 0;
-}
-
-static void
-pci_release(struct ioreq_server *s, struct device *dev)
-{
-	uint32_t sbdf = dev->pci_sbdf;
-
-	if (bus_find_pci(s->bus, sbdf) != dev)
-		return;
-	if (xendevicemodel_unmap_pcidev_from_ioreq_server(
-		    s->dmod, s->domid, s->id, 0, (uint8_t)(sbdf >> 8),
-		    (uint8_t)DEVICE_PCI_SLOT(sbdf),
-		    (uint8_t)DEVICE_PCI_FUNC(sbdf)) < 0)
-		(void)ioreq_server_dmop_error(s);
-	(void)bus_remove_pci(s->bus, dev);
-}
-
-/* Release region i of dev if the bus holds exactly that claim. */
-static void
-region_release_if_claimed(struct ioreq_server *s, struct device *dev,
-			  unsigned i)
-{
-	const struct device_region *reg = &dev->regions[i];
-	const struct bus_entry *e;
-
-	if (ioreq_range_check(reg->space, reg->base, reg->size) < 0)
-		return;
-	e = bus_find(s->bus, reg->space, reg->base, reg->size);
-	if (!e || e->dev != dev || e->region != i || e->base != reg->base ||
-	    e->size != reg->size)
-		return;
-	(void)ioreq_unmap_range(s, reg->space, reg->base, reg->size);
-	(void)bus_remove(s->bus, reg->space, reg->base, dev, i);
-}
-
 static unsigned
 region_count(const struct device *dev)
 {
@@ -296,30 +201,23 @@ ioreq_server_add_device(struct ioreq_server *s, struct device *dev)
 	if (dev->is_pci) {
 		if (!device_has_config(dev))
 			return -EINVAL;
-		r = pci_claim(s, dev);
+		r = ioreq_pci_claim(s, dev);
 		if (r < 0)
 			return r;
 	}
 	for (i = 0; i < n; i++) {
-		const struct device_region *reg = &dev->regions[i];
-
-		if (reg->size == 0)
+		if (dev->regions[i].size == 0)
 			continue;
-		r = bus_add(s->bus, dev, i);
+		r = ioreq_region_claim(s, dev, i);
 		if (r < 0)
 			goto err;
-		r = ioreq_map_range(s, reg->space, reg->base, reg->size);
-		if (r < 0) {
-			(void)bus_remove(s->bus, reg->space, reg->base, dev, i);
-			goto err;
-		}
 	}
 	return 0;
 err:
 	while (i-- > 0)
-		region_release_if_claimed(s, dev, i);
+		(void)ioreq_region_release(s, dev, i, &dev->regions[i]);
 	if (dev->is_pci)
-		pci_release(s, dev);
+		ioreq_pci_release(s, dev);
 	return r;
 }
 
@@ -329,9 +227,9 @@ ioreq_server_remove_device(struct ioreq_server *s, struct device *dev)
 	if (!s || !dev)
 		return;
 	for (unsigned i = 0; i < region_count(dev); i++)
-		region_release_if_claimed(s, dev, i);
+		(void)ioreq_region_release(s, dev, i, &dev->regions[i]);
 	if (dev->is_pci)
-		pci_release(s, dev);
+		ioreq_pci_release(s, dev);
 }
 
 static int

@@ -38,6 +38,22 @@ fake_set_pci_intx(void *opaque, unsigned slot, unsigned pin, bool level)
 }
 
 static int
+fake_set_irq_level(void *opaque, unsigned irq, bool level)
+{
+	struct fake_services *f = opaque;
+
+	if (irq >= FAKE_IRQ_LINES) {
+		f->line_bad_calls++;
+		return -EINVAL;
+	}
+	if (f->fail_irq < 0)
+		return f->fail_irq;
+	f->line_level[irq] = level;
+	f->line_calls++;
+	return 0;
+}
+
+static int
 fake_send_msi(void *opaque, uint64_t addr, uint32_t data)
 {
 	struct fake_services *f = opaque;
@@ -109,6 +125,7 @@ fake_services_clear(struct fake_services *f)
 	f->msi_count = 0;
 	f->region_changes = 0;
 	f->intx_calls = 0;
+	f->line_calls = 0;
 	f->shutdowns = 0;
 }
 
@@ -132,6 +149,7 @@ fake_services_init(struct fake_services *f, size_t mem_size)
 		.evbase = f->evbase,
 		.set_isa_irq = fake_set_isa_irq,
 		.set_pci_intx = fake_set_pci_intx,
+		.set_irq_level = fake_set_irq_level,
 		.send_msi = fake_send_msi,
 		.guest_read = fake_guest_read,
 		.guest_write = fake_guest_write,

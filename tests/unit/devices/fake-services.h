@@ -1,6 +1,7 @@
 /*
  * In-memory struct device_services for device unit tests: records ISA IRQ
- * levels, PCI INTx levels and MSIs, and backs guest memory with a buffer.
+ * levels, PCI INTx levels, platform line (set_irq_level) levels and MSIs,
+ * and backs guest memory with a buffer.
  */
 #ifndef IOREQD_TESTS_FAKE_SERVICES_H
 #define IOREQD_TESTS_FAKE_SERVICES_H
@@ -12,6 +13,7 @@
 #include "devices/device.h"
 
 #define FAKE_ISA_IRQS 16
+#define FAKE_IRQ_LINES 1024		/* as many as an Arm vGIC has */
 #define FAKE_MAX_RECORDS 64
 
 struct fake_msi {
@@ -37,6 +39,9 @@ struct fake_services {
 	unsigned isa_bad_calls;			/* irq >= 16 */
 	bool intx_level[32][4];
 	unsigned intx_calls;			/* set_pci_intx calls */
+	bool line_level[FAKE_IRQ_LINES];	/* set_irq_level, by line */
+	unsigned line_calls;			/* set_irq_level calls */
+	unsigned line_bad_calls;		/* line >= FAKE_IRQ_LINES */
 	unsigned msi_count;
 	uint64_t last_msi_addr;
 	uint32_t last_msi_data;
@@ -50,7 +55,8 @@ struct fake_services {
 
 	uint8_t *mem;			/* guest memory at gpa 0 */
 	size_t mem_size;
-	int fail_irq;			/* if < 0, set_isa_irq returns it */
+	int fail_irq;			/* if < 0, set_isa_irq and
+					 * set_irq_level return it */
 };
 
 /* Forget recorded MSIs and region changes (counters to 0). */

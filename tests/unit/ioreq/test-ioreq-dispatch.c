@@ -439,6 +439,85 @@ test_pci_timeoffset_invalidate(void)
 	CHECK_EQ(fake_log_count, 0);
 }
 
+/* Request bracket: bus accesses seen at begin and end, and calls. */
+static unsigned begins, ends;
+static unsigned log_at_begin, log_at_end;
+
+static void
+on_begin(void *opaque)
+{
+	CHECK(opaque == &d);
+	CHECK_EQ(begins, ends);		/* never nested */
+	begins++;
+	log_at_begin = fake_log_count;
+}
+
+static void
+on_end(void *opaque)
+{
+	CHECK(opaque == &d);
+	ends++;
+	log_at_end = fake_log_count;
+}
+
+static void
+arm_bracket(void)
+{
+	fake_reset(&d);
+	d.request_opaque = &d;
+	d.request_begin = on_begin;
+	d.request_end = on_end;
+	begins = ends = 0;
+	log_at_begin = log_at_end = 0;
+}
+
+static void
+test_request_bracket(void)
+{
+	struct ioreq_request req;
+
+	/* A rep of 8 config writes: one bracket around all 8 accesses. */
+	arm_bracket();
+	req = cfg_req(0x04, 2, false, FAKE_RAM_BASE);
+	req.data_is_ptr = true;
+	req.count = 8;
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(begins, 1);
+	CHECK_EQ(ends, 1);
+	CHECK_EQ(log_at_begin, 0);
+	CHECK_EQ(log_at_end, 8);
+
+	/* One per request, for PIO and MMIO too. */
+	req = (struct ioreq_request){
+		.type = IOREQ_REQ_PIO, .addr = 0x3f8, .size = 1, .count = 1,
+	};
+	ioreq_dispatch(&d, &req);
+	req.type = IOREQ_REQ_COPY;
+	req.read = true;
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(begins, 3);
+	CHECK_EQ(ends, 3);
+
+	/* Rejected requests and broadcasts touch no device: no bracket. */
+	req.size = 3;
+	ioreq_dispatch(&d, &req);
+	req = (struct ioreq_request){
+		.type = IOREQ_REQ_INVALIDATE, .size = 4,
+	};
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(begins, 3);
+	CHECK_EQ(ends, 3);
+
+	/* A rep ending early at a guest fault still closes its bracket. */
+	req = cfg_req(0x0, 4, false, FAKE_RAM_BASE + FAKE_RAM_SIZE - 4);
+	req.data_is_ptr = true;
+	req.count = 4;
+	ioreq_dispatch(&d, &req);
+	CHECK_EQ(begins, 4);
+	CHECK_EQ(ends, 4);
+	fake_reset(&d);
+}
+
 int
 main(void)
 {
@@ -460,6 +539,7 @@ main(void)
 	test_pci_config_rep(false);
 	test_pci_config_rep(true);
 	test_pci_timeoffset_invalidate();
+	test_request_bracket();
 	if (test_failures)
 		fprintf(stderr, "%u checks failed\n", test_failures);
 	return test_failures ? 1 : 0;

@@ -1,0 +1,186 @@
+/*
+ * Unit test for ioreq/services.c's set_irq_level: the dm_op first, and on
+ * an x86 Xen (EOPNOTSUPP, remembered) GSIs below 16 as ISA IRQs.  The
+ * libxendevicemodel calls services.c makes are faked here (its header
+ * only, nothing of the library linked), as are the ioreq/ functions it
+ * forwards to.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "ioreq/server-internal.h"
+#include "tests/unit/devices/test-util.h"
+
+struct xendevicemodel_handle {
+	int unused;
+};
+
+static struct xendevicemodel_handle dmod;
+
+/* What the fake hypervisor answers set_irq_level with (0 or an errno). */
+static int irq_level_errno;
+static unsigned irq_level_calls, last_line, last_level;
+static unsigned isa_calls, last_isa, last_isa_level;
+
+int
+xendevicemodel_set_irq_level(xendevicemodel_handle *h, domid_t domid,
+			     uint32_t irq, unsigned int level)
+{
+	irq_level_calls++;
+	if (irq_level_errno) {
+		errno = irq_level_errno;
+		return -1;
+	}
+	last_line = irq;
+	last_level = level;
+	return 0;
+}
+
+int
+xendevicemodel_set_isa_irq_level(xendevicemodel_handle *h, domid_t domid,
+				 uint8_t irq, unsigned int level)
+{
+	isa_calls++;
+	last_isa = irq;
+	last_isa_level = level;
+	return 0;
+}
+
+int
+xendevicemodel_set_pci_intx_level(xendevicemodel_handle *h, domid_t domid,
+				  uint16_t segment, uint8_t bus,
+				  uint8_t device, uint8_t intx,
+				  unsigned int level)
+{
+	return 0;
+}
+
+int
+xendevicemodel_inject_msi(xendevicemodel_handle *h, domid_t domid,
+			  uint64_t msi_addr, uint32_t msi_data)
+{
+	return 0;
+}
+
+int
+xendevicemodel_shutdown(xendevicemodel_handle *h, domid_t domid,
+			unsigned int reason)
+{
+	return 0;
+}
+
+/* ioreq/ functions services.c forwards to. */
+int
+ioreq_server_dmop_error(struct ioreq_server *s)
+{
+	if (errno == ESRCH)
+		s->domain_gone = true;
+	return -errno;
+}
+
+int
+ioreq_guest_read(struct ioreq_guest *g, uint64_t gpa, void *buf, size_t len)
+{
+	return -EFAULT;
+}
+
+int
+ioreq_guest_write(struct ioreq_guest *g, uint64_t gpa, const void *buf,
+		  size_t len)
+{
+	return -EFAULT;
+}
+
+int
+ioreq_region_changed(struct ioreq_server *s, struct device *dev,
+		     unsigned region, const struct device_region *old)
+{
+	return -EINVAL;
+}
+
+static void
+reset(struct ioreq_server *s, int answer)
+{
+	memset(s, 0, sizeof(*s));
+	s->dmod = &dmod;
+	s->domid = 1;
+	ioreq_services_init(s, NULL);
+	irq_level_errno = answer;
+	irq_level_calls = isa_calls = 0;
+	last_line = last_level = last_isa = last_isa_level = 0;
+}
+
+/* Arm: the dm_op carries any line; Xen judges it. */
+static void
+test_arm(void)
+{
+	struct ioreq_server s;
+	const struct device_services *svc;
+
+	reset(&s, 0);
+	svc = ioreq_server_services(&s);
+	CHECK_EQ(svc->set_irq_level(svc->opaque, 40, true), 0);
+	CHECK_EQ(last_line, 40);
+	CHECK_EQ(last_level, 1);
+	CHECK_EQ(svc->set_irq_level(svc->opaque, 40, false), 0);
+	CHECK_EQ(last_level, 0);
+	CHECK_EQ(irq_level_calls, 2);
+	CHECK_EQ(isa_calls, 0);
+
+	/* Xen's refusal (an SGI, a line past the vGIC) is the answer. */
+	irq_level_errno = EINVAL;
+	CHECK_EQ(svc->set_irq_level(svc->opaque, 5, true), -EINVAL);
+	CHECK_EQ(isa_calls, 0);
+	CHECK(!s.irq_level_unsupported);
+
+	irq_level_errno = ESRCH;
+	CHECK_EQ(svc->set_irq_level(svc->opaque, 40, true), -ESRCH);
+	CHECK(s.domain_gone);
+}
+
+/* x86: EOPNOTSUPP once, then ISA IRQs for GSIs 1 and 3-15 only. */
+static void
+test_x86(void)
+{
+	struct ioreq_server s;
+	const struct device_services *svc;
+
+	reset(&s, EOPNOTSUPP);
+	svc = ioreq_server_services(&s);
+	CHECK_EQ(svc->set_irq_level(svc->opaque, 5, true), 0);
+	CHECK_EQ(irq_level_calls, 1);
+	CHECK_EQ(isa_calls, 1);
+	CHECK_EQ(last_isa, 5);
+	CHECK_EQ(last_isa_level, 1);
+
+	/* Remembered: no more set_irq_level hypercalls. */
+	CHECK_EQ(svc->set_irq_level(svc->opaque, 5, false), 0);
+	CHECK_EQ(svc->set_irq_level(svc->opaque, 15, true), 0);
+	CHECK_EQ(svc->set_irq_level(svc->opaque, 1, true), 0);
+	CHECK_EQ(irq_level_calls, 1);
+	CHECK_EQ(isa_calls, 4);
+	CHECK_EQ(last_isa, 1);
+
+	/* GSI 0 has no ISA IRQ, GSI 2 is the timer's; >= 16 unreachable. */
+	CHECK_EQ(svc->set_irq_level(svc->opaque, 0, true), -EINVAL);
+	CHECK_EQ(svc->set_irq_level(svc->opaque, 2, true), -EINVAL);
+	CHECK_EQ(svc->set_irq_level(svc->opaque, 16, true), -EOPNOTSUPP);
+	CHECK_EQ(svc->set_irq_level(svc->opaque, 0xffffffffu, true),
+		 -EOPNOTSUPP);
+	CHECK_EQ(isa_calls, 4);
+	CHECK_EQ(irq_level_calls, 1);
+
+	/* First call on a line that needs the dm_op: still EOPNOTSUPP. */
+	reset(&s, EOPNOTSUPP);
+	CHECK_EQ(svc->set_irq_level(svc->opaque, 33, true), -EOPNOTSUPP);
+	CHECK(s.irq_level_unsupported);
+	CHECK_EQ(isa_calls, 0);
+}
+
+int
+main(void)
+{
+	test_arm();
+	test_x86();
+	return test_finish();
+}
