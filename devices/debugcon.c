@@ -13,10 +13,10 @@
 #include <stdlib.h>
 
 #include "config/cfg.h"
-#include "daemon/log.h"
 #include "devices/chardev.h"
 #include "devices/device.h"
 #include "devices/registry.h"
+#include "lib/log.h"
 
 #define DEBUGCON_DEFAULT_PORT 0x402
 #define DEBUGCON_READ_VALUE 0xe9

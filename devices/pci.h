@@ -37,8 +37,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "daemon/log.h"
 #include "devices/device.h"
+#include "lib/log.h"
 
 /* Type 0 header offsets. */
 #define PCI_VENDOR_ID		0x00	/* 16, RO */

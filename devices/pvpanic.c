@@ -25,10 +25,10 @@
 #include <string.h>
 
 #include "config/cfg.h"
-#include "daemon/log.h"
 #include "devices/pci.h"
 #include "devices/pvpanic.h"
 #include "devices/registry.h"
+#include "lib/log.h"
 
 #define PVPANIC_DEFAULT_PORT	0x505
 #define PVPANIC_PCI_VENDOR_ID	0x1b36	/* Red Hat, Inc. (QEMU devices) */
