@@ -16,6 +16,7 @@
 #include "devices/chardev.h"
 #include "devices/device.h"
 #include "devices/registry.h"
+#include "lib/container.h"
 #include "lib/log.h"
 
 #define DEBUGCON_DEFAULT_PORT 0x402

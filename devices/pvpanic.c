@@ -28,6 +28,7 @@
 #include "devices/pci.h"
 #include "devices/pvpanic.h"
 #include "devices/registry.h"
+#include "lib/container.h"
 #include "lib/log.h"
 
 #define PVPANIC_DEFAULT_PORT	0x505

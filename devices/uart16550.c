@@ -30,6 +30,7 @@
 #include "devices/chardev.h"
 #include "devices/device.h"
 #include "devices/registry.h"
+#include "lib/container.h"
 
 /* IER */
 #define IER_ERBFI 0x01		/* received data available */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "devices/bus.h"
+#include "lib/container.h"
 #include "test-util.h"
 
 #define MAX_CALLS 64
