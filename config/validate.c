@@ -15,9 +15,7 @@
 #include <sys/stat.h>
 
 #include "config/xen-reserved.h"
-
-/* Port I/O addresses are 16 bits wide. */
-#define PORT_SPACE_SIZE 0x10000u
+#include "lib/range.h"
 
 /* One address range a device claims, as the checks below see it. */
 struct claim {
@@ -72,13 +70,6 @@ device_claim(const struct validator *v, unsigned i, enum bus_space space)
 		c.mark = d->mmio_mark;
 	}
 	return c;
-}
-
-/* Does [base, base + size) run past 2^64?  (size > 0) */
-static bool
-range_wraps(uint64_t base, uint64_t size)
-{
-	return size - 1 > UINT64_MAX - base;
 }
 
 static bool
@@ -180,7 +171,7 @@ check_overlaps(const struct validator *v, unsigned i, const struct claim *c)
 		if (is_skipped(v, j))
 			continue;
 		o = device_claim(v, j, c->space);
-		if (o.size == 0 || range_wraps(o.base, o.size) ||
+		if (!range_fits(o.base, o.size) ||
 		    !claims_overlap(c, &o))
 			continue;
 		cfg_report(v->r, c->mark, "%s: %s overlaps %s at %u:%u (%s)",
@@ -201,7 +192,7 @@ check_space(const struct validator *v, unsigned i, enum bus_space space)
 	if (c.size == 0)
 		return;
 	if (space == BUS_SPACE_PORT &&
-	    (c.base >= PORT_SPACE_SIZE || c.size > PORT_SPACE_SIZE - c.base)) {
+	    !range_within(c.base, c.size, RANGE_PORT_SPACE_SIZE)) {
 		cfg_report(v->r, c.mark,
 			   "%s: port range 0x%" PRIx64 "-0x%" PRIx64
 			   " (%" PRIu64 " ports) extends past port 0xffff",
@@ -209,7 +200,7 @@ check_space(const struct validator *v, unsigned i, enum bus_space space)
 			   c.size);
 		return;
 	}
-	if (range_wraps(c.base, c.size)) {
+	if (!range_fits(c.base, c.size)) {
 		cfg_report(v->r, c.mark,
 			   "%s: MMIO range at 0x%" PRIx64 " (%" PRIu64
 			   " bytes) runs past the end of the address space",

@@ -17,6 +17,8 @@
  */
 #include "config/xen-reserved.h"
 
+#include "lib/range.h"
+
 #define PORT(b, s, n, src) \
 	{ .space = BUS_SPACE_PORT, .base = (b), .size = (s), .name = (n), \
 	  .source = (src) }
@@ -56,8 +58,8 @@ xen_reserved_next(enum bus_space space, uint64_t base, uint64_t size,
 {
 	size_t i = prev ? (size_t)(prev - xen_reserved_ranges) + 1 : 0;
 	/* Inclusive last address, saturated, so 2^64 wrap cannot hide one. */
-	uint64_t last = size - 1 > UINT64_MAX - base ? UINT64_MAX
-						     : base + (size - 1);
+	uint64_t last = range_fits(base, size) ? base + (size - 1)
+					       : UINT64_MAX;
 
 	if (size == 0)
 		return NULL;

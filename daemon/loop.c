@@ -13,9 +13,9 @@
 
 #include <event2/event.h>
 
-#include "daemon/log.h"
 #include "daemon/notify.h"
 #include "ioreq/ioreq.h"
+#include "lib/log.h"
 
 
 static void

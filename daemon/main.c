@@ -19,12 +19,12 @@
 #include <string.h>
 
 #include "config/cfg.h"
-#include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/notify.h"
 #include "devices/bus.h"
 #include "devices/device.h"
 #include "ioreq/ioreq.h"
+#include "lib/log.h"
 
 #define DOMID_LIMIT 0x7ff0u	/* DOMID_FIRST_RESERVED */
 

@@ -20,8 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* x86 port space is 64 KiB; nothing may be claimed beyond it. */
-#define BUS_PORT_SPACE_SIZE 0x10000u
+#include "lib/range.h"
 
 void
 bus_init(struct bus *bus)
@@ -87,10 +86,11 @@ table_first_overlap(const struct bus_space_table *t, uint64_t addr,
 static bool
 range_valid(enum bus_space space, uint64_t base, uint64_t size)
 {
-	if (size == 0 || base > UINT64_MAX - (size - 1))
+	if (!range_fits(base, size))
 		return false;
+	/* x86 port space is 64 KiB; nothing may be claimed beyond it. */
 	if (space == BUS_SPACE_PORT &&
-	    (base >= BUS_PORT_SPACE_SIZE || size > BUS_PORT_SPACE_SIZE - base))
+	    !range_within(base, size, RANGE_PORT_SPACE_SIZE))
 		return false;
 	return true;
 }
@@ -101,7 +101,7 @@ bus_overlaps(const struct bus *bus, enum bus_space space, uint64_t base,
 {
 	if ((unsigned)space >= _BUS_SPACE_COUNT || size == 0)
 		return false;
-	if (base > UINT64_MAX - (size - 1))
+	if (!range_fits(base, size))
 		size = UINT64_MAX - base + 1;	/* clamp to the top */
 	return table_first_overlap(&bus->spaces[space], base, size) != NULL;
 }
@@ -179,8 +179,7 @@ bus_find(const struct bus *bus, enum bus_space space, uint64_t addr,
 	const struct bus_entry *e;
 	unsigned idx;
 
-	if ((unsigned)space >= _BUS_SPACE_COUNT || size == 0 ||
-	    addr > UINT64_MAX - (size - 1))
+	if ((unsigned)space >= _BUS_SPACE_COUNT || !range_fits(addr, size))
 		return NULL;
 	t = &bus->spaces[space];
 	idx = table_upper_bound(t, addr);
@@ -231,7 +230,7 @@ bus_miss(struct bus *bus, enum bus_space space, uint64_t addr, unsigned size)
 	if ((unsigned)space < _BUS_SPACE_COUNT && size != 0) {
 		uint64_t len = size;
 
-		if (addr > UINT64_MAX - (len - 1))
+		if (!range_fits(addr, len))
 			len = UINT64_MAX - addr + 1;
 		e = table_first_overlap(&bus->spaces[space], addr, len);
 	}
@@ -250,19 +249,19 @@ bus_read(struct bus *bus, enum bus_space space, uint64_t addr, unsigned size)
 
 	if (!size_valid(size)) {
 		bus_miss(bus, space, addr, size);
-		return size > 8 ? UINT64_MAX : bus_all_ones(size);
+		return range_all_ones(size);
 	}
 	e = bus_find(bus, space, addr, size);
 	if (!e) {
 		bus_miss(bus, space, addr, size);
-		return bus_all_ones(size);
+		return range_all_ones(size);
 	}
 	dev = e->dev;
 	r = &dev->regions[e->region];
 	width = access_width(r, size);
 	if (!width) {
 		dev->stats.bad_accesses++;
-		return bus_all_ones(size);
+		return range_all_ones(size);
 	}
 	dev->stats.reads++;
 	if (!dev->cls->read)
@@ -272,7 +271,7 @@ bus_read(struct bus *bus, enum bus_space space, uint64_t addr, unsigned size)
 		uint64_t piece = dev->cls->read(dev, e->region, offset + done,
 						width);
 
-		value |= (piece & bus_all_ones(width)) << (done * 8);
+		value |= (piece & range_all_ones(width)) << (done * 8);
 	}
 	return value;
 }
@@ -306,11 +305,11 @@ bus_write(struct bus *bus, enum bus_space space, uint64_t addr,
 	dev->stats.writes++;
 	if (!dev->cls->write)
 		return;
-	value &= bus_all_ones(size);
+	value &= range_all_ones(size);
 	offset = addr - e->base;
 	for (unsigned done = 0; done < size; done += width)
 		dev->cls->write(dev, e->region, offset + done, width,
-				(value >> (done * 8)) & bus_all_ones(width));
+				(value >> (done * 8)) & range_all_ones(width));
 }
 
 /*
@@ -394,27 +393,18 @@ bus_find_pci(const struct bus *bus, uint32_t sbdf)
 	return NULL;
 }
 
-static bool
-config_access_valid(unsigned offset, unsigned size)
-{
-	return (size == 1 || size == 2 || size == 4) &&
-	       offset < DEVICE_PCI_CONFIG_SIZE &&
-	       size <= DEVICE_PCI_CONFIG_SIZE - offset;
-}
-
 uint32_t
 bus_config_read(struct bus *bus, uint32_t sbdf, unsigned offset,
 		unsigned size)
 {
 	struct device *dev = bus_find_pci(bus, sbdf);
-	uint32_t all_ones = size < 4 ? (UINT32_C(1) << (size * 8)) - 1 :
-		UINT32_MAX;
+	uint32_t all_ones = (uint32_t)range_all_ones(size);
 
 	if (!dev) {
 		bus->unclaimed++;
 		return all_ones;
 	}
-	if (!config_access_valid(offset, size)) {
+	if (!pci_config_access_valid(offset, size)) {
 		dev->stats.bad_accesses++;
 		return all_ones;
 	}
@@ -433,12 +423,11 @@ bus_config_write(struct bus *bus, uint32_t sbdf, unsigned offset,
 		bus->unclaimed++;
 		return;
 	}
-	if (!config_access_valid(offset, size)) {
+	if (!pci_config_access_valid(offset, size)) {
 		dev->stats.bad_accesses++;
 		return;
 	}
-	if (size < 4)
-		value &= (UINT32_C(1) << (size * 8)) - 1;
+	value &= (uint32_t)range_all_ones(size);
 	if (!dev->cls->config_write)
 		pci_config_write(dev->pci, offset, size, value);
 	else

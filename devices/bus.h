@@ -64,13 +64,6 @@ bool bus_overlaps(const struct bus *bus, enum bus_space space, uint64_t base,
 const struct bus_entry *bus_find(const struct bus *bus, enum bus_space space,
 				 uint64_t addr, uint64_t size);
 
-/* All-ones of `size` bytes (1, 2, 4 or 8). */
-static inline uint64_t
-bus_all_ones(unsigned size)
-{
-	return size >= 8 ? UINT64_MAX : (UINT64_C(1) << (size * 8)) - 1;
-}
-
 /* One guest access; size 1, 2, 4 or 8.  Never fails. */
 uint64_t bus_read(struct bus *bus, enum bus_space space, uint64_t addr,
 		  unsigned size);

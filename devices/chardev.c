@@ -30,7 +30,7 @@
 #include <event2/event.h>
 
 #include "config/cfg.h"
-#include "daemon/log.h"
+#include "lib/log.h"
 
 #define CHARDEV_READ_CHUNK 256
 /*
@@ -995,7 +995,7 @@ file_open(const char *path)
  *
  * Why prefix guest lines rather than route them elsewhere: journald reads
  * a "<N>" at the start of each stdout line as the priority (the unit must
- * keep SyslogLevelPrefix=yes for our own stderr, daemon/log.c), so a
+ * keep SyslogLevelPrefix=yes for our own stderr, lib/log.c), so a
  * guest could forge entries at any priority under our identifier.  Our
  * own "<6>" first makes journald take that and keep the guest's text as
  * it was, where escaping would alter it; and stdout stays the place the

@@ -13,10 +13,12 @@
 #include <stdlib.h>
 
 #include "config/cfg.h"
-#include "daemon/log.h"
 #include "devices/chardev.h"
 #include "devices/device.h"
 #include "devices/registry.h"
+#include "lib/container.h"
+#include "lib/log.h"
+#include "lib/range.h"
 
 #define DEBUGCON_DEFAULT_PORT 0x402
 #define DEBUGCON_READ_VALUE 0xe9
@@ -61,7 +63,7 @@ debugcon_create(const struct cfg_device *cfg,
 		return -EINVAL;
 	port = (cfg->keys & CFG_KEY_PORT) || cfg->port ? cfg->port :
 		DEBUGCON_DEFAULT_PORT;
-	if (port > 0xffff)
+	if (!range_within(port, 1, RANGE_PORT_SPACE_SIZE))
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)

@@ -179,7 +179,7 @@ struct device_class {
 
 /*
  * Common instance header, embedded as the first member of each model's
- * state; models get back with container_of().
+ * state; models get back with container_of() (lib/container.h).
  */
 struct device {
 	const struct device_class *cls;
@@ -193,11 +193,6 @@ struct device {
 	struct pci_function *pci;		/* generic model, or NULL */
 	struct device *next;			/* daemon's device list */
 };
-
-#ifndef container_of
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
-#endif
 
 /* Initialise the common header (zeroes stats, copies id). */
 void device_init(struct device *dev, const struct device_class *cls,

@@ -23,6 +23,7 @@
 #include "devices/pci.h"
 #include "devices/registry.h"
 #include "devices/uart16550.h"
+#include "lib/container.h"
 
 #define PCI_SERIAL_VENDOR_ID	0x1b36	/* Red Hat, Inc. (QEMU devices) */
 #define PCI_SERIAL_DEVICE_ID	0x0002	/* QEMU PCI 16550A adapter */

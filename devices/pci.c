@@ -716,7 +716,7 @@ bar_decoded(const struct pci_function *pf, unsigned i, uint64_t *ret_base)
 		if (!(cmd & PCI_COMMAND_IO))
 			return 0;
 		addr = low & ~UINT32_C(3);
-		limit = 0xffff;			/* x86 port space */
+		limit = RANGE_PORT_SPACE_SIZE - 1;	/* x86 port space */
 		break;
 	case PCI_BAR_MEM32:
 		if (!(cmd & PCI_COMMAND_MEMORY))
@@ -784,22 +784,14 @@ bars_sync(struct pci_function *pf)
 
 /* ---- configuration access ---- */
 
-static bool
-config_access_valid(unsigned offset, unsigned size)
-{
-	return (size == 1 || size == 2 || size == 4) &&
-	       offset < DEVICE_PCI_CONFIG_SIZE &&
-	       size <= DEVICE_PCI_CONFIG_SIZE - offset;
-}
-
 uint32_t
 pci_config_read(struct pci_function *pf, unsigned offset, unsigned size)
 {
 	uint32_t v = 0;
 
-	if (!config_access_valid(offset, size)) {
+	if (!pci_config_access_valid(offset, size)) {
 		pf->dev->stats.bad_accesses++;
-		return size >= 4 ? UINT32_MAX : (UINT32_C(1) << size * 8) - 1;
+		return (uint32_t)range_all_ones(size);
 	}
 	for (unsigned i = 0; i < size; i++)
 		v |= (uint32_t)pf->cfg[offset + i] << (8 * i);
@@ -845,7 +837,7 @@ pci_config_write(struct pci_function *pf, unsigned offset, unsigned size,
 {
 	uint16_t old_msi_ctrl = 0, old_msix_ctrl = 0;
 
-	if (!config_access_valid(offset, size)) {
+	if (!pci_config_access_valid(offset, size)) {
 		pf->dev->stats.bad_accesses++;
 		return;
 	}

@@ -37,8 +37,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "daemon/log.h"
 #include "devices/device.h"
+#include "lib/log.h"
+#include "lib/range.h"
 
 /* Type 0 header offsets. */
 #define PCI_VENDOR_ID		0x00	/* 16, RO */
@@ -208,6 +209,18 @@ int pci_msi_init(struct pci_function *pf, unsigned vectors, bool is64,
  */
 int pci_msix_init(struct pci_function *pf, unsigned vectors, unsigned bar,
 		  uint32_t table_offset, uint32_t pba_offset);
+
+/*
+ * The rule for a configuration access, wherever it arrives (the bus, the
+ * generic model, the ioreq dispatcher): size 1, 2 or 4, wholly inside the
+ * 4096-byte space.  Anything else reads all-ones and is dropped on write.
+ */
+static inline bool
+pci_config_access_valid(unsigned offset, unsigned size)
+{
+	return (size == 1 || size == 2 || size == 4) &&
+	       range_within(offset, size, DEVICE_PCI_CONFIG_SIZE);
+}
 
 /*
  * Configuration access from the device's config_read/config_write class

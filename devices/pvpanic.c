@@ -25,10 +25,12 @@
 #include <string.h>
 
 #include "config/cfg.h"
-#include "daemon/log.h"
 #include "devices/pci.h"
 #include "devices/pvpanic.h"
 #include "devices/registry.h"
+#include "lib/container.h"
+#include "lib/log.h"
+#include "lib/range.h"
 
 #define PVPANIC_DEFAULT_PORT	0x505
 #define PVPANIC_PCI_VENDOR_ID	0x1b36	/* Red Hat, Inc. (QEMU devices) */
@@ -172,7 +174,7 @@ pvpanic_isa_create(const struct cfg_device *cfg,
 		return -EINVAL;
 	port = (cfg->keys & CFG_KEY_PORT) || cfg->port ? cfg->port :
 		PVPANIC_DEFAULT_PORT;
-	if (port > 0xffff)
+	if (!range_within(port, 1, RANGE_PORT_SPACE_SIZE))
 		return -EINVAL;
 	r = pvpanic_alloc(cfg, svc, &pvpanic_class, &s);
 	if (r < 0)

@@ -30,6 +30,8 @@
 #include "devices/chardev.h"
 #include "devices/device.h"
 #include "devices/registry.h"
+#include "lib/container.h"
+#include "lib/range.h"
 
 /* IER */
 #define IER_ERBFI 0x01		/* received data available */
@@ -644,7 +646,8 @@ isa_create(const struct cfg_device *cfg, const struct device_services *svc,
 	int r;
 
 	if (!cfg || !svc || !ret_dev || cfg->irq > 15 ||
-	    cfg->port > 0x10000 - UART16550_REG_COUNT)
+	    !range_within(cfg->port, UART16550_REG_COUNT,
+			  RANGE_PORT_SPACE_SIZE))
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/log.h"
+#include "lib/log.h"
 
 struct chardev;
 struct event;

@@ -35,6 +35,8 @@
 #include "ioreq/dispatch.h"
 
 #include "devices/bus.h"
+#include "devices/pci.h"
+#include "lib/range.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "rep element copies assume a little-endian host, like the guest"
@@ -48,7 +50,7 @@ ioreq_size_mask(uint32_t size)
 	case 2:
 	case 4:
 	case 8:
-		return bus_all_ones(size);
+		return range_all_ones(size);
 	default:
 		return UINT64_MAX;
 	}
@@ -68,10 +70,7 @@ size_is_valid(uint32_t size)
 static bool
 config_reg_ok(uint64_t addr, unsigned size)
 {
-	uint32_t reg = (uint32_t)addr;
-
-	return size <= 4 && reg < DEVICE_PCI_CONFIG_SIZE &&
-	       size <= DEVICE_PCI_CONFIG_SIZE - reg;
+	return pci_config_access_valid((uint32_t)addr, size);
 }
 
 static uint64_t
@@ -85,11 +84,11 @@ target_read(struct ioreq_dispatch *d, uint8_t type, uint64_t addr,
 		return bus_read(d->bus, BUS_SPACE_MMIO, addr, size);
 	case IOREQ_REQ_PCI_CONFIG:
 		if (!config_reg_ok(addr, size))
-			return bus_all_ones(size);
+			return range_all_ones(size);
 		return bus_config_read(d->bus, (uint32_t)(addr >> 32),
 				       (unsigned)(uint32_t)addr, size);
 	default:
-		return bus_all_ones(size);
+		return range_all_ones(size);
 	}
 }
 
@@ -97,7 +96,7 @@ static void
 target_write(struct ioreq_dispatch *d, uint8_t type, uint64_t addr,
 	     unsigned size, uint64_t value)
 {
-	value &= bus_all_ones(size);
+	value &= range_all_ones(size);
 	switch (type) {
 	case IOREQ_REQ_PIO:
 		bus_write(d->bus, BUS_SPACE_PORT, addr, size, value);
@@ -215,7 +214,7 @@ dispatch_direct(struct ioreq_dispatch *d, struct ioreq_request *req)
 
 	if (req->read) {
 		req->data = target_read(d, req->type, req->addr, size) &
-			    bus_all_ones(size);
+			    range_all_ones(size);
 		return;
 	}
 	if (req->type == IOREQ_REQ_COPY && req->count > 1)

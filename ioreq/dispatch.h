@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/log.h"
+#include "lib/log.h"
 
 struct bus;
 

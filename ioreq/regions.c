@@ -20,17 +20,17 @@
 
 #include <errno.h>
 
-#define PORT_SPACE_END 0x10000u
+#include "lib/range.h"
 
 /* [base, base + size) -> Xen's inclusive [base, *ret_last]. */
 static int
 range_last(enum bus_space space, uint64_t base, uint64_t size,
 	   uint64_t *ret_last)
 {
-	if (size == 0 || size - 1 > UINT64_MAX - base)
+	if (!range_fits(base, size))
 		return -EINVAL;
-	if (space == BUS_SPACE_PORT && (base >= PORT_SPACE_END ||
-					size > PORT_SPACE_END - base))
+	if (space == BUS_SPACE_PORT &&
+	    !range_within(base, size, RANGE_PORT_SPACE_SIZE))
 		return -EINVAL;
 	if (space != BUS_SPACE_PORT && space != BUS_SPACE_MMIO)
 		return -EINVAL;

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Fails when an #include points up the layers.
 
-The layers point one way: daemon -> ioreq -> devices -> config (a file may
-include its own layer and any layer below it, never one above).  A file
-that includes upwards ties a lower layer to a higher one: a device that
-needs the daemon's logger cannot be unit-tested or reused without it.
+The layers point one way: daemon -> ioreq -> devices -> config -> lib (a
+file may include its own layer and any layer below it, never one above).
+lib/ is the floor: the logger and small helpers every layer uses,
+including nothing of ours.  A file that includes upwards ties a lower
+layer to a higher one: a device that needs the daemon's event loop cannot
+be unit-tested or reused without it.
 
 KNOWN lists today's upward includes, which the structure issue removes;
 the check fails on any new one, and on a KNOWN entry that is gone (so the
@@ -16,7 +18,7 @@ import os
 import re
 import sys
 
-LAYERS = ["config", "devices", "ioreq", "daemon"]   # lowest first
+LAYERS = ["lib", "config", "devices", "ioreq", "daemon"]   # lowest first
 
 KNOWN = {
     # config/ describes devices' keys through devices/device.h today
@@ -24,13 +26,6 @@ KNOWN = {
     ("config/schema.h", "devices/device.h"),
     ("config/validate.h", "devices/device.h"),
     ("config/xen-reserved.h", "devices/device.h"),
-    # logging lives in daemon/ until it moves under every layer
-    ("devices/chardev.c", "daemon/log.h"),
-    ("devices/debugcon.c", "daemon/log.h"),
-    ("devices/pci.h", "daemon/log.h"),
-    ("devices/pvpanic.c", "daemon/log.h"),
-    ("devices/uart16550.h", "daemon/log.h"),
-    ("ioreq/dispatch.h", "daemon/log.h"),
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z]+)/([^"]+)"', re.M)

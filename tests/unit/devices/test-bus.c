@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "devices/bus.h"
+#include "lib/container.h"
+#include "lib/range.h"
 #include "test-util.h"
 
 #define MAX_CALLS 64
@@ -158,7 +160,7 @@ test_misses(void)
 	CHECK_EQ(bus_add(&bus, &a.dev, 0), 0);
 	for (unsigned i = 0; i < 4; i++)
 		CHECK_EQ(bus_read(&bus, BUS_SPACE_PORT, 0x80, sizes[i]),
-			 bus_all_ones(sizes[i]));
+			 range_all_ones(sizes[i]));
 	CHECK_EQ(bus.unclaimed, 4);
 	bus_write(&bus, BUS_SPACE_PORT, 0x80, 1, 0);
 	CHECK_EQ(bus.unclaimed, 5);

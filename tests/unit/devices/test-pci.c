@@ -12,6 +12,7 @@
 #include "devices/bus.h"
 #include "devices/pci.h"
 #include "fake-services.h"
+#include "lib/container.h"
 #include "test-util.h"
 
 #define SLOT 5

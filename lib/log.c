@@ -1,5 +1,5 @@
 /* Logging to stderr; see log.h. */
-#include "daemon/log.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
