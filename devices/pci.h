@@ -210,7 +210,7 @@ int pci_msix_init(struct pci_function *pf, unsigned vectors, unsigned bar,
 		  uint32_t table_offset, uint32_t pba_offset);
 
 /*
- * Configuration access from the device's config_read/config_write class
+ * Configuration access from the device's config_read/config_write ops
  * hooks: offset 0..4095, size 1, 2 or 4, offset + size <= 4096 (others
  * read all-ones / are dropped).  Little-endian; may cross a dword.
  */

@@ -4,9 +4,10 @@
  * 4.17 sources (written out here independently of the table), and the
  * cross-checks on hand-built configs with test device classes, including
  * an MMIO class (no registered class has MMIO yet), PCI address checks,
- * and device-specific keys (device_class.extra_keys) parsed from YAML
- * with a class table of this file's own (cfg_load_string_with), so they
- * are tested independently of the real devices; file backend paths that
+ * and device-specific keys (cfg_type_desc.extra_keys, their checks),
+ * placement and irq ranges parsed from YAML with a table of type
+ * descriptions of this file's own, so they are tested independently of
+ * the real devices (config/ links without devices/); file backend paths that
  * are FIFOs, sockets or directories (made at run time).
  */
 #include <errno.h>
@@ -37,7 +38,7 @@ static unsigned failures;
 /* ---- xen-reserved -------------------------------------------------- */
 
 static const struct xen_reserved *
-hit(enum bus_space space, uint64_t addr)
+hit(enum cfg_space space, uint64_t addr)
 {
 	return xen_reserved_next(space, addr, 1, NULL);
 }
@@ -61,14 +62,14 @@ test_reserved_ports(void)
 	};
 
 	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
-		CHECK(hit(BUS_SPACE_PORT, taken[i]) != NULL);
+		CHECK(hit(CFG_SPACE_PORT, taken[i]) != NULL);
 		/* MMIO at the same number is a different space. */
-		CHECK(hit(BUS_SPACE_MMIO, taken[i]) == NULL);
+		CHECK(hit(CFG_SPACE_MMIO, taken[i]) == NULL);
 	}
 	for (size_t i = 0; i < sizeof(free_ports) / sizeof(free_ports[0]); i++)
-		CHECK(hit(BUS_SPACE_PORT, free_ports[i]) == NULL);
-	CHECK(strcmp(hit(BUS_SPACE_PORT, 0xe9)->name, "debug console") == 0);
-	CHECK(strcmp(hit(BUS_SPACE_PORT, 0xe9)->source,
+		CHECK(hit(CFG_SPACE_PORT, free_ports[i]) == NULL);
+	CHECK(strcmp(hit(CFG_SPACE_PORT, 0xe9)->name, "debug console") == 0);
+	CHECK(strcmp(hit(CFG_SPACE_PORT, 0xe9)->source,
 		     "xen/arch/x86/hvm/hvm.c") == 0);
 }
 
@@ -76,25 +77,25 @@ static void
 test_reserved_mmio(void)
 {
 	/* LAPIC page, IOAPIC window (VIOAPIC_MEM_LENGTH), HPET (1 KiB). */
-	CHECK(hit(BUS_SPACE_MMIO, 0xfee00000) != NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfee00fff) != NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfee01000) == NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfedfffff) == NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfec00000) != NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfec000ff) != NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfec00100) == NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfebfffff) == NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfed00000) != NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfed003ff) != NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfed00400) == NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfecfffff) == NULL);
-	CHECK(strcmp(hit(BUS_SPACE_MMIO, 0xfee00800)->name, "LAPIC") == 0);
-	CHECK(strcmp(hit(BUS_SPACE_MMIO, 0xfec00000)->name, "IOAPIC") == 0);
-	CHECK(strcmp(hit(BUS_SPACE_MMIO, 0xfed00000)->name, "HPET") == 0);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfee00000) != NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfee00fff) != NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfee01000) == NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfedfffff) == NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfec00000) != NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfec000ff) != NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfec00100) == NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfebfffff) == NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfed00000) != NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfed003ff) != NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfed00400) == NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfecfffff) == NULL);
+	CHECK(strcmp(hit(CFG_SPACE_MMIO, 0xfee00800)->name, "LAPIC") == 0);
+	CHECK(strcmp(hit(CFG_SPACE_MMIO, 0xfec00000)->name, "IOAPIC") == 0);
+	CHECK(strcmp(hit(CFG_SPACE_MMIO, 0xfed00000)->name, "HPET") == 0);
 }
 
 static unsigned
-count_hits(enum bus_space space, uint64_t base, uint64_t size)
+count_hits(enum cfg_space space, uint64_t base, uint64_t size)
 {
 	const struct xen_reserved *x = NULL;
 	unsigned n = 0;
@@ -108,15 +109,15 @@ static void
 test_reserved_ranges(void)
 {
 	/* Every port entry lies in the 64 KiB port space. */
-	CHECK(count_hits(BUS_SPACE_PORT, 0, 0x10000) == 11);
-	CHECK(count_hits(BUS_SPACE_MMIO, 0, UINT64_MAX) == 3);
-	CHECK(count_hits(BUS_SPACE_MMIO, 0xfec00000, 0x200000) == 2);
-	CHECK(count_hits(BUS_SPACE_MMIO, 0xfec00000, 0x200001) == 3);
-	CHECK(count_hits(BUS_SPACE_PORT, 0x1f40, 0x10) == 2);
+	CHECK(count_hits(CFG_SPACE_PORT, 0, 0x10000) == 11);
+	CHECK(count_hits(CFG_SPACE_MMIO, 0, UINT64_MAX) == 3);
+	CHECK(count_hits(CFG_SPACE_MMIO, 0xfec00000, 0x200000) == 2);
+	CHECK(count_hits(CFG_SPACE_MMIO, 0xfec00000, 0x200001) == 3);
+	CHECK(count_hits(CFG_SPACE_PORT, 0x1f40, 0x10) == 2);
 	/* Empty ranges claim nothing; ranges running past 2^64 saturate. */
-	CHECK(count_hits(BUS_SPACE_PORT, 0xe9, 0) == 0);
-	CHECK(count_hits(BUS_SPACE_MMIO, UINT64_MAX - 1, 16) == 0);
-	CHECK(count_hits(BUS_SPACE_MMIO, 0xfee00000, UINT64_MAX) == 1);
+	CHECK(count_hits(CFG_SPACE_PORT, 0xe9, 0) == 0);
+	CHECK(count_hits(CFG_SPACE_MMIO, UINT64_MAX - 1, 16) == 0);
+	CHECK(count_hits(CFG_SPACE_MMIO, 0xfee00000, UINT64_MAX) == 1);
 	/* Every entry: first and last byte hit, and it has a name/source. */
 	for (size_t i = 0; i < xen_reserved_count; i++) {
 		const struct xen_reserved *x = &xen_reserved_ranges[i];
@@ -131,24 +132,34 @@ test_reserved_ranges(void)
 
 /* ---- validate ------------------------------------------------------ */
 
-static const struct device_class test_port_class = {
-	.type = "portdev",
-	.cfg_keys = CFG_KEY_PORT | CFG_KEY_BACKEND,
+static const struct cfg_type_desc test_port_class = {
+	.name = "portdev",
+	.keys = CFG_KEY_PORT | CFG_KEY_BACKEND,
 	.port_size = 8,
 };
 
-static const struct device_class test_mmio_class = {
-	.type = "mmiodev",
-	.cfg_keys = CFG_KEY_MMIO | CFG_KEY_BACKEND,
+static const struct cfg_type_desc test_mmio_class = {
+	.name = "mmiodev",
+	.keys = CFG_KEY_MMIO | CFG_KEY_BACKEND,
 	.mmio_size = 0x1000,
 };
 
-static const struct device_class *
+/* One port, like debugcon, for the file system checks. */
+static const struct cfg_type_desc test_byte_class = {
+	.name = "bytedev",
+	.keys = CFG_KEY_PORT | CFG_KEY_BACKEND,
+	.placement = CFG_KEY_PORT,
+	.port_size = 1,
+};
+
+static const struct cfg_type_desc *
 test_find(const char *type)
 {
-	if (strcmp(type, test_port_class.type) == 0)
+	if (strcmp(type, test_byte_class.name) == 0)
+		return &test_byte_class;
+	if (strcmp(type, test_port_class.name) == 0)
 		return &test_port_class;
-	if (strcmp(type, test_mmio_class.type) == 0)
+	if (strcmp(type, test_mmio_class.name) == 0)
 		return &test_mmio_class;
 	return NULL;
 }
@@ -316,7 +327,7 @@ add_pci(struct fixture *f, const char *id, unsigned dev, unsigned fn)
 	struct cfg_device *d = add(f, "portdev", id);
 
 	d->keys |= CFG_KEY_PCI;
-	d->pci_sbdf = DEVICE_PCI_SBDF(0, dev, fn);
+	d->pci_sbdf = CFG_PCI_SBDF(0, dev, fn);
 	d->pci_mark = (struct cfg_mark){ 10 * f->cfg.device_count + 5, 10 };
 	return d;
 }
@@ -373,23 +384,23 @@ static const struct cfg_extra_key ydev_keys[] = {
 	{ .name = NULL },
 };
 
-static const struct device_class test_extra_class = {
-	.type = "xdev",
-	.cfg_keys = CFG_KEY_PCI,
+static const struct cfg_type_desc test_extra_class = {
+	.name = "xdev",
+	.keys = CFG_KEY_PCI,
 	.extra_keys = xdev_keys,
 };
 
-static const struct device_class test_bad_default_class = {
-	.type = "ydev",
+static const struct cfg_type_desc test_bad_default_class = {
+	.name = "ydev",
 	.extra_keys = ydev_keys,
 };
 
-static const struct device_class *
+static const struct cfg_type_desc *
 extra_find(const char *type)
 {
-	if (strcmp(type, test_extra_class.type) == 0)
+	if (strcmp(type, test_extra_class.name) == 0)
 		return &test_extra_class;
-	if (strcmp(type, test_bad_default_class.type) == 0)
+	if (strcmp(type, test_bad_default_class.name) == 0)
 		return &test_bad_default_class;
 	return test_find(type);
 }
@@ -408,8 +419,8 @@ load(const char *yaml, const char *expected, int line)
 		perror("open_memstream");
 		exit(2);
 	}
-	ret = cfg_load_string_with("x.yaml", yaml, strlen(yaml), extra_find,
-				   s, &cfg);
+	ret = cfg_load_string("x.yaml", yaml, strlen(yaml), extra_find, s,
+			      &cfg);
 	(void)fclose(s);
 	if (strcmp(out, expected) != 0 ||
 	    (ret == 0) != (expected[0] == '\0')) {
@@ -457,7 +468,7 @@ test_extra_values(void)
 	CHECK(cfg_device_extra(d, "nonesuch") == NULL);
 	CHECK(cfg_device_extra(d, NULL) == NULL);
 	CHECK(d->keys & CFG_KEY_PCI);
-	CHECK(d->pci_sbdf == DEVICE_PCI_SBDF(0, 3, 0));
+	CHECK(d->pci_sbdf == CFG_PCI_SBDF(0, 3, 0));
 	CHECK(d->pci_mark.line == 8 && d->pci_mark.col == 10);
 
 	/* Defaults, parsed like YAML text, marked at the list item. */
@@ -549,17 +560,17 @@ test_backend_file_kinds(void)
 	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	(void)snprintf(yaml, sizeof(yaml),
 		"devices:\n"
-		"  - type: debugcon\n"
+		"  - type: bytedev\n"
 		"    id: d0\n"
 		"    port: 0x402\n"
 		"    backend: {type: file, path: %s}\n"
-		"  - {type: debugcon, id: d1, port: 0x403,\n"
+		"  - {type: bytedev, id: d1, port: 0x403,\n"
 		"     backend: {type: file, path: \"%s\"}}\n"
-		"  - {type: debugcon, id: d2, port: 0x404,\n"
+		"  - {type: bytedev, id: d2, port: 0x404,\n"
 		"     backend: {type: file, path: %s}}\n"
-		"  - {type: debugcon, id: d3, port: 0x405,\n"
+		"  - {type: bytedev, id: d3, port: 0x405,\n"
 		"     backend: {type: file, path: %s/new.log}}\n"
-		"  - {type: debugcon, id: d4, port: 0x406,\n"
+		"  - {type: bytedev, id: d4, port: 0x406,\n"
 		"     backend: {type: file, path: /dev/null}}\n",
 		fifo, sock, dir, dir);
 	(void)snprintf(want, sizeof(want),
@@ -577,7 +588,8 @@ test_backend_file_kinds(void)
 		perror("open_memstream");
 		exit(2);
 	}
-	ret = cfg_load_string("x.yaml", yaml, strlen(yaml), s, &cfg);
+	ret = cfg_load_string("x.yaml", yaml, strlen(yaml), extra_find, s,
+			      &cfg);
 	(void)fclose(s);
 	CHECK(ret == -EINVAL);
 	if (strcmp(out, want) != 0) {

@@ -19,11 +19,6 @@ import sys
 LAYERS = ["config", "devices", "ioreq", "daemon"]   # lowest first
 
 KNOWN = {
-    # config/ describes devices' keys through devices/device.h today
-    ("config/schema.c", "devices/device.h"),
-    ("config/schema.h", "devices/device.h"),
-    ("config/validate.h", "devices/device.h"),
-    ("config/xen-reserved.h", "devices/device.h"),
     # logging lives in daemon/ until it moves under every layer
     ("devices/chardev.c", "daemon/log.h"),
     ("devices/debugcon.c", "daemon/log.h"),
