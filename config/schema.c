@@ -140,6 +140,7 @@ struct device_key {
 	size_t offset;		/* field in struct cfg_device */
 	size_t mark_offset;	/* its struct cfg_mark */
 	uint64_t min, max;	/* numbers: accepted range */
+	bool decimal;		/* name the range in decimal even if large */
 };
 
 static void
@@ -156,7 +157,7 @@ bad_number(struct dev_ctx *c, const struct device_key *k,
 {
 	char range[48], got[CFG_QUOTE_MAX + 16];
 
-	if (k->max <= 255)
+	if (k->max <= 255 || k->decimal)
 		(void)snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64,
 			       k->min, k->max);
 	else if (k->min == 0)
@@ -431,7 +432,7 @@ static const struct device_key device_keys[DEVICE_KEY_COUNT] = {
 	/* Range for a type that is not known; else the type's own. */
 	[KEY_IRQ] = { .name = "irq", .bit = CFG_KEY_IRQ, .parse = parse_irq,
 		      .offset = FIELD(irq), .mark_offset = FIELD(irq_mark),
-		      .max = 15 },
+		      .max = 15, .decimal = true },
 	[KEY_MMIO] = { .name = "mmio", .bit = CFG_KEY_MMIO,
 		       .parse = parse_u64, .offset = FIELD(mmio),
 		       .mark_offset = FIELD(mmio_mark), .max = UINT64_MAX },

@@ -395,9 +395,72 @@ static const struct cfg_type_desc test_bad_default_class = {
 	.extra_keys = ydev_keys,
 };
 
+/* "52:54:00:12:34:56": six hex pairs, unicast (bit 0 of byte 0 clear). */
+static int
+check_mac(const char *value, char *err, size_t errlen)
+{
+	unsigned b[6];
+	char end;
+
+	if (strlen(value) == 17 &&
+	    sscanf(value, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2],
+		   &b[3], &b[4], &b[5], &end) == 6 &&
+	    value[2] == ':' && !(b[0] & 1))
+		return 0;
+	/* a control byte, which config/ must not print as it is */
+	(void)snprintf(err, errlen, "must be a unicast MAC address like "
+		       "52:54:00:12:34:56\n");
+	return -EINVAL;
+}
+
+static const struct cfg_extra_key nic_keys[] = {
+	{ .name = "mac", .type = CFG_EXTRA_STRING, .check = check_mac,
+	  .default_value = "52:54:00:00:00:01" },
+	{ .name = NULL },
+};
+
+static const struct cfg_extra_key badnic_keys[] = {
+	{ .name = "mac", .type = CFG_EXTRA_STRING, .check = check_mac,
+	  .default_value = "01:00:5e:00:00:01" },	/* multicast */
+	{ .name = NULL },
+};
+
+/* Sits on PCI or at an MMIO window, not both; an SPI beyond the ISA lines. */
+static const struct cfg_type_desc test_nic_class = {
+	.name = "nic",
+	.keys = CFG_KEY_MMIO | CFG_KEY_PCI | CFG_KEY_IRQ,
+	.placement = CFG_KEY_MMIO | CFG_KEY_PCI,
+	.irq_min = 32,
+	.irq_max = 987,
+	.mmio_size = 0x200,
+	.extra_keys = nic_keys,
+};
+
+static const struct cfg_type_desc test_badnic_class = {
+	.name = "badnic",
+	.keys = CFG_KEY_PCI,
+	.placement = CFG_KEY_PCI,
+	.extra_keys = badnic_keys,
+};
+
+/* A port with a default, or a PCI function instead. */
+static const struct cfg_type_desc test_either_class = {
+	.name = "either",
+	.keys = CFG_KEY_PORT | CFG_KEY_PCI,
+	.placement = CFG_KEY_PORT | CFG_KEY_PCI,
+	.default_port = 0x510,
+	.port_size = 2,
+};
+
 static const struct cfg_type_desc *
 extra_find(const char *type)
 {
+	if (strcmp(type, test_nic_class.name) == 0)
+		return &test_nic_class;
+	if (strcmp(type, test_badnic_class.name) == 0)
+		return &test_badnic_class;
+	if (strcmp(type, test_either_class.name) == 0)
+		return &test_either_class;
 	if (strcmp(type, test_extra_class.name) == 0)
 		return &test_extra_class;
 	if (strcmp(type, test_bad_default_class.name) == 0)
@@ -531,6 +594,117 @@ test_extra_errors(void)
 	cfg_free(cfg);
 }
 
+/* Enum keys give their choice index; other keys are not enums. */
+static void
+test_extra_enum(void)
+{
+	struct cfg *cfg = load(
+		"devices:\n"
+		"  - {type: xdev, id: x, mode: c, pci: \"00:03.0\"}\n",
+		"", __LINE__);
+
+	if (!cfg)
+		return;
+	CHECK(cfg_device_extra_enum(&cfg->devices[0], "mode") == 2);
+	CHECK(cfg_device_extra_enum(&cfg->devices[0], "depth") == -EINVAL);
+	CHECK(cfg_device_extra_enum(&cfg->devices[0], "opt") == -ENOENT);
+	CHECK(cfg_device_extra_enum(&cfg->devices[0], "nope") == -ENOENT);
+	CHECK(cfg_device_extra_enum(NULL, "mode") == -ENOENT);
+	cfg_free(cfg);
+}
+
+/*
+ * A key's own check: its reason at the value's line:col, made one line,
+ * with the value quoted by config/; a default that fails it is the
+ * type's bug, reported as such.
+ */
+static void
+test_extra_check(void)
+{
+	struct cfg *cfg = load(
+		"devices:\n"
+		"  - {type: nic, id: n0, pci: \"00:04.0\", mac: \"52:54:00:aa:bb:cc\"}\n"
+		"  - {type: nic, id: n1, pci: \"00:05.0\"}\n",
+		"", __LINE__);
+	const struct cfg_extra_value *v;
+
+	if (cfg) {
+		v = cfg_device_extra(&cfg->devices[0], "mac");
+		CHECK(v && strcmp(v->str, "52:54:00:aa:bb:cc") == 0);
+		v = cfg_device_extra(&cfg->devices[1], "mac");
+		CHECK(v && strcmp(v->str, "52:54:00:00:00:01") == 0);
+	}
+	cfg_free(cfg);
+	cfg = load(
+		"devices:\n"
+		"  - type: nic\n"
+		"    id: n0\n"
+		"    pci: \"00:04.0\"\n"
+		"    mac: 01:02:03:04:05:06\n"
+		"  - {type: nic, id: n1, pci: \"00:05.0\", mac: \"x\\ty\"}\n"
+		"  - {type: badnic, id: n2, pci: \"00:06.0\"}\n",
+		"x.yaml:5:10: devices[0] (n0): \"mac\" must be a unicast MAC "
+		"address like 52:54:00:12:34:56?, got \"01:02:03:04:05:06\"\n"
+		"x.yaml:6:46: devices[1] (n1): \"mac\" must be a unicast MAC "
+		"address like 52:54:00:12:34:56?, got \"x\\x09y\"\n"
+		"x.yaml:7:5: devices[2] (n2): device type \"badnic\" has an "
+		"invalid default for \"mac\"\n",
+		__LINE__);
+	CHECK(cfg == NULL);
+	cfg_free(cfg);
+}
+
+/*
+ * Placement: exactly one of the type's placement keys, the default port
+ * only when no other one is given; and the irq range is the type's.
+ */
+static void
+test_placement_and_irq(void)
+{
+	struct cfg *cfg = load(
+		"devices:\n"
+		"  - {type: nic, id: n0, mmio: 0xfe000000, irq: 32}\n"
+		"  - {type: nic, id: n1, pci: \"00:04.0\", irq: 987}\n"
+		"  - {type: either, id: e0}\n"
+		"  - {type: either, id: e1, pci: \"00:05.0\"}\n",
+		"", __LINE__);
+
+	if (cfg) {
+		CHECK(cfg->devices[0].irq == 32);
+		CHECK(cfg->devices[1].irq == 987);
+		CHECK(cfg->devices[2].keys & CFG_KEY_PORT);
+		CHECK(cfg->devices[2].port == 0x510);
+		CHECK(!(cfg->devices[3].keys & CFG_KEY_PORT));
+		CHECK(cfg->devices[3].keys & CFG_KEY_PCI);
+	}
+	cfg_free(cfg);
+	cfg = load(
+		"devices:\n"
+		"  - {type: nic, id: n0}\n"
+		"  - {type: nic, id: n1, mmio: 0xfe000000, pci: \"00:04.0\"}\n"
+		"  - {type: nic, id: n2, pci: \"00:05.0\", irq: 31}\n"
+		"  - {type: nic, id: n3, pci: \"00:06.0\", irq: 988}\n"
+		"  - {type: either, id: e0, pci: \"00:07.0\", port: 0x520}\n"
+		"  - {type: nic, id: n4, mmio: 0xfe000000}\n"
+		"  - {type: nic, id: n5, mmio: 0xfe000100}\n",
+		"x.yaml:2:5: devices[0] (n0): missing required key \"mmio\" or "
+		"\"pci\"\n"
+		"x.yaml:3:43: devices[1] (n1): \"mmio\" and \"pci\" both place "
+		"the device; give only one of them\n"
+		"x.yaml:4:46: devices[2] (n2): \"irq\" must be an integer "
+		"32-987, got \"31\"\n"
+		"x.yaml:5:46: devices[3] (n3): \"irq\" must be an integer "
+		"32-987, got \"988\"\n"
+		"x.yaml:6:44: devices[4] (e0): \"pci\" and \"port\" both place "
+		"the device; give only one of them\n"
+		"x.yaml:8:31: devices[6] (n5): MMIO range 0xfe000100-0xfe0002ff "
+		"overlaps devices[5] (n4) at 7:31 (MMIO range "
+		"0xfe000000-0xfe0001ff)\n",
+		__LINE__);
+	CHECK(cfg == NULL);
+	cfg_free(cfg);
+}
+
 /*
  * A file backend path that exists and is a FIFO, socket or directory is an
  * error at the path's line:col (what `ioreqd -n` prints); a missing path,
@@ -617,6 +791,9 @@ main(void)
 	test_validate_pci();
 	test_extra_values();
 	test_extra_errors();
+	test_extra_enum();
+	test_extra_check();
+	test_placement_and_irq();
 	test_backend_file_kinds();
 	if (failures) {
 		(void)fprintf(stderr, "%u check(s) failed\n", failures);
