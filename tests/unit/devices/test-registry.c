@@ -39,9 +39,7 @@ check_cfg(const struct device_type *type)
 int
 main(void)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; device_types[i]; i++, n++) {
+	for (size_t i = 0; device_types[i]; i++) {
 		const struct device_type *t = device_types[i];
 
 		CHECK(t->name && t->name[0]);
@@ -52,7 +50,6 @@ main(void)
 		for (size_t j = 0; j < i; j++)
 			CHECK(strcmp(device_types[j]->name, t->name) != 0);
 	}
-	CHECK_EQ(n, 5);
 	CHECK(device_type_find("uart16550") == &uart16550_isa_type);
 	CHECK(device_type_find("pvpanic-pci") == &pvpanic_pci_type);
 	CHECK(device_type_find("nope") == NULL);
