@@ -2,8 +2,8 @@
  * Unit tests of config/xen-reserved.c and config/validate.c, driven
  * directly: the Xen-internal table against addresses taken from the Xen
  * 4.17 sources (written out here independently of the table), and the
- * cross-checks on hand-built configs with test device classes, including
- * an MMIO class (no registered class has MMIO yet), PCI address checks,
+ * cross-checks on hand-built configs with test type descriptions, including
+ * an MMIO type (no registered type has MMIO yet), PCI address checks,
  * and device-specific keys (cfg_type_desc.extra_keys, their checks),
  * placement and irq ranges parsed from YAML with a table of type
  * descriptions of this file's own, so they are tested independently of
@@ -132,20 +132,20 @@ test_reserved_ranges(void)
 
 /* ---- validate ------------------------------------------------------ */
 
-static const struct cfg_type_desc test_port_class = {
+static const struct cfg_type_desc test_port_desc = {
 	.name = "portdev",
 	.keys = CFG_KEY_PORT | CFG_KEY_BACKEND,
 	.port_size = 8,
 };
 
-static const struct cfg_type_desc test_mmio_class = {
+static const struct cfg_type_desc test_mmio_desc = {
 	.name = "mmiodev",
 	.keys = CFG_KEY_MMIO | CFG_KEY_BACKEND,
 	.mmio_size = 0x1000,
 };
 
 /* One port, like debugcon, for the file system checks. */
-static const struct cfg_type_desc test_byte_class = {
+static const struct cfg_type_desc test_byte_desc = {
 	.name = "bytedev",
 	.keys = CFG_KEY_PORT | CFG_KEY_BACKEND,
 	.placement = CFG_KEY_PORT,
@@ -155,12 +155,12 @@ static const struct cfg_type_desc test_byte_class = {
 static const struct cfg_type_desc *
 test_find(const char *type)
 {
-	if (strcmp(type, test_byte_class.name) == 0)
-		return &test_byte_class;
-	if (strcmp(type, test_port_class.name) == 0)
-		return &test_port_class;
-	if (strcmp(type, test_mmio_class.name) == 0)
-		return &test_mmio_class;
+	if (strcmp(type, test_byte_desc.name) == 0)
+		return &test_byte_desc;
+	if (strcmp(type, test_port_desc.name) == 0)
+		return &test_port_desc;
+	if (strcmp(type, test_mmio_desc.name) == 0)
+		return &test_mmio_desc;
 	return NULL;
 }
 
@@ -384,13 +384,13 @@ static const struct cfg_extra_key ydev_keys[] = {
 	{ .name = NULL },
 };
 
-static const struct cfg_type_desc test_extra_class = {
+static const struct cfg_type_desc test_extra_desc = {
 	.name = "xdev",
 	.keys = CFG_KEY_PCI,
 	.extra_keys = xdev_keys,
 };
 
-static const struct cfg_type_desc test_bad_default_class = {
+static const struct cfg_type_desc test_bad_default_desc = {
 	.name = "ydev",
 	.extra_keys = ydev_keys,
 };
@@ -426,7 +426,7 @@ static const struct cfg_extra_key badnic_keys[] = {
 };
 
 /* Sits on PCI or at an MMIO window, not both; an SPI beyond the ISA lines. */
-static const struct cfg_type_desc test_nic_class = {
+static const struct cfg_type_desc test_nic_desc = {
 	.name = "nic",
 	.keys = CFG_KEY_MMIO | CFG_KEY_PCI | CFG_KEY_IRQ,
 	.placement = CFG_KEY_MMIO | CFG_KEY_PCI,
@@ -436,7 +436,7 @@ static const struct cfg_type_desc test_nic_class = {
 	.extra_keys = nic_keys,
 };
 
-static const struct cfg_type_desc test_badnic_class = {
+static const struct cfg_type_desc test_badnic_desc = {
 	.name = "badnic",
 	.keys = CFG_KEY_PCI,
 	.placement = CFG_KEY_PCI,
@@ -444,7 +444,7 @@ static const struct cfg_type_desc test_badnic_class = {
 };
 
 /* A port with a default, or a PCI function instead. */
-static const struct cfg_type_desc test_either_class = {
+static const struct cfg_type_desc test_either_desc = {
 	.name = "either",
 	.keys = CFG_KEY_PORT | CFG_KEY_PCI,
 	.placement = CFG_KEY_PORT | CFG_KEY_PCI,
@@ -455,16 +455,16 @@ static const struct cfg_type_desc test_either_class = {
 static const struct cfg_type_desc *
 extra_find(const char *type)
 {
-	if (strcmp(type, test_nic_class.name) == 0)
-		return &test_nic_class;
-	if (strcmp(type, test_badnic_class.name) == 0)
-		return &test_badnic_class;
-	if (strcmp(type, test_either_class.name) == 0)
-		return &test_either_class;
-	if (strcmp(type, test_extra_class.name) == 0)
-		return &test_extra_class;
-	if (strcmp(type, test_bad_default_class.name) == 0)
-		return &test_bad_default_class;
+	if (strcmp(type, test_nic_desc.name) == 0)
+		return &test_nic_desc;
+	if (strcmp(type, test_badnic_desc.name) == 0)
+		return &test_badnic_desc;
+	if (strcmp(type, test_either_desc.name) == 0)
+		return &test_either_desc;
+	if (strcmp(type, test_extra_desc.name) == 0)
+		return &test_extra_desc;
+	if (strcmp(type, test_bad_default_desc.name) == 0)
+		return &test_bad_default_desc;
 	return test_find(type);
 }
 

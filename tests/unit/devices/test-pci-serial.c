@@ -1,5 +1,5 @@
 /*
- * Unit test of class `pci-serial`: identity and BAR0 in config space, the
+ * Unit test of type `pci-serial`: identity and BAR0 in config space, the
  * UART reached through BAR0 once the guest enables I/O decode (a small
  * stand-in for the core moves the bus entry on region_changed), INTx
  * following the UART's interrupt, moving and disabling the BAR, and a
