@@ -40,8 +40,12 @@ enum pci_serial_interrupt {	/* index into interrupt_choices */
 	PCI_SERIAL_MSIX,
 };
 
-static const char *const interrupt_choices[] = { "intx", "msi", "msix",
-						 NULL };
+static const char *const interrupt_choices[] = {
+	[PCI_SERIAL_INTX] = "intx",
+	[PCI_SERIAL_MSI] = "msi",
+	[PCI_SERIAL_MSIX] = "msix",
+	NULL,
+};
 
 static const struct cfg_extra_key pci_serial_keys[] = {
 	{ .name = "interrupt", .type = CFG_EXTRA_ENUM,
