@@ -12,8 +12,9 @@
  *       port: 0x3f8
  *       irq: 4
  *       backend: {type: socket, path: /run/ioreqd/guest-com1.sock}
- * Which keys a device accepts/requires comes from its struct device_class
- * (cfg_keys / cfg_required), so adding a device needs no edit here.
+ * Which keys a device accepts/requires comes from its struct cfg_type_desc
+ * (config/type-desc.h), looked up through the caller's cfg_type_find_fn,
+ * so adding a device needs no edit here.
  */
 #ifndef IOREQD_CFG_H
 #define IOREQD_CFG_H
@@ -23,14 +24,24 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-/* Keys a device entry may carry besides `type` and `id`. */
-#define CFG_KEY_PORT	(1u << 0)
-#define CFG_KEY_IRQ	(1u << 1)
-#define CFG_KEY_BACKEND	(1u << 2)
-#define CFG_KEY_MMIO	(1u << 3)
-#define CFG_KEY_PCI	(1u << 4)	/* "pci": "BB:DD.F" */
+#include "config/type-desc.h"
 
 #define CFG_ID_MAX 63
+
+/* Address spaces a port or MMIO claim lives in. */
+enum cfg_space {
+	CFG_SPACE_PORT,		/* x86 port I/O, 16-bit addresses */
+	CFG_SPACE_MMIO,		/* guest-physical memory-mapped I/O */
+};
+
+/*
+ * A PCI function on segment 0 as struct cfg_device.pci_sbdf holds it:
+ * Xen's packing (XEN_DMOP_PCI_SBDF), so the core passes it on unchanged.
+ */
+#define CFG_PCI_SBDF(bus, dev, fn) \
+	((uint32_t)(((bus) & 0xff) << 8 | ((dev) & 0x1f) << 3 | ((fn) & 7)))
+#define CFG_PCI_SLOT(sbdf) (((sbdf) >> 3) & 0x1f)
+#define CFG_PCI_FUNC(sbdf) ((sbdf) & 7)
 
 struct cfg_mark {
 	unsigned line;		/* 1-based; 0 = no position */
@@ -53,31 +64,11 @@ struct cfg_backend {
 	struct cfg_mark path_mark;	/* the path's value, when path */
 };
 
-/*
- * Device-specific keys: a class lists them (device_class.extra_keys) and
- * reads their values with cfg_device_extra(); config/ checks type, range
- * and choices and reports errors at the value's position.
- */
-enum cfg_extra_type {
-	CFG_EXTRA_STRING,
-	CFG_EXTRA_UINT,		/* decimal or 0x hex, 0..max */
-	CFG_EXTRA_BOOL,		/* true/false */
-	CFG_EXTRA_ENUM,		/* one of choices */
-};
-
-struct cfg_extra_key {
-	const char *name;
-	enum cfg_extra_type type;
-	const char *const *choices;	/* ENUM: NULL-terminated */
-	uint64_t max;			/* UINT */
-	bool required;
-	const char *default_value;	/* as YAML text, or NULL */
-};
-
 #define CFG_EXTRA_MAX 16
 
 struct cfg_extra_value {
-	const char *name;	/* points into the class's key table */
+	const char *name;	/* points into the type's key table */
+	enum cfg_extra_type type;
 	char *str;		/* the text (STRING/ENUM), else NULL */
 	uint64_t num;		/* UINT value, BOOL 0/1, ENUM index */
 	bool set;		/* present in YAML (or defaulted) */
@@ -88,11 +79,11 @@ struct cfg_device {
 	char *type;
 	char id[CFG_ID_MAX + 1];
 	unsigned keys;		/* CFG_KEY_* present (after defaults) */
-	uint64_t port;		/* CFG_KEY_PORT (or class default) */
+	uint64_t port;		/* CFG_KEY_PORT (or the type's default) */
 	uint64_t mmio;		/* CFG_KEY_MMIO: base address */
-	unsigned irq;		/* CFG_KEY_IRQ: ISA IRQ 0-15 */
+	unsigned irq;		/* CFG_KEY_IRQ: within the type's irq range */
 	struct cfg_backend backend;	/* CFG_KEY_BACKEND; default null */
-	uint32_t pci_sbdf;	/* CFG_KEY_PCI: DEVICE_PCI_SBDF(bus,dev,fn) */
+	uint32_t pci_sbdf;	/* CFG_KEY_PCI: CFG_PCI_SBDF(bus,dev,fn) */
 	struct cfg_mark pci_mark;
 	struct cfg_extra_value extra[CFG_EXTRA_MAX];
 	unsigned extra_count;
@@ -107,23 +98,32 @@ struct cfg {
 };
 
 /*
- * Load and validate `path`.  On success returns 0 and *ret_cfg (free with
- * cfg_free).  On failure writes every error it found, one per line as
- * "FILE:LINE:COL: message", to `errs` and returns -EINVAL (or -errno when
- * the file cannot be read, with "FILE: strerror" written).
+ * Load and validate `path`, looking device types up with `find`.  On
+ * success returns 0 and *ret_cfg (free with cfg_free).  On failure writes
+ * every error it found, one per line as "FILE:LINE:COL: message", to
+ * `errs` and returns -EINVAL (or -errno when the file cannot be read, with
+ * "FILE: strerror" written).
  */
-int cfg_load(const char *path, FILE *errs, struct cfg **ret_cfg);
+int cfg_load(const char *path, cfg_type_find_fn *find, FILE *errs,
+	     struct cfg **ret_cfg);
 void cfg_free(struct cfg *cfg);
 
 /* Same, from a string (for tests and fuzzing); name is used in messages. */
 int cfg_load_string(const char *name, const char *text, size_t len,
-		    FILE *errs, struct cfg **ret_cfg);
+		    cfg_type_find_fn *find, FILE *errs, struct cfg **ret_cfg);
 
 const char *cfg_backend_type_name(enum cfg_backend_type type);
 
 /* The value of device-specific key `name`, or NULL if not set. */
 const struct cfg_extra_value *cfg_device_extra(const struct cfg_device *dev,
 					       const char *name);
+
+/*
+ * The index in its choices of enum key `name`'s value (set or defaulted),
+ * so a device never compares the text again; -ENOENT when not set,
+ * -EINVAL when `name` is not an enum key.
+ */
+int cfg_device_extra_enum(const struct cfg_device *dev, const char *name);
 
 /*
  * Why a file back-end refuses a file of this st_mode: "a FIFO", "a

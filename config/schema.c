@@ -2,14 +2,15 @@
  * Schema of the ioreqd configuration, checked on a libyaml document tree:
  *
  *   devices:                     (the only top-level key; 1-256 entries)
- *     - type: NAME               (a registered device class)
+ *     - type: NAME               (a type the caller's lookup knows)
  *       id: NAME                 ([A-Za-z0-9_.-], 1-63 chars, unique)
- *       port: N  irq: N  mmio: N (as the class allows / requires)
+ *       port: N  irq: N  mmio: N (as the type allows / requires)
  *       backend: {type: file|socket|pty|stdio|null, path: P}
  *       pci: "00:DD.F"           (PCI functions: bus 0 only)
- *       KEY: VALUE               (the class's own keys, extra_keys:
+ *       KEY: VALUE               (the type's own keys, extra_keys:
  *                                 string, integer 0-max, true/false, or
- *                                 one of a list; defaults filled in)
+ *                                 one of a list, then the key's check;
+ *                                 defaults filled in)
  *
  * Each mapping is walked once in document order against a key table
  * (name -> parser -> field offset), so every error is reported once, at
@@ -25,8 +26,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "devices/device.h"
 
 struct cfg_mark
 cfg_mark_from_yaml(yaml_mark_t mark)
@@ -126,9 +125,9 @@ parse_number(const char *s, size_t len, uint64_t *ret)
 struct dev_ctx {
 	yaml_document_t *doc;
 	struct cfg_report *r;
-	const struct device_class *(*find)(const char *type);
+	cfg_type_find_fn *find;
 	struct cfg_device *d;
-	const struct device_class *cls;	/* NULL: type missing or unknown */
+	const struct cfg_type_desc *desc; /* NULL: type missing or unknown */
 	char label[CFG_LABEL_MAX];
 	bool extra_seen[CFG_EXTRA_MAX];	/* extra key present (even bad) */
 };
@@ -140,7 +139,8 @@ struct device_key {
 		     yaml_node_t *value);
 	size_t offset;		/* field in struct cfg_device */
 	size_t mark_offset;	/* its struct cfg_mark */
-	uint64_t max;		/* numbers: largest accepted value */
+	uint64_t min, max;	/* numbers: accepted range */
+	bool decimal;		/* name the range in decimal even if large */
 };
 
 static void
@@ -155,12 +155,16 @@ static int
 bad_number(struct dev_ctx *c, const struct device_key *k,
 	   yaml_node_t *value)
 {
-	char range[32], got[CFG_QUOTE_MAX + 16];
+	char range[48], got[CFG_QUOTE_MAX + 16];
 
-	if (k->max <= 255)
-		(void)snprintf(range, sizeof(range), "0-%" PRIu64, k->max);
-	else
+	if (k->max <= 255 || k->decimal)
+		(void)snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64,
+			       k->min, k->max);
+	else if (k->min == 0)
 		(void)snprintf(range, sizeof(range), "0-0x%" PRIx64, k->max);
+	else
+		(void)snprintf(range, sizeof(range),
+			       "0x%" PRIx64 "-0x%" PRIx64, k->min, k->max);
 	if (value->type != YAML_SCALAR_NODE) {
 		(void)snprintf(got, sizeof(got), "%s", node_kind(value));
 	} else if (value->data.scalar.length == 0) {
@@ -188,7 +192,7 @@ get_number(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value,
 	    value->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
 	    parse_number(scalar_text(value), value->data.scalar.length,
 			 ret) < 0 ||
-	    *ret > k->max)
+	    *ret < k->min || *ret > k->max)
 		return bad_number(c, k, value);
 	set_mark(c, k, value);
 	c->d->keys |= k->bit;
@@ -218,6 +222,19 @@ parse_uint(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
 	return r;
 }
 
+/* `irq`: the range is the type's own (ISA lines, GSIs, SPIs differ). */
+static int
+parse_irq(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
+{
+	struct device_key ranged = *k;
+
+	if (c->desc) {
+		ranged.min = c->desc->irq_min;
+		ranged.max = c->desc->irq_max;
+	}
+	return parse_uint(c, &ranged, value);
+}
+
 /* A string value: non-empty scalar without NUL bytes. */
 static int
 check_string(struct cfg_report *r, const char *label, const char *prefix,
@@ -244,13 +261,13 @@ check_string(struct cfg_report *r, const char *label, const char *prefix,
 	return 0;
 }
 
-static const struct device_class *
-class_of(const struct dev_ctx *c, yaml_node_t *value)
+static const struct cfg_type_desc *
+desc_of(const struct dev_ctx *c, yaml_node_t *value)
 {
 	if (value->type != YAML_SCALAR_NODE ||
 	    strlen(scalar_text(value)) != value->data.scalar.length)
 		return NULL;
-	return c->find(scalar_text(value));
+	return c->find ? c->find(scalar_text(value)) : NULL;
 }
 
 static int
@@ -261,7 +278,7 @@ parse_type(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
 
 	if (r < 0)
 		return r;
-	if (!class_of(c, value)) {
+	if (!desc_of(c, value)) {
 		cfg_report(c->r, node_mark(value),
 			   "%s: unknown device type %s", c->label,
 			   quote_scalar(value, q));
@@ -381,7 +398,7 @@ parse_pci(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
 			   c->label, bus, dev, fn);
 		return -EINVAL;
 	}
-	c->d->pci_sbdf = DEVICE_PCI_SBDF(bus, dev, fn);
+	c->d->pci_sbdf = CFG_PCI_SBDF(bus, dev, fn);
 	set_mark(c, k, value);
 	c->d->keys |= k->bit;
 	return 0;
@@ -392,27 +409,39 @@ static int parse_backend(struct dev_ctx *c, const struct device_key *k,
 
 #define FIELD(f) offsetof(struct cfg_device, f)
 
-static const struct device_key device_keys[] = {
-	{ .name = "type", .parse = parse_type,
-	  .mark_offset = FIELD(type_mark) },
-	{ .name = "id", .parse = parse_id, .mark_offset = FIELD(id_mark) },
-	{ .name = "port", .bit = CFG_KEY_PORT, .parse = parse_u64,
-	  .offset = FIELD(port), .mark_offset = FIELD(port_mark),
-	  .max = 0xffff },
-	{ .name = "irq", .bit = CFG_KEY_IRQ, .parse = parse_uint,
-	  .offset = FIELD(irq), .mark_offset = FIELD(irq_mark), .max = 15 },
-	{ .name = "mmio", .bit = CFG_KEY_MMIO, .parse = parse_u64,
-	  .offset = FIELD(mmio), .mark_offset = FIELD(mmio_mark),
-	  .max = UINT64_MAX },
-	{ .name = "backend", .bit = CFG_KEY_BACKEND, .parse = parse_backend,
-	  .mark_offset = FIELD(backend.mark) },
-	{ .name = "pci", .bit = CFG_KEY_PCI, .parse = parse_pci,
-	  .mark_offset = FIELD(pci_mark) },
+/* Indices of device_keys[]; the order is the order missing keys are named. */
+enum device_key_index {
+	KEY_TYPE,
+	KEY_ID,
+	KEY_PORT,
+	KEY_IRQ,
+	KEY_MMIO,
+	KEY_BACKEND,
+	KEY_PCI,
+	DEVICE_KEY_COUNT,
 };
 
-#define DEVICE_KEY_COUNT (sizeof(device_keys) / sizeof(device_keys[0]))
-/* Index of `port` in device_keys[], for the class's default port. */
-#define KEY_PORT 2
+static const struct device_key device_keys[DEVICE_KEY_COUNT] = {
+	[KEY_TYPE] = { .name = "type", .parse = parse_type,
+		       .mark_offset = FIELD(type_mark) },
+	[KEY_ID] = { .name = "id", .parse = parse_id,
+		     .mark_offset = FIELD(id_mark) },
+	[KEY_PORT] = { .name = "port", .bit = CFG_KEY_PORT,
+		       .parse = parse_u64, .offset = FIELD(port),
+		       .mark_offset = FIELD(port_mark), .max = 0xffff },
+	/* Range for a type that is not known; else the type's own. */
+	[KEY_IRQ] = { .name = "irq", .bit = CFG_KEY_IRQ, .parse = parse_irq,
+		      .offset = FIELD(irq), .mark_offset = FIELD(irq_mark),
+		      .max = 15, .decimal = true },
+	[KEY_MMIO] = { .name = "mmio", .bit = CFG_KEY_MMIO,
+		       .parse = parse_u64, .offset = FIELD(mmio),
+		       .mark_offset = FIELD(mmio_mark), .max = UINT64_MAX },
+	[KEY_BACKEND] = { .name = "backend", .bit = CFG_KEY_BACKEND,
+			  .parse = parse_backend,
+			  .mark_offset = FIELD(backend.mark) },
+	[KEY_PCI] = { .name = "pci", .bit = CFG_KEY_PCI, .parse = parse_pci,
+		      .mark_offset = FIELD(pci_mark) },
+};
 
 /* ---- backend ------------------------------------------------------- */
 
@@ -580,30 +609,30 @@ parse_backend(struct dev_ctx *c, const struct device_key *k,
 	return 0;
 }
 
-/* ---- device-specific keys (device_class.extra_keys) ---------------- */
+/* ---- device-specific keys (cfg_type_desc.extra_keys) ---------------- */
 
 static size_t
-extra_key_count(const struct device_class *cls)
+extra_key_count(const struct cfg_type_desc *desc)
 {
 	size_t n = 0;
 
-	if (!cls || !cls->extra_keys)
+	if (!desc || !desc->extra_keys)
 		return 0;
-	while (cls->extra_keys[n].name)
+	while (desc->extra_keys[n].name)
 		n++;
 	return n;
 }
 
 static const struct cfg_extra_key *
-extra_key_of(const struct device_class *cls, const yaml_node_t *key,
+extra_key_of(const struct cfg_type_desc *desc, const yaml_node_t *key,
 	     size_t *ret_index)
 {
-	size_t n = extra_key_count(cls);
+	size_t n = extra_key_count(desc);
 
 	for (size_t i = 0; i < n && i < CFG_EXTRA_MAX; i++) {
-		if (scalar_is(key, cls->extra_keys[i].name)) {
+		if (scalar_is(key, desc->extra_keys[i].name)) {
 			*ret_index = i;
-			return &cls->extra_keys[i];
+			return &desc->extra_keys[i];
 		}
 	}
 	return NULL;
@@ -616,7 +645,7 @@ text_is(const char *s, size_t len, const char *word)
 }
 
 /*
- * One value of key k from its text (a YAML scalar, or the class's default
+ * One value of key k from its text (a YAML scalar, or the type's default
  * written as YAML text).  `plain`: the scalar was unquoted; numbers and
  * booleans must be (a quoted "4" is a string).  0, -EINVAL (bad value,
  * nothing stored) or -ENOMEM.
@@ -711,11 +740,49 @@ extra_report(struct dev_ctx *c, const struct cfg_extra_key *k,
 			   q);
 }
 
+/*
+ * The key's own check on a value (NUL-terminated, no NUL inside) that
+ * passed the generic ones.  0, or -EINVAL with the reason in err made
+ * safe to print: a check is the type's code, but its phrase must not
+ * break the one-line-per-error output.
+ */
+static int
+extra_check(const struct cfg_extra_key *k, const char *text, char *err,
+	    size_t errlen)
+{
+	int r;
+
+	err[0] = '\0';
+	if (!k->check)
+		return 0;
+	r = k->check(text, err, errlen);
+	if (r == 0)
+		return 0;
+	err[errlen - 1] = '\0';
+	for (char *p = err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	if (!err[0])
+		(void)snprintf(err, errlen, "is not valid");
+	return -EINVAL;
+}
+
+/* Forget a value stored by extra_from_text(). */
+static void
+extra_clear(struct cfg_extra_value *v)
+{
+	free(v->str);
+	v->str = NULL;
+	v->num = 0;
+	v->set = false;
+}
+
 static int
 parse_extra(struct dev_ctx *c, const struct cfg_extra_key *k, size_t index,
 	    yaml_node_t *value)
 {
 	struct cfg_extra_value *v = &c->d->extra[index];
+	char err[128], q[CFG_QUOTE_MAX];
 	int r = -EINVAL;
 
 	if (value->type == YAML_SCALAR_NODE)
@@ -730,25 +797,33 @@ parse_extra(struct dev_ctx *c, const struct cfg_extra_key *k, size_t index,
 		extra_report(c, k, value);
 		return r;
 	}
+	if (extra_check(k, scalar_text(value), err, sizeof(err)) < 0) {
+		extra_clear(v);
+		cfg_report(c->r, node_mark(value), "%s: \"%s\" %s, got %s",
+			   c->label, k->name, err, quote_scalar(value, q));
+		return -EINVAL;
+	}
 	v->mark = node_mark(value);
 	return 0;
 }
 
-/* Slots for the class's keys, in table order (names only). */
+/* Slots for the type's keys, in table order (names only). */
 static void
 extra_init(struct dev_ctx *c, yaml_node_t *map)
 {
-	size_t n = extra_key_count(c->cls);
+	size_t n = extra_key_count(c->desc);
 
 	if (n > CFG_EXTRA_MAX) {
 		cfg_report(c->r, node_mark(map),
 			   "%s: device type \"%s\" declares %zu keys of its "
 			   "own, more than the %d supported", c->label,
-			   c->cls->type, n, CFG_EXTRA_MAX);
+			   c->desc->name, n, CFG_EXTRA_MAX);
 		n = CFG_EXTRA_MAX;
 	}
-	for (size_t i = 0; i < n; i++)
-		c->d->extra[i].name = c->cls->extra_keys[i].name;
+	for (size_t i = 0; i < n; i++) {
+		c->d->extra[i].name = c->desc->extra_keys[i].name;
+		c->d->extra[i].type = c->desc->extra_keys[i].type;
+	}
 	c->d->extra_count = (unsigned)n;
 }
 
@@ -757,8 +832,9 @@ static int
 extra_finish(struct dev_ctx *c, yaml_node_t *map)
 {
 	for (unsigned i = 0; i < c->d->extra_count; i++) {
-		const struct cfg_extra_key *k = &c->cls->extra_keys[i];
+		const struct cfg_extra_key *k = &c->desc->extra_keys[i];
 		struct cfg_extra_value *v = &c->d->extra[i];
+		char err[128];
 		int r;
 
 		if (c->extra_seen[i])
@@ -775,11 +851,16 @@ extra_finish(struct dev_ctx *c, yaml_node_t *map)
 				    strlen(k->default_value), true, v);
 		if (r == -ENOMEM)
 			return r;
+		if (r == 0 && extra_check(k, k->default_value, err,
+					  sizeof(err)) < 0) {
+			extra_clear(v);
+			r = -EINVAL;
+		}
 		if (r < 0)
 			cfg_report(c->r, node_mark(map),
 				   "%s: device type \"%s\" has an invalid "
 				   "default for \"%s\"", c->label,
-				   c->cls->type, k->name);
+				   c->desc->name, k->name);
 		v->mark = c->d->mark;
 	}
 	return 0;
@@ -797,6 +878,18 @@ cfg_device_extra(const struct cfg_device *dev, const char *name)
 	return NULL;
 }
 
+int
+cfg_device_extra_enum(const struct cfg_device *dev, const char *name)
+{
+	const struct cfg_extra_value *v = cfg_device_extra(dev, name);
+
+	if (!v)
+		return -ENOENT;
+	if (v->type != CFG_EXTRA_ENUM || v->num > INT32_MAX)
+		return -EINVAL;
+	return (int)v->num;
+}
+
 /* ---- device mapping ------------------------------------------------ */
 
 static const struct device_key *
@@ -810,7 +903,7 @@ device_key_of(const yaml_node_t *key)
 
 /*
  * First value of key `name` in the mapping, without reporting anything:
- * the label and the class must be known before the walk reports errors
+ * the label and the type must be known before the walk reports errors
  * on keys that come before `id` or `type`.
  */
 static yaml_node_t *
@@ -823,7 +916,7 @@ peek_value(yaml_document_t *doc, yaml_node_t *map, const char *name)
 	return NULL;
 }
 
-/* A key outside the common table: one of the class's own, or unknown. */
+/* A key outside the common table: one of the type's own, or unknown. */
 static int
 device_extra_pair(struct dev_ctx *c, yaml_node_t *key, yaml_node_t *value)
 {
@@ -831,7 +924,7 @@ device_extra_pair(struct dev_ctx *c, yaml_node_t *key, yaml_node_t *value)
 	char q[CFG_QUOTE_MAX];
 	size_t index;
 
-	ek = extra_key_of(c->cls, key, &index);
+	ek = extra_key_of(c->desc, key, &index);
 	if (!ek || index >= c->d->extra_count) {
 		cfg_report(c->r, node_mark(key), "%s: unknown key %s",
 			   c->label, quote_scalar(key, q));
@@ -846,11 +939,27 @@ device_extra_pair(struct dev_ctx *c, yaml_node_t *key, yaml_node_t *value)
 	return parse_extra(c, ek, index, value);
 }
 
+/*
+ * The first placement key of the type already in the mapping (even with a
+ * bad value) other than `except` (a CFG_KEY_* bit, or 0), or NULL.
+ */
+static const struct device_key *
+placement_seen(const struct dev_ctx *c,
+	       const bool seen[static DEVICE_KEY_COUNT], unsigned except)
+{
+	unsigned placement = c->desc ? c->desc->placement & ~except : 0;
+
+	for (size_t i = 0; i < DEVICE_KEY_COUNT; i++)
+		if (seen[i] && (device_keys[i].bit & placement))
+			return &device_keys[i];
+	return NULL;
+}
+
 static int
 device_pair(struct dev_ctx *c, yaml_node_t *key, yaml_node_t *value,
 	    bool seen[static DEVICE_KEY_COUNT])
 {
-	const struct device_key *k;
+	const struct device_key *k, *other;
 
 	if (key->type != YAML_SCALAR_NODE) {
 		cfg_report(c->r, node_mark(key),
@@ -866,39 +975,75 @@ device_pair(struct dev_ctx *c, yaml_node_t *key, yaml_node_t *value,
 			   c->label, k->name);
 		return -EINVAL;
 	}
-	seen[k - device_keys] = true;
-	if (k->bit && c->cls && !(c->cls->cfg_keys & k->bit)) {
+	if (k->bit && c->desc && !(c->desc->keys & k->bit)) {
 		cfg_report(c->r, node_mark(key),
 			   "%s: key \"%s\" is not valid for type \"%s\"",
-			   c->label, k->name, c->cls->type);
+			   c->label, k->name, c->desc->name);
+		seen[k - device_keys] = true;
+		return -EINVAL;
+	}
+	other = c->desc && (c->desc->placement & k->bit) ?
+			placement_seen(c, seen, k->bit) : NULL;
+	seen[k - device_keys] = true;
+	if (other) {
+		cfg_report(c->r, node_mark(key),
+			   "%s: \"%s\" and \"%s\" both place the device; "
+			   "give only one of them", c->label, other->name,
+			   k->name);
 		return -EINVAL;
 	}
 	return k->parse(c, k, value);
+}
+
+/* "\"mmio\" or \"pci\"", the keys of a placement set, for messages. */
+static char *
+placement_names(unsigned placement, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < DEVICE_KEY_COUNT && o < size; i++)
+		if (device_keys[i].bit & placement)
+			o += (size_t)snprintf(buf + o, size - o, "%s\"%s\"",
+					      o ? " or " : "",
+					      device_keys[i].name);
+	return buf;
 }
 
 static void
 device_missing(struct dev_ctx *c, yaml_node_t *map,
 	       const bool seen[static DEVICE_KEY_COUNT])
 {
+	unsigned placement = c->desc ? c->desc->placement : 0;
+	unsigned required = c->desc ? c->desc->required : 0;
+	bool one_place = placement && (placement & (placement - 1)) == 0;
+	char names[64];
+
+	if (one_place)
+		required |= placement;
 	for (size_t i = 0; i < DEVICE_KEY_COUNT; i++) {
 		const struct device_key *k = &device_keys[i];
-		bool required = k->bit ? c->cls && (c->cls->cfg_required &
-						    k->bit)
-				       : true;
+		bool is_required = k->bit ? (required & k->bit) : true;
 
 		/* A present key with a bad value was reported already. */
-		if (!required || seen[i] || (c->d->keys & k->bit))
+		if (!is_required || seen[i] || (c->d->keys & k->bit))
 			continue;
 		cfg_report(c->r, node_mark(map),
 			   "%s: missing required key \"%s\"", c->label,
 			   k->name);
 	}
+	/* A single placement key was named above, as a required one. */
+	if (!placement || one_place || placement_seen(c, seen, 0) ||
+	    (c->d->keys & placement))
+		return;
+	cfg_report(c->r, node_mark(map), "%s: missing required key %s",
+		   c->label, placement_names(placement, names, sizeof(names)));
 }
 
 /* Parse devices[index] into d.  0, -EINVAL (reported) or -ENOMEM. */
 static int
 parse_device(yaml_document_t *doc, struct cfg_report *r,
-	     const struct device_class *(*find)(const char *type),
+	     cfg_type_find_fn *find,
 	     unsigned index, yaml_node_t *map, struct cfg_device *d)
 {
 	struct dev_ctx c = { .doc = doc, .r = r, .find = find, .d = d };
@@ -917,7 +1062,7 @@ parse_device(yaml_document_t *doc, struct cfg_report *r,
 		memcpy(d->id, v->data.scalar.value, v->data.scalar.length);
 	(void)cfg_label(index, d->id, c.label);
 	v = peek_value(doc, map, "type");
-	c.cls = v ? class_of(&c, v) : NULL;
+	c.desc = v ? desc_of(&c, v) : NULL;
 	extra_init(&c, map);
 
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
@@ -928,14 +1073,15 @@ parse_device(yaml_document_t *doc, struct cfg_report *r,
 		if (ret == -ENOMEM)
 			return ret;
 	}
-	if (c.cls && !(d->keys & CFG_KEY_PORT) && !seen[KEY_PORT] &&
-	    c.cls->default_port && (c.cls->cfg_keys & CFG_KEY_PORT)) {
-		d->port = c.cls->default_port;
+	if (c.desc && !(d->keys & CFG_KEY_PORT) && !seen[KEY_PORT] &&
+	    c.desc->default_port && (c.desc->keys & CFG_KEY_PORT) &&
+	    !placement_seen(&c, seen, CFG_KEY_PORT)) {
+		d->port = c.desc->default_port;
 		d->port_mark = d->mark;
 		d->keys |= CFG_KEY_PORT;
 	}
 	device_missing(&c, map, seen);
-	if (c.cls && extra_finish(&c, map) == -ENOMEM)
+	if (c.desc && extra_finish(&c, map) == -ENOMEM)
 		return -ENOMEM;
 	return r->count == before ? 0 : -EINVAL;
 }
@@ -944,7 +1090,7 @@ parse_device(yaml_document_t *doc, struct cfg_report *r,
 
 static int
 parse_devices(yaml_document_t *doc, struct cfg_report *r,
-	      const struct device_class *(*find)(const char *type),
+	      cfg_type_find_fn *find,
 	      yaml_node_t *list, struct cfg *cfg, bool **ret_skip)
 {
 	size_t count;
@@ -1018,7 +1164,7 @@ find_devices(yaml_document_t *doc, struct cfg_report *r, yaml_node_t *root)
 
 int
 cfg_schema_parse(yaml_document_t *doc, struct cfg_report *r,
-		 const struct device_class *(*find)(const char *type),
+		 cfg_type_find_fn *find,
 		 struct cfg *cfg, bool **ret_skip)
 {
 	yaml_node_t *root = yaml_document_get_root_node(doc);

@@ -19,17 +19,17 @@
 
 /* One address range a device claims, as the checks below see it. */
 struct claim {
-	enum bus_space space;
+	enum cfg_space space;
 	uint64_t base;
 	uint64_t size;		/* 0: nothing claimed */
 	struct cfg_mark mark;
-	const char *default_of;	/* type name when the class default */
+	const char *default_of;	/* type name when the type's default */
 };
 
 struct validator {
 	const struct cfg *cfg;
 	const bool *skip;
-	const struct device_class *(*find)(const char *type);
+	cfg_type_find_fn *find;
 	struct cfg_report *r;
 };
 
@@ -47,26 +47,27 @@ label(const struct validator *v, unsigned i, char buf[static CFG_LABEL_MAX])
 
 /* The range `space` of device i claims, size 0 if none. */
 static struct claim
-device_claim(const struct validator *v, unsigned i, enum bus_space space)
+device_claim(const struct validator *v, unsigned i, enum cfg_space space)
 {
 	const struct cfg_device *d = &v->cfg->devices[i];
-	const struct device_class *cls = v->find(d->type);
+	const struct cfg_type_desc *desc = v->find && d->type ?
+						v->find(d->type) : NULL;
 	struct claim c = { .space = space };
 
-	if (!cls)
+	if (!desc)
 		return c;
-	if (space == BUS_SPACE_PORT && (d->keys & CFG_KEY_PORT)) {
+	if (space == CFG_SPACE_PORT && (d->keys & CFG_KEY_PORT)) {
 		c.base = d->port;
-		c.size = cls->port_size;
+		c.size = desc->port_size;
 		c.mark = d->port_mark;
 		/* The parser marks a defaulted port with the item's mark; a
 		 * written port's value never starts where the item does. */
 		if (d->port_mark.line == d->mark.line &&
 		    d->port_mark.col == d->mark.col)
-			c.default_of = cls->type;
-	} else if (space == BUS_SPACE_MMIO && (d->keys & CFG_KEY_MMIO)) {
+			c.default_of = desc->name;
+	} else if (space == CFG_SPACE_MMIO && (d->keys & CFG_KEY_MMIO)) {
 		c.base = d->mmio;
-		c.size = cls->mmio_size;
+		c.size = desc->mmio_size;
 		c.mark = d->mmio_mark;
 	}
 	return c;
@@ -82,11 +83,11 @@ claims_overlap(const struct claim *a, const struct claim *b)
 
 /* "port 0x402", "port range 0x3f8-0x3ff", "MMIO range 0x...-0x...". */
 static char *
-describe(enum bus_space space, uint64_t base, uint64_t size, char *buf,
+describe(enum cfg_space space, uint64_t base, uint64_t size, char *buf,
 	 size_t buf_size)
 {
-	const char *what = space == BUS_SPACE_PORT ? "port" : "MMIO address";
-	const char *what_n = space == BUS_SPACE_PORT ? "port range"
+	const char *what = space == CFG_SPACE_PORT ? "port" : "MMIO address";
+	const char *what_n = space == CFG_SPACE_PORT ? "port range"
 						     : "MMIO range";
 
 	if (size == 1)
@@ -98,7 +99,7 @@ describe(enum bus_space space, uint64_t base, uint64_t size, char *buf,
 	return buf;
 }
 
-/* describe() of a claim, noting a port that came from the class default. */
+/* describe() of a claim, noting a port that came from the type's default. */
 static char *
 describe_claim(const struct claim *c, char *buf, size_t buf_size)
 {
@@ -184,14 +185,14 @@ check_overlaps(const struct validator *v, unsigned i, const struct claim *c)
 }
 
 static void
-check_space(const struct validator *v, unsigned i, enum bus_space space)
+check_space(const struct validator *v, unsigned i, enum cfg_space space)
 {
 	struct claim c = device_claim(v, i, space);
 	char lb[CFG_LABEL_MAX];
 
 	if (c.size == 0)
 		return;
-	if (space == BUS_SPACE_PORT &&
+	if (space == CFG_SPACE_PORT &&
 	    !range_within(c.base, c.size, RANGE_PORT_SPACE_SIZE)) {
 		cfg_report(v->r, c.mark,
 			   "%s: port range 0x%" PRIx64 "-0x%" PRIx64
@@ -336,8 +337,8 @@ static char *
 bdf(uint32_t sbdf, char buf[static 16])
 {
 	(void)snprintf(buf, 16, "%02x:%02x.%u", (unsigned)(sbdf >> 8) & 0xff,
-		       (unsigned)DEVICE_PCI_SLOT(sbdf),
-		       (unsigned)DEVICE_PCI_FUNC(sbdf));
+		       (unsigned)CFG_PCI_SLOT(sbdf),
+		       (unsigned)CFG_PCI_FUNC(sbdf));
 	return buf;
 }
 
@@ -352,7 +353,7 @@ check_pci(const struct validator *v, unsigned i)
 	const struct cfg_device *d = &v->cfg->devices[i];
 	char lb[CFG_LABEL_MAX], other[CFG_LABEL_MAX], a[16], b[16];
 	uint32_t fn0 = d->pci_sbdf & ~7u;
-	bool have_fn0 = DEVICE_PCI_FUNC(d->pci_sbdf) == 0;
+	bool have_fn0 = CFG_PCI_FUNC(d->pci_sbdf) == 0;
 
 	if (!has_pci(v, i))
 		return;
@@ -382,8 +383,7 @@ check_pci(const struct validator *v, unsigned i)
 
 int
 cfg_validate_with(const struct cfg *cfg, const bool *skip,
-		  const struct device_class *(*find)(const char *type),
-		  struct cfg_report *r)
+		  cfg_type_find_fn *find, struct cfg_report *r)
 {
 	struct validator v = {
 		.cfg = cfg, .skip = skip, .find = find, .r = r,
@@ -394,8 +394,8 @@ cfg_validate_with(const struct cfg *cfg, const bool *skip,
 		if (is_skipped(&v, i))
 			continue;
 		check_duplicate_id(&v, i);
-		check_space(&v, i, BUS_SPACE_PORT);
-		check_space(&v, i, BUS_SPACE_MMIO);
+		check_space(&v, i, CFG_SPACE_PORT);
+		check_space(&v, i, CFG_SPACE_MMIO);
 		check_stdio(&v, i);
 		check_backend_path(&v, i);
 		check_backend_file(&v, i);
@@ -405,9 +405,9 @@ cfg_validate_with(const struct cfg *cfg, const bool *skip,
 }
 
 int
-cfg_validate(const struct cfg *cfg, FILE *errs)
+cfg_validate(const struct cfg *cfg, cfg_type_find_fn *find, FILE *errs)
 {
 	struct cfg_report r = { .name = cfg->path, .out = errs };
 
-	return cfg_validate_with(cfg, NULL, device_class_find, &r);
+	return cfg_validate_with(cfg, NULL, find, &r);
 }

@@ -17,23 +17,21 @@
 
 #include "config/cfg.h"
 #include "config/report.h"
-#include "devices/device.h"
 
 /*
- * Check `cfg` using the registered device classes (device_class_find()).
- * Writes each error as "PATH:LINE:COL: message" to errs (may be NULL),
- * PATH being cfg->path.  Returns 0, or -EINVAL if anything was reported.
+ * Check `cfg`, looking device types up with `find`.  Writes each error as
+ * "PATH:LINE:COL: message" to errs (may be NULL), PATH being cfg->path.
+ * Returns 0, or -EINVAL if anything was reported.
  */
-int cfg_validate(const struct cfg *cfg, FILE *errs);
+int cfg_validate(const struct cfg *cfg, cfg_type_find_fn *find, FILE *errs);
 
 /*
- * The same with an explicit class lookup (tests use classes of their own)
- * and a per-device skip array (devices that already failed to parse, or
- * NULL): skipped devices are neither checked nor compared against.  Errors
- * go to r; returns 0 or -EINVAL when this call reported anything.
+ * The same with a per-device skip array (devices that already failed to
+ * parse, or NULL): skipped devices are neither checked nor compared
+ * against.  Errors go to r; returns 0 or -EINVAL when this call reported
+ * anything.
  */
 int cfg_validate_with(const struct cfg *cfg, const bool *skip,
-		      const struct device_class *(*find)(const char *type),
-		      struct cfg_report *r);
+		      cfg_type_find_fn *find, struct cfg_report *r);
 
 #endif

@@ -20,10 +20,10 @@
 #include "lib/range.h"
 
 #define PORT(b, s, n, src) \
-	{ .space = BUS_SPACE_PORT, .base = (b), .size = (s), .name = (n), \
+	{ .space = CFG_SPACE_PORT, .base = (b), .size = (s), .name = (n), \
 	  .source = (src) }
 #define MMIO(b, s, n, src) \
-	{ .space = BUS_SPACE_MMIO, .base = (b), .size = (s), .name = (n), \
+	{ .space = CFG_SPACE_MMIO, .base = (b), .size = (s), .name = (n), \
 	  .source = (src) }
 
 const struct xen_reserved xen_reserved_ranges[] = {
@@ -53,7 +53,7 @@ const size_t xen_reserved_count =
 	sizeof(xen_reserved_ranges) / sizeof(xen_reserved_ranges[0]);
 
 const struct xen_reserved *
-xen_reserved_next(enum bus_space space, uint64_t base, uint64_t size,
+xen_reserved_next(enum cfg_space space, uint64_t base, uint64_t size,
 		  const struct xen_reserved *prev)
 {
 	size_t i = prev ? (size_t)(prev - xen_reserved_ranges) + 1 : 0;

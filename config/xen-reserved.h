@@ -13,10 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "devices/device.h"
+#include "config/cfg.h"
 
 struct xen_reserved {
-	enum bus_space space;
+	enum cfg_space space;
 	uint64_t base;
 	uint64_t size;		/* bytes, half-open [base, base + size) */
 	const char *name;	/* e.g. "PIT" */
@@ -31,7 +31,7 @@ extern const size_t xen_reserved_count;
  * [base, base + size) in `space`, or NULL.  size 0 overlaps nothing; a
  * range running past 2^64 is treated as ending there.
  */
-const struct xen_reserved *xen_reserved_next(enum bus_space space,
+const struct xen_reserved *xen_reserved_next(enum cfg_space space,
 					     uint64_t base, uint64_t size,
 					     const struct xen_reserved *prev);
 

@@ -465,17 +465,8 @@ out_parser:
 }
 
 int
-cfg_load_string(const char *name, const char *text, size_t len, FILE *errs,
-		struct cfg **ret_cfg)
-{
-	return cfg_load_string_with(name, text, len, device_class_find, errs,
-				    ret_cfg);
-}
-
-int
-cfg_load_string_with(const char *name, const char *text, size_t len,
-		     const struct device_class *(*find)(const char *type),
-		     FILE *errs, struct cfg **ret_cfg)
+cfg_load_string(const char *name, const char *text, size_t len,
+		cfg_type_find_fn *find, FILE *errs, struct cfg **ret_cfg)
 {
 	struct cfg_report r = { .name = name, .out = errs };
 	yaml_document_t doc;
@@ -548,7 +539,8 @@ out:
 }
 
 int
-cfg_load(const char *path, FILE *errs, struct cfg **ret_cfg)
+cfg_load(const char *path, cfg_type_find_fn *find, FILE *errs,
+	 struct cfg **ret_cfg)
 {
 	struct cfg_report r = { .name = path, .out = errs };
 	char *text = NULL;
@@ -566,7 +558,7 @@ cfg_load(const char *path, FILE *errs, struct cfg **ret_cfg)
 		cfg_report(&r, (struct cfg_mark){ 0 }, "%s", strerror(-ret));
 		return ret;
 	}
-	ret = cfg_load_string(path, text, len, errs, ret_cfg);
+	ret = cfg_load_string(path, text, len, find, errs, ret_cfg);
 	free(text);
 	return ret;
 }

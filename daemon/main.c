@@ -144,7 +144,7 @@ check_config(const char *path)
 {
 	struct cfg *cfg = NULL;
 
-	if (cfg_load(path, stderr, &cfg) < 0)
+	if (cfg_load(path, device_type_cfg_find, stderr, &cfg) < 0)
 		return 1;
 	cfg_free(cfg);
 	printf("configuration OK\n");
@@ -156,7 +156,7 @@ log_device(const struct device *dev)
 {
 	if (dev->is_pci)
 		log_info("device %s (%s): claimed PCI %02x:%02x.%x", dev->id,
-			 dev->cls->type, (unsigned)(dev->pci_sbdf >> 8) & 0xff,
+			 dev->type->name, (unsigned)(dev->pci_sbdf >> 8) & 0xff,
 			 (unsigned)DEVICE_PCI_SLOT(dev->pci_sbdf),
 			 (unsigned)DEVICE_PCI_FUNC(dev->pci_sbdf));
 	for (unsigned i = 0; i < dev->region_count && i < DEVICE_MAX_REGIONS;
@@ -166,7 +166,7 @@ log_device(const struct device *dev)
 		if (reg->size == 0)
 			continue;
 		log_info("device %s (%s): claimed %s 0x%llx-0x%llx",
-			 dev->id, dev->cls->type,
+			 dev->id, dev->type->name,
 			 reg->space == BUS_SPACE_PORT ? "ports" : "MMIO",
 			 (unsigned long long)reg->base,
 			 (unsigned long long)(reg->base + reg->size - 1));
@@ -202,15 +202,15 @@ log_create_failed(const struct cfg_device *cd, int r)
 static int
 create_device(struct daemon *d, const struct cfg_device *cd)
 {
-	const struct device_class *cls = device_class_find(cd->type);
+	const struct device_type *type = device_type_find(cd->type);
 	struct device *dev = NULL;
 	int r;
 
-	if (!cls) {
+	if (!type) {
 		log_error("device %s: unknown type '%s'", cd->id, cd->type);
 		return -EINVAL;
 	}
-	r = cls->create(cd, ioreq_server_services(d->server), &dev);
+	r = type->create(cd, ioreq_server_services(d->server), &dev);
 	if (r < 0)
 		return log_create_failed(cd, r);
 	dev->next = d->devices;
@@ -255,7 +255,7 @@ destroy_devices(struct daemon *d)
 		d->devices = dev->next;
 		/* Release its ranges and SBDF while the server still exists. */
 		ioreq_server_remove_device(d->server, dev);
-		dev->cls->destroy(dev);
+		dev->ops->destroy(dev);
 	}
 	d->device_count = 0;
 }
@@ -310,7 +310,8 @@ setup(struct daemon *d)
 	int r;
 
 	bus_init(&d->bus);
-	if (cfg_load(d->opts.config, stderr, &d->cfg) < 0)
+	if (cfg_load(d->opts.config, device_type_cfg_find, stderr,
+		     &d->cfg) < 0)
 		return -EINVAL;
 	r = loop_init(&d->loop, (uint16_t)d->opts.domid);
 	if (r < 0)

@@ -264,11 +264,11 @@ bus_read(struct bus *bus, enum bus_space space, uint64_t addr, unsigned size)
 		return range_all_ones(size);
 	}
 	dev->stats.reads++;
-	if (!dev->cls->read)
+	if (!dev->ops->read)
 		return 0;	/* absent hook: reads as zero (style.md) */
 	offset = addr - e->base;
 	for (unsigned done = 0; done < size; done += width) {
-		uint64_t piece = dev->cls->read(dev, e->region, offset + done,
+		uint64_t piece = dev->ops->read(dev, e->region, offset + done,
 						width);
 
 		value |= (piece & range_all_ones(width)) << (done * 8);
@@ -303,12 +303,12 @@ bus_write(struct bus *bus, enum bus_space space, uint64_t addr,
 		return;
 	}
 	dev->stats.writes++;
-	if (!dev->cls->write)
+	if (!dev->ops->write)
 		return;
 	value &= range_all_ones(size);
 	offset = addr - e->base;
 	for (unsigned done = 0; done < size; done += width)
-		dev->cls->write(dev, e->region, offset + done, width,
+		dev->ops->write(dev, e->region, offset + done, width,
 				(value >> (done * 8)) & range_all_ones(width));
 }
 
@@ -408,9 +408,9 @@ bus_config_read(struct bus *bus, uint32_t sbdf, unsigned offset,
 		dev->stats.bad_accesses++;
 		return all_ones;
 	}
-	if (!dev->cls->config_read)
+	if (!dev->ops->config_read)
 		return pci_config_read(dev->pci, offset, size) & all_ones;
-	return dev->cls->config_read(dev, offset, size) & all_ones;
+	return dev->ops->config_read(dev, offset, size) & all_ones;
 }
 
 void
@@ -428,8 +428,8 @@ bus_config_write(struct bus *bus, uint32_t sbdf, unsigned offset,
 		return;
 	}
 	value &= (uint32_t)range_all_ones(size);
-	if (!dev->cls->config_write)
+	if (!dev->ops->config_write)
 		pci_config_write(dev->pci, offset, size, value);
 	else
-		dev->cls->config_write(dev, offset, size, value);
+		dev->ops->config_write(dev, offset, size, value);
 }

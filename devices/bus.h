@@ -73,7 +73,7 @@ void bus_write(struct bus *bus, enum bus_space space, uint64_t addr,
 /*
  * PCI configuration space.  bus_add_pci takes dev->pci_sbdf (dev->is_pci
  * must be set): 0, -EEXIST for a taken SBDF, -EINVAL, -ENOMEM.
- * bus_config_read/write route to the class's config hooks; no function at
+ * bus_config_read/write route to the ops config hooks; no function at
  * sbdf reads all ones and drops writes (bus->unclaimed); offset + size
  * beyond 4096 reads all ones / is dropped.  No allocation, no syscalls.
  */

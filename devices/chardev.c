@@ -48,6 +48,19 @@
 #define CHARDEV_JOURNAL_PREFIX "<6>"
 #define CHARDEV_JOURNAL_LINE_MAX 4096
 
+/*
+ * What a back-end is.  The config's backend types, and CHARDEV_FDS for
+ * fds the caller gave chardev_open_fds(), which no config can name.
+ */
+enum chardev_kind {
+	CHARDEV_NULL,
+	CHARDEV_FILE,
+	CHARDEV_SOCKET,
+	CHARDEV_PTY,
+	CHARDEV_STDIO,
+	CHARDEV_FDS,
+};
+
 enum chardev_out_mode {
 	CHARDEV_OUT_NONE,	/* discard */
 	CHARDEV_OUT_DIRECT,	/* regular file or /dev/null-like: just write */
@@ -57,7 +70,7 @@ enum chardev_out_mode {
 };
 
 struct chardev {
-	enum cfg_backend_type type;
+	enum chardev_kind kind;
 	struct event_base *evbase;
 	char label[64];
 	char *path;			/* file/socket path, pty slave path */
@@ -235,8 +248,8 @@ static void
 connection_lost(struct chardev *cd)
 {
 	cd->connected = false;
-	switch (cd->type) {
-	case CFG_BACKEND_SOCKET:
+	switch (cd->kind) {
+	case CHARDEV_SOCKET:
 		log_debug("%s: socket client disconnected", cd->label);
 		connection_events_free(cd);
 		if (cd->in_fd >= 0)
@@ -245,7 +258,7 @@ connection_lost(struct chardev *cd)
 		cd->out_fd = -1;
 		cd->out_mode = CHARDEV_OUT_NONE;
 		break;
-	case CFG_BACKEND_PTY:
+	case CHARDEV_PTY:
 		input_pause(cd);
 		if (cd->out_pending) {
 			(void)event_del(cd->out_ev);
@@ -281,7 +294,7 @@ on_hup(evutil_socket_t fd, short what, void *arg)
 static void
 input_ended(struct chardev *cd)
 {
-	if (cd->type == CFG_BACKEND_SOCKET || cd->type == CFG_BACKEND_PTY) {
+	if (cd->kind == CHARDEV_SOCKET || cd->kind == CHARDEV_PTY) {
 		connection_lost(cd);
 		return;
 	}
@@ -429,11 +442,11 @@ chardev_flush(struct chardev *cd)
 		if (r < 0) {
 			log_debug("%s: write: %s", cd->label, strerror((int)-r));
 			if (cd->out_mode == CHARDEV_OUT_DIRECT &&
-			    cd->type == CFG_BACKEND_FILE) {
+			    cd->kind == CHARDEV_FILE) {
 				/* full disk etc.: lose this batch, keep going */
 				cd->out_dropped += cd->out_len;
 				output_discard(cd);
-			} else if (cd->type == CFG_BACKEND_SOCKET &&
+			} else if (cd->kind == CHARDEV_SOCKET &&
 				   socket_unread(cd->in_fd) > 0) {
 				/*
 				 * The client left but its input is not all
@@ -558,7 +571,7 @@ chardev_write(struct chardev *cd, const uint8_t *buf, size_t len)
 {
 	size_t n;
 
-	if (!cd->connected && cd->type == CFG_BACKEND_PTY)
+	if (!cd->connected && cd->kind == CHARDEV_PTY)
 		pty_output_dropped(cd);
 	if (!cd->connected || cd->out_mode == CHARDEV_OUT_NONE)
 		return len;	/* nobody listening: the bytes are gone */
@@ -655,7 +668,7 @@ connection_events_new(struct chardev *cd)
 		if (!cd->out_ev)
 			return -ENOMEM;
 	}
-	if (cd->type == CFG_BACKEND_SOCKET && cd->in_fd >= 0) {
+	if (cd->kind == CHARDEV_SOCKET && cd->in_fd >= 0) {
 		cd->hup_ev = event_new(cd->evbase, cd->in_fd,
 				       EV_CLOSED | EV_PERSIST, on_hup, cd);
 		if (!cd->hup_ev)
@@ -749,7 +762,7 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 	struct chardev *cd = arg;
 	struct pollfd p;
 
-	if (cd->type == CFG_BACKEND_SOCKET) {
+	if (cd->kind == CHARDEV_SOCKET) {
 		(void)event_add(cd->listen_ev, NULL);
 		return;
 	}
@@ -898,14 +911,14 @@ pty_open(struct chardev *cd)
 }
 
 static struct chardev *
-chardev_alloc(struct event_base *evbase, enum cfg_backend_type type,
+chardev_alloc(struct event_base *evbase, enum chardev_kind kind,
 	      const char *label)
 {
 	struct chardev *cd = calloc(1, sizeof(*cd));
 
 	if (!cd)
 		return NULL;
-	cd->type = type;
+	cd->kind = kind;
 	cd->evbase = evbase;
 	(void)snprintf(cd->label, sizeof(cd->label), "%s",
 		       label ? label : "chardev");
@@ -951,7 +964,7 @@ chardev_open_fds(struct event_base *evbase, int in_fd, int out_fd,
 
 	if (!evbase || !ret_cd)
 		return -EINVAL;
-	cd = chardev_alloc(evbase, _CFG_BACKEND_COUNT, label);
+	cd = chardev_alloc(evbase, CHARDEV_FDS, label);
 	if (!cd)
 		return -ENOMEM;
 	r = fds_setup(cd, in_fd, out_fd, take_ownership);
@@ -1053,16 +1066,40 @@ backend_setup(struct chardev *cd, const struct cfg_backend *cfg)
 	}
 }
 
+/* The kind of a config's backend; -EINVAL for a type config never makes. */
+static int
+kind_of(const struct cfg_backend *cfg, enum chardev_kind *ret)
+{
+	static const enum chardev_kind kinds[_CFG_BACKEND_COUNT] = {
+		[CFG_BACKEND_NULL] = CHARDEV_NULL,
+		[CFG_BACKEND_FILE] = CHARDEV_FILE,
+		[CFG_BACKEND_SOCKET] = CHARDEV_SOCKET,
+		[CFG_BACKEND_PTY] = CHARDEV_PTY,
+		[CFG_BACKEND_STDIO] = CHARDEV_STDIO,
+	};
+
+	if ((unsigned)cfg->type >= _CFG_BACKEND_COUNT)
+		return -EINVAL;
+	*ret = kinds[cfg->type];
+	return 0;
+}
+
 int
 chardev_open(const struct cfg_backend *cfg, struct event_base *evbase,
 	     const char *label, struct chardev **ret_cd)
 {
+	static const struct cfg_backend null_backend = {
+		.type = CFG_BACKEND_NULL,
+	};
+	enum chardev_kind kind;
 	struct chardev *cd;
 	int r;
 
-	if (!cfg || !evbase || !ret_cd)
+	if (!cfg)
+		cfg = &null_backend;
+	if (!evbase || !ret_cd || kind_of(cfg, &kind) < 0)
 		return -EINVAL;
-	cd = chardev_alloc(evbase, cfg->type, label);
+	cd = chardev_alloc(evbase, kind, label);
 	if (!cd)
 		return -ENOMEM;
 	r = backend_setup(cd, cfg);
@@ -1111,11 +1148,11 @@ chardev_close(struct chardev *cd)
 		event_free(cd->listen_ev);
 	if (cd->listen_fd >= 0)
 		(void)close(cd->listen_fd);
-	if (cd->type == CFG_BACKEND_SOCKET && cd->path && cd->sock_ino &&
+	if (cd->kind == CHARDEV_SOCKET && cd->path && cd->sock_ino &&
 	    lstat(cd->path, &st) == 0 && st.st_ino == cd->sock_ino &&
 	    st.st_dev == cd->sock_dev)
 		(void)unlink(cd->path);
-	if (cd->type == CFG_BACKEND_SOCKET || cd->own_fds) {
+	if (cd->kind == CHARDEV_SOCKET || cd->own_fds) {
 		if (cd->in_fd >= 0)
 			(void)close(cd->in_fd);
 		if (cd->out_fd >= 0 && cd->out_fd != cd->in_fd)

@@ -84,8 +84,9 @@ struct chardev_frontend_ops {
 };
 
 /*
- * Create a back-end from its config.  `label` names it in log messages (the
- * device id; copied).  Returns 0 and *ret_cd, or -errno (-EINVAL for a
+ * Create a back-end from its config; cfg NULL is the null back-end, for a
+ * device whose config has no `backend`.  `label` names it in log messages
+ * (the device id; copied).  Returns 0 and *ret_cd, or -errno (-EINVAL for a
  * missing path or unknown type, -ENAMETOOLONG for a socket path that does
  * not fit sockaddr_un, -EEXIST when a non-socket file sits at the socket
  * path, -EADDRINUSE when another server listens there, -ENXIO when a

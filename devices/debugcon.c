@@ -1,5 +1,5 @@
 /*
- * Debug console port (class `debugcon`): one write-only byte port whose
+ * Debug console port (type `debugcon`): one write-only byte port whose
  * bytes go to a character back-end.  Default port 0x402, where OVMF writes
  * its debug log; 0xe9 is not usable on Xen (the hypervisor keeps it).
  * Reads return 0xe9, the value firmware probes for to detect the port.
@@ -48,36 +48,32 @@ debugcon_destroy(struct device *dev)
 	free(s);
 }
 
+static const struct device_ops debugcon_ops;
+
+/* config/ has put the default port in when `port` was absent. */
 static int
 debugcon_create(const struct cfg_device *cfg,
 		const struct device_services *svc, struct device **ret_dev)
 {
-	static const struct cfg_backend null_backend = {
-		.type = CFG_BACKEND_NULL,
-	};
 	struct debugcon *s;
-	uint64_t port;
 	int r;
 
-	if (!cfg || !svc || !ret_dev)
-		return -EINVAL;
-	port = (cfg->keys & CFG_KEY_PORT) || cfg->port ? cfg->port :
-		DEBUGCON_DEFAULT_PORT;
-	if (!range_within(port, 1, RANGE_PORT_SPACE_SIZE))
+	if (!cfg || !svc || !ret_dev || !(cfg->keys & CFG_KEY_PORT) ||
+	    !range_within(cfg->port, 1, RANGE_PORT_SPACE_SIZE))
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	device_init(&s->dev, &debugcon_class, cfg->id, svc);
+	device_init(&s->dev, &debugcon_type, &debugcon_ops, cfg->id, svc);
 	s->dev.regions[0] = (struct device_region){
 		.space = BUS_SPACE_PORT,
-		.base = port,
+		.base = cfg->port,
 		.size = 1,
 		.access_sizes = DEVICE_ACCESS_1,
 	};
 	s->dev.region_count = 1;
-	r = chardev_open((cfg->keys & CFG_KEY_BACKEND) ? &cfg->backend :
-			 &null_backend, svc->evbase, cfg->id, &s->cd);
+	r = chardev_open((cfg->keys & CFG_KEY_BACKEND) ? &cfg->backend : NULL,
+			 svc->evbase, cfg->id, &s->cd);
 	if (r < 0) {
 		debugcon_destroy(&s->dev);
 		return r;
@@ -116,16 +112,31 @@ debugcon_write(struct device *dev, unsigned region, uint64_t offset,
 	}
 }
 
-const struct device_class debugcon_class = {
-	.type = "debugcon",
-	.cfg_keys = CFG_KEY_PORT | CFG_KEY_BACKEND,
-	.cfg_required = 0,
-	.default_port = DEBUGCON_DEFAULT_PORT,
-	.port_size = 1,
-	.mmio_size = 0,
-	.create = debugcon_create,
+static void
+debugcon_stats(const struct device *dev, const struct device_stats_writer *w)
+{
+	device_stats_emit(w, "dropped",
+			  container_of(dev, const struct debugcon, dev)->dropped);
+}
+
+static const struct device_ops debugcon_ops = {
 	.destroy = debugcon_destroy,
 	.reset = NULL,
 	.read = debugcon_read,
 	.write = debugcon_write,
+	.stats = debugcon_stats,
+};
+
+static const struct cfg_type_desc debugcon_cfg = {
+	.name = "debugcon",
+	.keys = CFG_KEY_PORT | CFG_KEY_BACKEND,
+	.placement = CFG_KEY_PORT,
+	.default_port = DEBUGCON_DEFAULT_PORT,
+	.port_size = 1,
+};
+
+const struct device_type debugcon_type = {
+	.name = "debugcon",
+	.cfg = &debugcon_cfg,
+	.create = debugcon_create,
 };

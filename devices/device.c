@@ -8,11 +8,13 @@
 #include <string.h>
 
 void
-device_init(struct device *dev, const struct device_class *cls,
-	    const char *id, const struct device_services *svc)
+device_init(struct device *dev, const struct device_type *type,
+	    const struct device_ops *ops, const char *id,
+	    const struct device_services *svc)
 {
 	memset(dev, 0, sizeof(*dev));
-	dev->cls = cls;
+	dev->type = type;
+	dev->ops = ops;
 	dev->svc = svc;
 	/* ids longer than the field are cut; config/ caps them at 63 anyway */
 	(void)snprintf(dev->id, sizeof(dev->id), "%s", id ? id : "");

@@ -1,6 +1,8 @@
 /*
- * The device model interface: what every emulated device implements
- * (struct device_class) and what the core offers it (struct device_services).
+ * The device model interface: what every emulated device type provides
+ * (struct device_type: a name, the description of its config keys and a
+ * create function), what each instance implements (struct device_ops) and
+ * what the core offers it (struct device_services).
  *
  * A device never includes a Xen header.  It declares its guest-visible
  * regions as data; the core (ioreq/) claims them with Xen, routes accesses
@@ -16,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct cfg_device;
-struct cfg_extra_key;
+#include "config/cfg.h"
+
 struct event_base;
 struct device;
 struct pci_function;
@@ -58,6 +60,23 @@ struct device_stats {
 	uint64_t bad_accesses;	/* wrong width, outside region, ... */
 	uint64_t irq_raises;
 };
+
+/*
+ * Where a device's own counters go (device_ops.stats): one emit() per
+ * counter, with a name that is a constant string of [a-z0-9_].
+ */
+struct device_stats_writer {
+	void (*emit)(void *ctx, const char *name, uint64_t value);
+	void *ctx;
+};
+
+static inline void
+device_stats_emit(const struct device_stats_writer *w, const char *name,
+		  uint64_t value)
+{
+	if (w && w->emit)
+		w->emit(w->ctx, name, value);
+}
 
 /* Why a device asks for the guest to be shut down. */
 enum device_shutdown {
@@ -114,25 +133,23 @@ struct device_services {
 	int (*shutdown)(void *opaque, enum device_shutdown reason);
 };
 
-/* Xen's packing of a PCI function on segment 0 (XEN_DMOP_PCI_SBDF). */
-#define DEVICE_PCI_SBDF(bus, dev, fn) \
-	((uint32_t)(((bus) & 0xff) << 8 | ((dev) & 0x1f) << 3 | ((fn) & 7)))
-#define DEVICE_PCI_SLOT(sbdf) (((sbdf) >> 3) & 0x1f)
-#define DEVICE_PCI_FUNC(sbdf) ((sbdf) & 7)
+/*
+ * Xen's packing of a PCI function on segment 0 (XEN_DMOP_PCI_SBDF), the
+ * one config/ hands over in cfg_device.pci_sbdf.
+ */
+#define DEVICE_PCI_SBDF(bus, dev, fn) CFG_PCI_SBDF(bus, dev, fn)
+#define DEVICE_PCI_SLOT(sbdf) CFG_PCI_SLOT(sbdf)
+#define DEVICE_PCI_FUNC(sbdf) CFG_PCI_FUNC(sbdf)
 #define DEVICE_PCI_CONFIG_SIZE 4096
 
 /*
- * The per-type class.  One `static const` instance per model file, listed in
- * devices/registry.c.  Keys a type accepts in YAML are listed in cfg_keys
- * (CFG_KEY_* from config/cfg.h) so config/ validates without knowing types.
+ * A device type: one `const` object per type, listed in devices/registry.c.
+ * config/ checks an entry against cfg (keys, defaults, placement, windows)
+ * before create ever sees it.
  */
-struct device_class {
-	const char *type;		/* YAML `type:` value */
-	unsigned cfg_keys;		/* CFG_KEY_* accepted beyond type/id */
-	unsigned cfg_required;		/* CFG_KEY_* that must be present */
-	uint64_t default_port;		/* used when `port` is absent, if != 0 */
-	uint64_t port_size;		/* bytes of port space claimed at `port` */
-	uint64_t mmio_size;		/* bytes of MMIO claimed at `mmio` */
+struct device_type {
+	const char *name;		/* YAML `type:` value, == cfg->name */
+	const struct cfg_type_desc *cfg;
 
 	/*
 	 * Build an instance from its validated config.  Fills regions from the
@@ -142,6 +159,13 @@ struct device_class {
 	int (*create)(const struct cfg_device *cfg,
 		      const struct device_services *svc,
 		      struct device **ret_dev);
+};
+
+/*
+ * What an instance does; `static const` in the model file and never
+ * written to.  Instances of one type may use different tables.
+ */
+struct device_ops {
 	/* Free an instance; must accept a half-built one. */
 	void (*destroy)(struct device *dev);
 	/* Power-on state. Optional. */
@@ -162,7 +186,7 @@ struct device_class {
 	 * guest can do that through 0xcfc-0xcff) but never 4096.  Optional:
 	 * without them the bus uses the generic model of dev->pci (the
 	 * struct pci_function that pci_function_init() tied to the device).
-	 * A type sets both or neither.
+	 * A table sets both or neither.
 	 */
 	uint32_t (*config_read)(struct device *dev, unsigned offset,
 				unsigned size);
@@ -170,11 +194,11 @@ struct device_class {
 			     unsigned size, uint32_t value);
 
 	/*
-	 * Keys of this type beyond the common ones (e.g. pvpanic's
-	 * `on-panic`), terminated by an entry with name NULL; config/
-	 * validates them and devices read them with cfg_device_extra().
+	 * Optional: the device's own counters, beyond struct device_stats,
+	 * one device_stats_emit() each.  Never called on the fast path.
 	 */
-	const struct cfg_extra_key *extra_keys;
+	void (*stats)(const struct device *dev,
+		      const struct device_stats_writer *w);
 };
 
 /*
@@ -182,7 +206,8 @@ struct device_class {
  * state; models get back with container_of() (lib/container.h).
  */
 struct device {
-	const struct device_class *cls;
+	const struct device_type *type;
+	const struct device_ops *ops;
 	char id[64];				/* from config `id` */
 	const struct device_services *svc;
 	struct device_region regions[DEVICE_MAX_REGIONS];
@@ -195,24 +220,36 @@ struct device {
 };
 
 /* Initialise the common header (zeroes stats, copies id). */
-void device_init(struct device *dev, const struct device_class *cls,
-		 const char *id, const struct device_services *svc);
+void device_init(struct device *dev, const struct device_type *type,
+		 const struct device_ops *ops, const char *id,
+		 const struct device_services *svc);
 
 /*
- * Can the bus serve this PCI function's configuration space: both class
+ * Can the bus serve this PCI function's configuration space: both ops
  * hooks, or neither and the generic model?
  */
 static inline bool
 device_has_config(const struct device *dev)
 {
-	if (dev->cls->config_read && dev->cls->config_write)
+	if (dev->ops->config_read && dev->ops->config_write)
 		return true;
-	return !dev->cls->config_read && !dev->cls->config_write && dev->pci;
+	return !dev->ops->config_read && !dev->ops->config_write && dev->pci;
 }
 
-/* Look a class up by YAML type name; NULL if unknown. (registry.c) */
-const struct device_class *device_class_find(const char *type);
-/* NULL-terminated list of all classes, in registry order. */
-extern const struct device_class *const device_classes[];
+/* The device's own counters through w; nothing when it has none. */
+static inline void
+device_emit_stats(const struct device *dev,
+		  const struct device_stats_writer *w)
+{
+	if (dev->ops->stats)
+		dev->ops->stats(dev, w);
+}
+
+/* Look a type up by YAML type name; NULL if unknown. (registry.c) */
+const struct device_type *device_type_find(const char *name);
+/* The same for config/ (a cfg_type_find_fn): the type's key description. */
+const struct cfg_type_desc *device_type_cfg_find(const char *name);
+/* NULL-terminated list of all types, in registry order. */
+extern const struct device_type *const device_types[];
 
 #endif

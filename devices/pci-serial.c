@@ -1,5 +1,5 @@
 /*
- * PCI serial card (class `pci-serial`): the 16550A core of uart16550.h
+ * PCI serial card (type `pci-serial`): the 16550A core of uart16550.h
  * behind BAR0, an 8-byte I/O BAR, interrupting on INTA.  It presents the
  * identity of QEMU's single-port PCI serial card (QEMU docs/specs/
  * pci-serial.rst and hw/char/serial-pci.c): Red Hat vendor 1b36, device
@@ -41,8 +41,12 @@ enum pci_serial_interrupt {	/* index into interrupt_choices */
 	PCI_SERIAL_MSIX,
 };
 
-static const char *const interrupt_choices[] = { "intx", "msi", "msix",
-						 NULL };
+static const char *const interrupt_choices[] = {
+	[PCI_SERIAL_INTX] = "intx",
+	[PCI_SERIAL_MSI] = "msi",
+	[PCI_SERIAL_MSIX] = "msix",
+	NULL,
+};
 
 static const struct cfg_extra_key pci_serial_keys[] = {
 	{ .name = "interrupt", .type = CFG_EXTRA_ENUM,
@@ -89,10 +93,9 @@ pci_serial_destroy(struct device *dev)
 static int
 pci_serial_add_interrupts(struct pci_serial *s, const struct cfg_device *cfg)
 {
-	const struct cfg_extra_value *v = cfg_device_extra(cfg, "interrupt");
-	int r;
+	int r = cfg_device_extra_enum(cfg, "interrupt");
 
-	switch (v ? v->num : PCI_SERIAL_INTX) {
+	switch (r < 0 ? PCI_SERIAL_INTX : r) {
 	case PCI_SERIAL_MSI:
 		r = pci_msi_init(&s->pf, 1, true, true);
 		return r < 0 ? r : 0;
@@ -110,13 +113,12 @@ pci_serial_add_interrupts(struct pci_serial *s, const struct cfg_device *cfg)
 	}
 }
 
+static const struct device_ops pci_serial_ops;
+
 static int
 pci_serial_create(const struct cfg_device *cfg,
 		  const struct device_services *svc, struct device **ret_dev)
 {
-	static const struct cfg_backend null_backend = {
-		.type = CFG_BACKEND_NULL,
-	};
 	static const struct pci_ids ids = {
 		.vendor_id = PCI_SERIAL_VENDOR_ID,
 		.device_id = PCI_SERIAL_DEVICE_ID,
@@ -134,7 +136,7 @@ pci_serial_create(const struct cfg_device *cfg,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	device_init(&s->dev, &pci_serial_class, cfg->id, svc);
+	device_init(&s->dev, &pci_serial_type, &pci_serial_ops, cfg->id, svc);
 	s->dev.is_pci = true;
 	s->dev.pci_sbdf = cfg->pci_sbdf;
 	pci_function_init(&s->pf, &s->dev, &ids);
@@ -145,8 +147,8 @@ pci_serial_create(const struct cfg_device *cfg,
 	r = pci_serial_add_interrupts(s, cfg);
 	if (r < 0)
 		goto err_free;
-	r = chardev_open((cfg->keys & CFG_KEY_BACKEND) ? &cfg->backend :
-			 &null_backend, svc->evbase, cfg->id, &s->cd);
+	r = chardev_open((cfg->keys & CFG_KEY_BACKEND) ? &cfg->backend : NULL,
+			 svc->evbase, cfg->id, &s->cd);
 	if (r < 0)
 		goto err_free;
 	r = uart16550_init(&s->uart, cfg->id, svc->evbase, s->cd,
@@ -208,18 +210,22 @@ pci_serial_write(struct device *dev, unsigned region, uint64_t offset,
 			(uint8_t)value);
 }
 
-
-const struct device_class pci_serial_class = {
-	.type = "pci-serial",
-	.cfg_keys = CFG_KEY_PCI | CFG_KEY_BACKEND,
-	.cfg_required = CFG_KEY_PCI,
-	.default_port = 0,
-	.port_size = 0,
-	.mmio_size = 0,
-	.create = pci_serial_create,
+static const struct device_ops pci_serial_ops = {
 	.destroy = pci_serial_destroy,
 	.reset = pci_serial_reset,
 	.read = pci_serial_read,
 	.write = pci_serial_write,
+};
+
+static const struct cfg_type_desc pci_serial_cfg = {
+	.name = "pci-serial",
+	.keys = CFG_KEY_PCI | CFG_KEY_BACKEND,
+	.placement = CFG_KEY_PCI,
 	.extra_keys = pci_serial_keys,
+};
+
+const struct device_type pci_serial_type = {
+	.name = "pci-serial",
+	.cfg = &pci_serial_cfg,
+	.create = pci_serial_create,
 };

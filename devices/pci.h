@@ -223,7 +223,7 @@ pci_config_access_valid(unsigned offset, unsigned size)
 }
 
 /*
- * Configuration access from the device's config_read/config_write class
+ * Configuration access from the device's config_read/config_write ops
  * hooks: offset 0..4095, size 1, 2 or 4, offset + size <= 4096 (others
  * read all-ones / are dropped).  Little-endian; may cross a dword.
  */

@@ -42,14 +42,28 @@
 #define PVPANIC_PCI_BAR_SIZE	4096
 #define PVPANIC_PCI_REG_SIZE	2	/* bytes decoded as the register */
 
+/* Events the guest reported, for the stats hook. */
+struct pvpanic_stats {
+	uint64_t panicked;	/* PVPANIC_PANICKED writes */
+	uint64_t crash_loaded;	/* PVPANIC_CRASH_LOADED writes */
+	uint64_t unknown;	/* writes carrying unsupported bits */
+	uint64_t shutdowns;	/* shutdown requests made (on-panic: crash) */
+};
+
 struct pvpanic {
 	struct device dev;
 	struct pvpanic_stats stats;
+	enum pvpanic_action action;
 	struct log_ratelimit rl;
 	struct pci_function pf;		/* pvpanic-pci only */
 };
 
-static const char *const on_panic_choices[] = { "log", "crash", NULL };
+/* Indexed by enum pvpanic_action. */
+static const char *const on_panic_choices[] = {
+	[PVPANIC_ACTION_LOG] = "log",
+	[PVPANIC_ACTION_CRASH] = "crash",
+	[_PVPANIC_ACTION_COUNT] = NULL,
+};
 
 static const struct cfg_extra_key pvpanic_extra_keys[] = {
 	{
@@ -68,24 +82,17 @@ to_pvpanic(struct device *dev)
 	return container_of(dev, struct pvpanic, dev);
 }
 
+/* `on-panic`, as config/ resolved it (absent: the default, log). */
 static int
 parse_action(const struct cfg_device *cfg, enum pvpanic_action *ret)
 {
-	const struct cfg_extra_value *v = cfg_device_extra(cfg, "on-panic");
+	int i = cfg_device_extra_enum(cfg, "on-panic");
 
-	*ret = PVPANIC_ACTION_LOG;
-	if (!v || !v->set)
-		return 0;
-	if (v->str) {
-		if (strcmp(v->str, "crash") == 0)
-			*ret = PVPANIC_ACTION_CRASH;
-		else if (strcmp(v->str, "log") != 0)
-			return -EINVAL;
-		return 0;
-	}
-	if (v->num >= _PVPANIC_ACTION_COUNT)
+	if (i == -ENOENT)
+		i = PVPANIC_ACTION_LOG;
+	if (i < 0 || i >= _PVPANIC_ACTION_COUNT)
 		return -EINVAL;
-	*ret = (enum pvpanic_action)v->num;
+	*ret = (enum pvpanic_action)i;
 	return 0;
 }
 
@@ -117,7 +124,7 @@ pvpanic_event(struct pvpanic *s, uint8_t events)
 		s->stats.panicked++;
 		log_ratelimited(&s->rl, LOG_LEVEL_ERROR, "%s: guest panicked",
 				s->dev.id);
-		if (s->stats.action == PVPANIC_ACTION_CRASH)
+		if (s->action == PVPANIC_ACTION_CRASH)
 			pvpanic_crash(s);
 	}
 	if (events & PVPANIC_CRASH_LOADED) {
@@ -139,10 +146,12 @@ pvpanic_destroy(struct device *dev)
 	free(s);
 }
 
-/* Common part of both classes: allocation and on-panic. */
+static const struct device_ops pvpanic_ops;
+
+/* Common part of both types: allocation and on-panic. */
 static int
 pvpanic_alloc(const struct cfg_device *cfg, const struct device_services *svc,
-	      const struct device_class *cls, struct pvpanic **ret)
+	      const struct device_type *type, struct pvpanic **ret)
 {
 	enum pvpanic_action action;
 	struct pvpanic *s;
@@ -156,8 +165,8 @@ pvpanic_alloc(const struct cfg_device *cfg, const struct device_services *svc,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	device_init(&s->dev, cls, cfg->id, svc);
-	s->stats.action = action;
+	device_init(&s->dev, type, &pvpanic_ops, cfg->id, svc);
+	s->action = action;
 	*ret = s;
 	return 0;
 }
@@ -167,21 +176,18 @@ pvpanic_isa_create(const struct cfg_device *cfg,
 		   const struct device_services *svc, struct device **ret_dev)
 {
 	struct pvpanic *s;
-	uint64_t port;
 	int r;
 
-	if (!ret_dev || !cfg)
+	/* config/ has put the default port in when `port` was absent. */
+	if (!ret_dev || !cfg || !(cfg->keys & CFG_KEY_PORT) ||
+	    !range_within(cfg->port, 1, RANGE_PORT_SPACE_SIZE))
 		return -EINVAL;
-	port = (cfg->keys & CFG_KEY_PORT) || cfg->port ? cfg->port :
-		PVPANIC_DEFAULT_PORT;
-	if (!range_within(port, 1, RANGE_PORT_SPACE_SIZE))
-		return -EINVAL;
-	r = pvpanic_alloc(cfg, svc, &pvpanic_class, &s);
+	r = pvpanic_alloc(cfg, svc, &pvpanic_type, &s);
 	if (r < 0)
 		return r;
 	s->dev.regions[0] = (struct device_region){
 		.space = BUS_SPACE_PORT,
-		.base = port,
+		.base = cfg->port,
 		.size = 1,
 		.access_sizes = DEVICE_ACCESS_1,
 	};
@@ -208,7 +214,7 @@ pvpanic_pci_create(const struct cfg_device *cfg,
 
 	if (!ret_dev || !cfg || !(cfg->keys & CFG_KEY_PCI))
 		return -EINVAL;
-	r = pvpanic_alloc(cfg, svc, &pvpanic_pci_class, &s);
+	r = pvpanic_alloc(cfg, svc, &pvpanic_pci_type, &s);
 	if (r < 0)
 		return r;
 	s->dev.is_pci = true;
@@ -263,42 +269,51 @@ pvpanic_write(struct device *dev, unsigned region, uint64_t offset,
 }
 
 
-int
-pvpanic_get_stats(const struct device *dev, struct pvpanic_stats *ret_stats)
+static void
+pvpanic_stats(const struct device *dev, const struct device_stats_writer *w)
 {
-	if (!dev || !ret_stats ||
-	    (dev->cls != &pvpanic_class && dev->cls != &pvpanic_pci_class))
-		return -EINVAL;
-	*ret_stats = container_of(dev, const struct pvpanic, dev)->stats;
-	return 0;
+	const struct pvpanic_stats *st =
+		&container_of(dev, const struct pvpanic, dev)->stats;
+
+	device_stats_emit(w, "panicked", st->panicked);
+	device_stats_emit(w, "crash_loaded", st->crash_loaded);
+	device_stats_emit(w, "unknown", st->unknown);
+	device_stats_emit(w, "shutdowns", st->shutdowns);
 }
 
-const struct device_class pvpanic_class = {
-	.type = "pvpanic",
-	.cfg_keys = CFG_KEY_PORT,
-	.cfg_required = 0,
-	.default_port = PVPANIC_DEFAULT_PORT,
-	.port_size = 1,
-	.mmio_size = 0,
-	.create = pvpanic_isa_create,
+/* One table for both types: the register is the same byte. */
+static const struct device_ops pvpanic_ops = {
 	.destroy = pvpanic_destroy,
 	.reset = pvpanic_reset,
 	.read = pvpanic_read,
 	.write = pvpanic_write,
+	.stats = pvpanic_stats,
+};
+
+static const struct cfg_type_desc pvpanic_cfg = {
+	.name = "pvpanic",
+	.keys = CFG_KEY_PORT,
+	.placement = CFG_KEY_PORT,
+	.default_port = PVPANIC_DEFAULT_PORT,
+	.port_size = 1,
 	.extra_keys = pvpanic_extra_keys,
 };
 
-const struct device_class pvpanic_pci_class = {
-	.type = "pvpanic-pci",
-	.cfg_keys = CFG_KEY_PCI,
-	.cfg_required = CFG_KEY_PCI,
-	.default_port = 0,
-	.port_size = 0,
-	.mmio_size = 0,
-	.create = pvpanic_pci_create,
-	.destroy = pvpanic_destroy,
-	.reset = pvpanic_reset,
-	.read = pvpanic_read,
-	.write = pvpanic_write,
+const struct device_type pvpanic_type = {
+	.name = "pvpanic",
+	.cfg = &pvpanic_cfg,
+	.create = pvpanic_isa_create,
+};
+
+static const struct cfg_type_desc pvpanic_pci_cfg = {
+	.name = "pvpanic-pci",
+	.keys = CFG_KEY_PCI,
+	.placement = CFG_KEY_PCI,
 	.extra_keys = pvpanic_extra_keys,
+};
+
+const struct device_type pvpanic_pci_type = {
+	.name = "pvpanic-pci",
+	.cfg = &pvpanic_pci_cfg,
+	.create = pvpanic_pci_create,
 };

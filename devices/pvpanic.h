@@ -1,8 +1,9 @@
 /*
- * pvpanic: the guest's panic notifier, ISA (class `pvpanic`, one port,
- * default 0x505) and PCI (class `pvpanic-pci`, 1b36:0011, register in
- * BAR0).  Events the guest reported are counted here for the control
- * socket.
+ * pvpanic: the guest's panic notifier, ISA (type `pvpanic`, one port,
+ * default 0x505) and PCI (type `pvpanic-pci`, 1b36:0011, register in
+ * BAR0).  Events the guest reported are counted and given to the control
+ * socket through the stats hook (device_emit_stats()): panicked,
+ * crash_loaded, unknown, shutdowns.
  */
 #ifndef IOREQD_DEVICES_PVPANIC_H
 #define IOREQD_DEVICES_PVPANIC_H
@@ -16,26 +17,11 @@
 #define PVPANIC_CRASH_LOADED	(1u << 1)
 #define PVPANIC_EVENTS		(PVPANIC_PANICKED | PVPANIC_CRASH_LOADED)
 
-/* YAML `on-panic`. */
+/* YAML `on-panic`, the index of its choice. */
 enum pvpanic_action {
 	PVPANIC_ACTION_LOG,	/* log and count only (default) */
 	PVPANIC_ACTION_CRASH,	/* also svc->shutdown(DEVICE_SHUTDOWN_CRASH) */
 	_PVPANIC_ACTION_COUNT,
 };
-
-struct pvpanic_stats {
-	uint64_t panicked;	/* PVPANIC_PANICKED writes */
-	uint64_t crash_loaded;	/* PVPANIC_CRASH_LOADED writes */
-	uint64_t unknown;	/* writes carrying unsupported bits */
-	uint64_t shutdowns;	/* shutdown requests made (on-panic: crash) */
-	enum pvpanic_action action;
-};
-
-/*
- * Counters of a pvpanic or pvpanic-pci instance into *ret_stats.  Returns
- * 0, or -EINVAL when dev is not one of those classes.
- */
-int pvpanic_get_stats(const struct device *dev,
-		      struct pvpanic_stats *ret_stats);
 
 #endif

@@ -1,28 +1,34 @@
 /*
- * Explicit name -> class registry: grep-able and ordered, no constructors
+ * Explicit name -> type registry: grep-able and ordered, no constructors
  * or linker sets.
  */
 #include "devices/registry.h"
 
 #include <string.h>
 
-const struct device_class *const device_classes[] = {
-	&uart16550_isa_class,
-	&debugcon_class,
-	&pci_serial_class,
-	&pvpanic_class,
-	&pvpanic_pci_class,
+#define DEVICE_TYPE_ADDRESS(name) &name,
+
+const struct device_type *const device_types[] = {
+	DEVICE_TYPE_LIST(DEVICE_TYPE_ADDRESS)
 	NULL,
 };
 
-const struct device_class *
-device_class_find(const char *type)
+const struct device_type *
+device_type_find(const char *name)
 {
-	if (!type)
+	if (!name)
 		return NULL;
-	for (size_t i = 0; device_classes[i]; i++) {
-		if (strcmp(device_classes[i]->type, type) == 0)
-			return device_classes[i];
+	for (size_t i = 0; device_types[i]; i++) {
+		if (strcmp(device_types[i]->name, name) == 0)
+			return device_types[i];
 	}
 	return NULL;
+}
+
+const struct cfg_type_desc *
+device_type_cfg_find(const char *name)
+{
+	const struct device_type *type = device_type_find(name);
+
+	return type ? type->cfg : NULL;
 }

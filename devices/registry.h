@@ -1,17 +1,24 @@
 /*
- * The device classes compiled into ioreqd.  Each model file defines its
- * class as a const object; registry.c lists them in device_classes[].
- * Adding a device = one declaration here + one line in registry.c.
+ * The device types compiled into ioreqd, in registry order.  Each model
+ * file defines its type as a const object named in DEVICE_TYPE_LIST, which
+ * gives both the declarations below and registry.c's device_types[]:
+ * adding a device = one line here (and the file in devices/meson.build).
  */
 #ifndef IOREQD_DEVICES_REGISTRY_H
 #define IOREQD_DEVICES_REGISTRY_H
 
 #include "devices/device.h"
 
-extern const struct device_class uart16550_isa_class;	/* uart16550.c */
-extern const struct device_class debugcon_class;	/* debugcon.c */
-extern const struct device_class pci_serial_class;	/* pci-serial.c */
-extern const struct device_class pvpanic_class;		/* pvpanic.c */
-extern const struct device_class pvpanic_pci_class;	/* pvpanic.c */
+#define DEVICE_TYPE_LIST(X)						\
+	X(uart16550_isa_type)	/* uart16550.c */			\
+	X(debugcon_type)	/* debugcon.c */			\
+	X(pci_serial_type)	/* pci-serial.c */			\
+	X(pvpanic_type)		/* pvpanic.c */				\
+	X(pvpanic_pci_type)	/* pvpanic.c */				\
+	/* new types go above this line */
+
+#define DEVICE_TYPE_DECLARE(name) extern const struct device_type name;
+DEVICE_TYPE_LIST(DEVICE_TYPE_DECLARE)
+#undef DEVICE_TYPE_DECLARE
 
 #endif

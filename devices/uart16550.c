@@ -1,6 +1,6 @@
 /*
  * 16550A UART (National/TI PC16550D datasheet): the bus-independent core
- * and the ISA device class `uart16550`.
+ * and the ISA device type `uart16550`.
  *
  * Modelled: RBR/THR, IER, IIR with the four interrupt priorities and the
  * FIFO-enabled bits, FCR (enable, RX/TX reset, trigger levels 1/4/8/14,
@@ -588,7 +588,7 @@ uart16550_fini(struct uart16550 *u)
 }
 
 /*
- * ISA wrapper: class `uart16550`, 8 ports at `port`, ISA IRQ `irq`.
+ * ISA wrapper: type `uart16550`, 8 ports at `port`, ISA IRQ `irq`.
  */
 struct uart16550_isa {
 	struct device dev;
@@ -635,13 +635,12 @@ isa_destroy(struct device *dev)
 	free(s);
 }
 
+static const struct device_ops isa_ops;
+
 static int
 isa_create(const struct cfg_device *cfg, const struct device_services *svc,
 	   struct device **ret_dev)
 {
-	static const struct cfg_backend null_backend = {
-		.type = CFG_BACKEND_NULL,
-	};
 	struct uart16550_isa *s;
 	int r;
 
@@ -652,7 +651,7 @@ isa_create(const struct cfg_device *cfg, const struct device_services *svc,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	device_init(&s->dev, &uart16550_isa_class, cfg->id, svc);
+	device_init(&s->dev, &uart16550_isa_type, &isa_ops, cfg->id, svc);
 	s->irq = cfg->irq;
 	s->dev.regions[0] = (struct device_region){
 		.space = BUS_SPACE_PORT,
@@ -661,8 +660,8 @@ isa_create(const struct cfg_device *cfg, const struct device_services *svc,
 		.access_sizes = DEVICE_ACCESS_1,
 	};
 	s->dev.region_count = 1;
-	r = chardev_open((cfg->keys & CFG_KEY_BACKEND) ? &cfg->backend :
-			 &null_backend, svc->evbase, cfg->id, &s->cd);
+	r = chardev_open((cfg->keys & CFG_KEY_BACKEND) ? &cfg->backend : NULL,
+			 svc->evbase, cfg->id, &s->cd);
 	if (r < 0)
 		goto err_free;
 	r = uart16550_init(&s->uart, cfg->id, svc->evbase, s->cd,
@@ -706,16 +705,25 @@ isa_write(struct device *dev, unsigned region, uint64_t offset,
 			(uint8_t)value);
 }
 
-const struct device_class uart16550_isa_class = {
-	.type = "uart16550",
-	.cfg_keys = CFG_KEY_PORT | CFG_KEY_IRQ | CFG_KEY_BACKEND,
-	.cfg_required = CFG_KEY_PORT | CFG_KEY_IRQ,
-	.default_port = 0,
-	.port_size = UART16550_REG_COUNT,
-	.mmio_size = 0,
-	.create = isa_create,
+static const struct device_ops isa_ops = {
 	.destroy = isa_destroy,
 	.reset = isa_reset,
 	.read = isa_read,
 	.write = isa_write,
+};
+
+static const struct cfg_type_desc isa_cfg = {
+	.name = "uart16550",
+	.keys = CFG_KEY_PORT | CFG_KEY_IRQ | CFG_KEY_BACKEND,
+	.required = CFG_KEY_IRQ,
+	.placement = CFG_KEY_PORT,
+	.irq_min = 0,
+	.irq_max = 15,		/* an ISA line */
+	.port_size = UART16550_REG_COUNT,
+};
+
+const struct device_type uart16550_isa_type = {
+	.name = "uart16550",
+	.cfg = &isa_cfg,
+	.create = isa_create,
 };

@@ -1,6 +1,6 @@
 /*
  * 16550A UART core, independent of the bus it sits on: the ISA device
- * class `uart16550` (uart16550.c) wraps it today, a PCI serial card can wrap
+ * type `uart16550` (uart16550.c) wraps it today, a PCI serial card can wrap
  * it later.  The wrapper owns the register window and the interrupt line;
  * the core owns the registers, the 16-byte FIFOs, the RX character-timeout
  * timer and the link to a character back-end (devices/chardev.h).

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "config/cfg.h"
+#include "devices/device.h"
 
 int
 main(int argc, char **argv)
@@ -17,7 +18,7 @@ main(int argc, char **argv)
 		(void)fprintf(stderr, "usage: %s FILE\n", argv[0]);
 		return 2;
 	}
-	if (cfg_load(argv[1], stderr, &cfg) < 0)
+	if (cfg_load(argv[1], device_type_cfg_find, stderr, &cfg) < 0)
 		return 1;
 	cfg_free(cfg);
 	(void)puts("configuration OK");

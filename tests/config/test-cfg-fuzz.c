@@ -158,7 +158,7 @@ check_success(const struct cfg *cfg, size_t out_size, const char *in,
 	for (unsigned i = 0; i < cfg->device_count; i++) {
 		const struct cfg_device *d = &cfg->devices[i];
 
-		if (!d->type || !device_class_find(d->type) || !d->id[0] ||
+		if (!d->type || !device_type_find(d->type) || !d->id[0] ||
 		    d->backend.type >= _CFG_BACKEND_COUNT ||
 		    ((d->keys & CFG_KEY_IRQ) && d->irq > 15) ||
 		    ((d->keys & CFG_KEY_PORT) && d->port > 0xffff))
@@ -179,7 +179,8 @@ run_one(const char *in, size_t len)
 		perror("open_memstream");
 		exit(2);
 	}
-	ret = cfg_load_string("fuzz", in, len, errs, &cfg);
+	ret = cfg_load_string("fuzz", in, len, device_type_cfg_find, errs,
+			      &cfg);
 	(void)fclose(errs);
 	if (ret == 0) {
 		check_success(cfg, out_size, in, len);

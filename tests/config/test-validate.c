@@ -2,11 +2,12 @@
  * Unit tests of config/xen-reserved.c and config/validate.c, driven
  * directly: the Xen-internal table against addresses taken from the Xen
  * 4.17 sources (written out here independently of the table), and the
- * cross-checks on hand-built configs with test device classes, including
- * an MMIO class (no registered class has MMIO yet), PCI address checks,
- * and device-specific keys (device_class.extra_keys) parsed from YAML
- * with a class table of this file's own (cfg_load_string_with), so they
- * are tested independently of the real devices; file backend paths that
+ * cross-checks on hand-built configs with test type descriptions, including
+ * an MMIO type (no registered type has MMIO yet), PCI address checks,
+ * and device-specific keys (cfg_type_desc.extra_keys, their checks),
+ * placement and irq ranges parsed from YAML with a table of type
+ * descriptions of this file's own, so they are tested independently of
+ * the real devices (config/ links without devices/); file backend paths that
  * are FIFOs, sockets or directories (made at run time).
  */
 #include <errno.h>
@@ -37,7 +38,7 @@ static unsigned failures;
 /* ---- xen-reserved -------------------------------------------------- */
 
 static const struct xen_reserved *
-hit(enum bus_space space, uint64_t addr)
+hit(enum cfg_space space, uint64_t addr)
 {
 	return xen_reserved_next(space, addr, 1, NULL);
 }
@@ -61,14 +62,14 @@ test_reserved_ports(void)
 	};
 
 	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
-		CHECK(hit(BUS_SPACE_PORT, taken[i]) != NULL);
+		CHECK(hit(CFG_SPACE_PORT, taken[i]) != NULL);
 		/* MMIO at the same number is a different space. */
-		CHECK(hit(BUS_SPACE_MMIO, taken[i]) == NULL);
+		CHECK(hit(CFG_SPACE_MMIO, taken[i]) == NULL);
 	}
 	for (size_t i = 0; i < sizeof(free_ports) / sizeof(free_ports[0]); i++)
-		CHECK(hit(BUS_SPACE_PORT, free_ports[i]) == NULL);
-	CHECK(strcmp(hit(BUS_SPACE_PORT, 0xe9)->name, "debug console") == 0);
-	CHECK(strcmp(hit(BUS_SPACE_PORT, 0xe9)->source,
+		CHECK(hit(CFG_SPACE_PORT, free_ports[i]) == NULL);
+	CHECK(strcmp(hit(CFG_SPACE_PORT, 0xe9)->name, "debug console") == 0);
+	CHECK(strcmp(hit(CFG_SPACE_PORT, 0xe9)->source,
 		     "xen/arch/x86/hvm/hvm.c") == 0);
 }
 
@@ -76,25 +77,25 @@ static void
 test_reserved_mmio(void)
 {
 	/* LAPIC page, IOAPIC window (VIOAPIC_MEM_LENGTH), HPET (1 KiB). */
-	CHECK(hit(BUS_SPACE_MMIO, 0xfee00000) != NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfee00fff) != NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfee01000) == NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfedfffff) == NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfec00000) != NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfec000ff) != NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfec00100) == NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfebfffff) == NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfed00000) != NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfed003ff) != NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfed00400) == NULL);
-	CHECK(hit(BUS_SPACE_MMIO, 0xfecfffff) == NULL);
-	CHECK(strcmp(hit(BUS_SPACE_MMIO, 0xfee00800)->name, "LAPIC") == 0);
-	CHECK(strcmp(hit(BUS_SPACE_MMIO, 0xfec00000)->name, "IOAPIC") == 0);
-	CHECK(strcmp(hit(BUS_SPACE_MMIO, 0xfed00000)->name, "HPET") == 0);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfee00000) != NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfee00fff) != NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfee01000) == NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfedfffff) == NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfec00000) != NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfec000ff) != NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfec00100) == NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfebfffff) == NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfed00000) != NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfed003ff) != NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfed00400) == NULL);
+	CHECK(hit(CFG_SPACE_MMIO, 0xfecfffff) == NULL);
+	CHECK(strcmp(hit(CFG_SPACE_MMIO, 0xfee00800)->name, "LAPIC") == 0);
+	CHECK(strcmp(hit(CFG_SPACE_MMIO, 0xfec00000)->name, "IOAPIC") == 0);
+	CHECK(strcmp(hit(CFG_SPACE_MMIO, 0xfed00000)->name, "HPET") == 0);
 }
 
 static unsigned
-count_hits(enum bus_space space, uint64_t base, uint64_t size)
+count_hits(enum cfg_space space, uint64_t base, uint64_t size)
 {
 	const struct xen_reserved *x = NULL;
 	unsigned n = 0;
@@ -108,15 +109,15 @@ static void
 test_reserved_ranges(void)
 {
 	/* Every port entry lies in the 64 KiB port space. */
-	CHECK(count_hits(BUS_SPACE_PORT, 0, 0x10000) == 11);
-	CHECK(count_hits(BUS_SPACE_MMIO, 0, UINT64_MAX) == 3);
-	CHECK(count_hits(BUS_SPACE_MMIO, 0xfec00000, 0x200000) == 2);
-	CHECK(count_hits(BUS_SPACE_MMIO, 0xfec00000, 0x200001) == 3);
-	CHECK(count_hits(BUS_SPACE_PORT, 0x1f40, 0x10) == 2);
+	CHECK(count_hits(CFG_SPACE_PORT, 0, 0x10000) == 11);
+	CHECK(count_hits(CFG_SPACE_MMIO, 0, UINT64_MAX) == 3);
+	CHECK(count_hits(CFG_SPACE_MMIO, 0xfec00000, 0x200000) == 2);
+	CHECK(count_hits(CFG_SPACE_MMIO, 0xfec00000, 0x200001) == 3);
+	CHECK(count_hits(CFG_SPACE_PORT, 0x1f40, 0x10) == 2);
 	/* Empty ranges claim nothing; ranges running past 2^64 saturate. */
-	CHECK(count_hits(BUS_SPACE_PORT, 0xe9, 0) == 0);
-	CHECK(count_hits(BUS_SPACE_MMIO, UINT64_MAX - 1, 16) == 0);
-	CHECK(count_hits(BUS_SPACE_MMIO, 0xfee00000, UINT64_MAX) == 1);
+	CHECK(count_hits(CFG_SPACE_PORT, 0xe9, 0) == 0);
+	CHECK(count_hits(CFG_SPACE_MMIO, UINT64_MAX - 1, 16) == 0);
+	CHECK(count_hits(CFG_SPACE_MMIO, 0xfee00000, UINT64_MAX) == 1);
 	/* Every entry: first and last byte hit, and it has a name/source. */
 	for (size_t i = 0; i < xen_reserved_count; i++) {
 		const struct xen_reserved *x = &xen_reserved_ranges[i];
@@ -131,25 +132,35 @@ test_reserved_ranges(void)
 
 /* ---- validate ------------------------------------------------------ */
 
-static const struct device_class test_port_class = {
-	.type = "portdev",
-	.cfg_keys = CFG_KEY_PORT | CFG_KEY_BACKEND,
+static const struct cfg_type_desc test_port_desc = {
+	.name = "portdev",
+	.keys = CFG_KEY_PORT | CFG_KEY_BACKEND,
 	.port_size = 8,
 };
 
-static const struct device_class test_mmio_class = {
-	.type = "mmiodev",
-	.cfg_keys = CFG_KEY_MMIO | CFG_KEY_BACKEND,
+static const struct cfg_type_desc test_mmio_desc = {
+	.name = "mmiodev",
+	.keys = CFG_KEY_MMIO | CFG_KEY_BACKEND,
 	.mmio_size = 0x1000,
 };
 
-static const struct device_class *
+/* One port, like debugcon, for the file system checks. */
+static const struct cfg_type_desc test_byte_desc = {
+	.name = "bytedev",
+	.keys = CFG_KEY_PORT | CFG_KEY_BACKEND,
+	.placement = CFG_KEY_PORT,
+	.port_size = 1,
+};
+
+static const struct cfg_type_desc *
 test_find(const char *type)
 {
-	if (strcmp(type, test_port_class.type) == 0)
-		return &test_port_class;
-	if (strcmp(type, test_mmio_class.type) == 0)
-		return &test_mmio_class;
+	if (strcmp(type, test_byte_desc.name) == 0)
+		return &test_byte_desc;
+	if (strcmp(type, test_port_desc.name) == 0)
+		return &test_port_desc;
+	if (strcmp(type, test_mmio_desc.name) == 0)
+		return &test_mmio_desc;
 	return NULL;
 }
 
@@ -316,7 +327,7 @@ add_pci(struct fixture *f, const char *id, unsigned dev, unsigned fn)
 	struct cfg_device *d = add(f, "portdev", id);
 
 	d->keys |= CFG_KEY_PCI;
-	d->pci_sbdf = DEVICE_PCI_SBDF(0, dev, fn);
+	d->pci_sbdf = CFG_PCI_SBDF(0, dev, fn);
 	d->pci_mark = (struct cfg_mark){ 10 * f->cfg.device_count + 5, 10 };
 	return d;
 }
@@ -373,24 +384,87 @@ static const struct cfg_extra_key ydev_keys[] = {
 	{ .name = NULL },
 };
 
-static const struct device_class test_extra_class = {
-	.type = "xdev",
-	.cfg_keys = CFG_KEY_PCI,
+static const struct cfg_type_desc test_extra_desc = {
+	.name = "xdev",
+	.keys = CFG_KEY_PCI,
 	.extra_keys = xdev_keys,
 };
 
-static const struct device_class test_bad_default_class = {
-	.type = "ydev",
+static const struct cfg_type_desc test_bad_default_desc = {
+	.name = "ydev",
 	.extra_keys = ydev_keys,
 };
 
-static const struct device_class *
+/* "52:54:00:12:34:56": six hex pairs, unicast (bit 0 of byte 0 clear). */
+static int
+check_mac(const char *value, char *err, size_t errlen)
+{
+	unsigned b[6];
+	char end;
+
+	if (strlen(value) == 17 &&
+	    sscanf(value, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2],
+		   &b[3], &b[4], &b[5], &end) == 6 &&
+	    value[2] == ':' && !(b[0] & 1))
+		return 0;
+	/* a control byte, which config/ must not print as it is */
+	(void)snprintf(err, errlen, "must be a unicast MAC address like "
+		       "52:54:00:12:34:56\n");
+	return -EINVAL;
+}
+
+static const struct cfg_extra_key nic_keys[] = {
+	{ .name = "mac", .type = CFG_EXTRA_STRING, .check = check_mac,
+	  .default_value = "52:54:00:00:00:01" },
+	{ .name = NULL },
+};
+
+static const struct cfg_extra_key badnic_keys[] = {
+	{ .name = "mac", .type = CFG_EXTRA_STRING, .check = check_mac,
+	  .default_value = "01:00:5e:00:00:01" },	/* multicast */
+	{ .name = NULL },
+};
+
+/* Sits on PCI or at an MMIO window, not both; an SPI beyond the ISA lines. */
+static const struct cfg_type_desc test_nic_desc = {
+	.name = "nic",
+	.keys = CFG_KEY_MMIO | CFG_KEY_PCI | CFG_KEY_IRQ,
+	.placement = CFG_KEY_MMIO | CFG_KEY_PCI,
+	.irq_min = 32,
+	.irq_max = 987,
+	.mmio_size = 0x200,
+	.extra_keys = nic_keys,
+};
+
+static const struct cfg_type_desc test_badnic_desc = {
+	.name = "badnic",
+	.keys = CFG_KEY_PCI,
+	.placement = CFG_KEY_PCI,
+	.extra_keys = badnic_keys,
+};
+
+/* A port with a default, or a PCI function instead. */
+static const struct cfg_type_desc test_either_desc = {
+	.name = "either",
+	.keys = CFG_KEY_PORT | CFG_KEY_PCI,
+	.placement = CFG_KEY_PORT | CFG_KEY_PCI,
+	.default_port = 0x510,
+	.port_size = 2,
+};
+
+static const struct cfg_type_desc *
 extra_find(const char *type)
 {
-	if (strcmp(type, test_extra_class.type) == 0)
-		return &test_extra_class;
-	if (strcmp(type, test_bad_default_class.type) == 0)
-		return &test_bad_default_class;
+	if (strcmp(type, test_nic_desc.name) == 0)
+		return &test_nic_desc;
+	if (strcmp(type, test_badnic_desc.name) == 0)
+		return &test_badnic_desc;
+	if (strcmp(type, test_either_desc.name) == 0)
+		return &test_either_desc;
+	if (strcmp(type, test_extra_desc.name) == 0)
+		return &test_extra_desc;
+	if (strcmp(type, test_bad_default_desc.name) == 0)
+		return &test_bad_default_desc;
 	return test_find(type);
 }
 
@@ -408,8 +482,8 @@ load(const char *yaml, const char *expected, int line)
 		perror("open_memstream");
 		exit(2);
 	}
-	ret = cfg_load_string_with("x.yaml", yaml, strlen(yaml), extra_find,
-				   s, &cfg);
+	ret = cfg_load_string("x.yaml", yaml, strlen(yaml), extra_find, s,
+			      &cfg);
 	(void)fclose(s);
 	if (strcmp(out, expected) != 0 ||
 	    (ret == 0) != (expected[0] == '\0')) {
@@ -457,7 +531,7 @@ test_extra_values(void)
 	CHECK(cfg_device_extra(d, "nonesuch") == NULL);
 	CHECK(cfg_device_extra(d, NULL) == NULL);
 	CHECK(d->keys & CFG_KEY_PCI);
-	CHECK(d->pci_sbdf == DEVICE_PCI_SBDF(0, 3, 0));
+	CHECK(d->pci_sbdf == CFG_PCI_SBDF(0, 3, 0));
 	CHECK(d->pci_mark.line == 8 && d->pci_mark.col == 10);
 
 	/* Defaults, parsed like YAML text, marked at the list item. */
@@ -520,6 +594,117 @@ test_extra_errors(void)
 	cfg_free(cfg);
 }
 
+/* Enum keys give their choice index; other keys are not enums. */
+static void
+test_extra_enum(void)
+{
+	struct cfg *cfg = load(
+		"devices:\n"
+		"  - {type: xdev, id: x, mode: c, pci: \"00:03.0\"}\n",
+		"", __LINE__);
+
+	if (!cfg)
+		return;
+	CHECK(cfg_device_extra_enum(&cfg->devices[0], "mode") == 2);
+	CHECK(cfg_device_extra_enum(&cfg->devices[0], "depth") == -EINVAL);
+	CHECK(cfg_device_extra_enum(&cfg->devices[0], "opt") == -ENOENT);
+	CHECK(cfg_device_extra_enum(&cfg->devices[0], "nope") == -ENOENT);
+	CHECK(cfg_device_extra_enum(NULL, "mode") == -ENOENT);
+	cfg_free(cfg);
+}
+
+/*
+ * A key's own check: its reason at the value's line:col, made one line,
+ * with the value quoted by config/; a default that fails it is the
+ * type's bug, reported as such.
+ */
+static void
+test_extra_check(void)
+{
+	struct cfg *cfg = load(
+		"devices:\n"
+		"  - {type: nic, id: n0, pci: \"00:04.0\", mac: \"52:54:00:aa:bb:cc\"}\n"
+		"  - {type: nic, id: n1, pci: \"00:05.0\"}\n",
+		"", __LINE__);
+	const struct cfg_extra_value *v;
+
+	if (cfg) {
+		v = cfg_device_extra(&cfg->devices[0], "mac");
+		CHECK(v && strcmp(v->str, "52:54:00:aa:bb:cc") == 0);
+		v = cfg_device_extra(&cfg->devices[1], "mac");
+		CHECK(v && strcmp(v->str, "52:54:00:00:00:01") == 0);
+	}
+	cfg_free(cfg);
+	cfg = load(
+		"devices:\n"
+		"  - type: nic\n"
+		"    id: n0\n"
+		"    pci: \"00:04.0\"\n"
+		"    mac: 01:02:03:04:05:06\n"
+		"  - {type: nic, id: n1, pci: \"00:05.0\", mac: \"x\\ty\"}\n"
+		"  - {type: badnic, id: n2, pci: \"00:06.0\"}\n",
+		"x.yaml:5:10: devices[0] (n0): \"mac\" must be a unicast MAC "
+		"address like 52:54:00:12:34:56?, got \"01:02:03:04:05:06\"\n"
+		"x.yaml:6:46: devices[1] (n1): \"mac\" must be a unicast MAC "
+		"address like 52:54:00:12:34:56?, got \"x\\x09y\"\n"
+		"x.yaml:7:5: devices[2] (n2): device type \"badnic\" has an "
+		"invalid default for \"mac\"\n",
+		__LINE__);
+	CHECK(cfg == NULL);
+	cfg_free(cfg);
+}
+
+/*
+ * Placement: exactly one of the type's placement keys, the default port
+ * only when no other one is given; and the irq range is the type's.
+ */
+static void
+test_placement_and_irq(void)
+{
+	struct cfg *cfg = load(
+		"devices:\n"
+		"  - {type: nic, id: n0, mmio: 0xfe000000, irq: 32}\n"
+		"  - {type: nic, id: n1, pci: \"00:04.0\", irq: 987}\n"
+		"  - {type: either, id: e0}\n"
+		"  - {type: either, id: e1, pci: \"00:05.0\"}\n",
+		"", __LINE__);
+
+	if (cfg) {
+		CHECK(cfg->devices[0].irq == 32);
+		CHECK(cfg->devices[1].irq == 987);
+		CHECK(cfg->devices[2].keys & CFG_KEY_PORT);
+		CHECK(cfg->devices[2].port == 0x510);
+		CHECK(!(cfg->devices[3].keys & CFG_KEY_PORT));
+		CHECK(cfg->devices[3].keys & CFG_KEY_PCI);
+	}
+	cfg_free(cfg);
+	cfg = load(
+		"devices:\n"
+		"  - {type: nic, id: n0}\n"
+		"  - {type: nic, id: n1, mmio: 0xfe000000, pci: \"00:04.0\"}\n"
+		"  - {type: nic, id: n2, pci: \"00:05.0\", irq: 31}\n"
+		"  - {type: nic, id: n3, pci: \"00:06.0\", irq: 988}\n"
+		"  - {type: either, id: e0, pci: \"00:07.0\", port: 0x520}\n"
+		"  - {type: nic, id: n4, mmio: 0xfe000000}\n"
+		"  - {type: nic, id: n5, mmio: 0xfe000100}\n",
+		"x.yaml:2:5: devices[0] (n0): missing required key \"mmio\" or "
+		"\"pci\"\n"
+		"x.yaml:3:43: devices[1] (n1): \"mmio\" and \"pci\" both place "
+		"the device; give only one of them\n"
+		"x.yaml:4:46: devices[2] (n2): \"irq\" must be an integer "
+		"32-987, got \"31\"\n"
+		"x.yaml:5:46: devices[3] (n3): \"irq\" must be an integer "
+		"32-987, got \"988\"\n"
+		"x.yaml:6:44: devices[4] (e0): \"pci\" and \"port\" both place "
+		"the device; give only one of them\n"
+		"x.yaml:8:31: devices[6] (n5): MMIO range 0xfe000100-0xfe0002ff "
+		"overlaps devices[5] (n4) at 7:31 (MMIO range "
+		"0xfe000000-0xfe0001ff)\n",
+		__LINE__);
+	CHECK(cfg == NULL);
+	cfg_free(cfg);
+}
+
 /*
  * A file backend path that exists and is a FIFO, socket or directory is an
  * error at the path's line:col (what `ioreqd -n` prints); a missing path,
@@ -549,17 +734,17 @@ test_backend_file_kinds(void)
 	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	(void)snprintf(yaml, sizeof(yaml),
 		"devices:\n"
-		"  - type: debugcon\n"
+		"  - type: bytedev\n"
 		"    id: d0\n"
 		"    port: 0x402\n"
 		"    backend: {type: file, path: %s}\n"
-		"  - {type: debugcon, id: d1, port: 0x403,\n"
+		"  - {type: bytedev, id: d1, port: 0x403,\n"
 		"     backend: {type: file, path: \"%s\"}}\n"
-		"  - {type: debugcon, id: d2, port: 0x404,\n"
+		"  - {type: bytedev, id: d2, port: 0x404,\n"
 		"     backend: {type: file, path: %s}}\n"
-		"  - {type: debugcon, id: d3, port: 0x405,\n"
+		"  - {type: bytedev, id: d3, port: 0x405,\n"
 		"     backend: {type: file, path: %s/new.log}}\n"
-		"  - {type: debugcon, id: d4, port: 0x406,\n"
+		"  - {type: bytedev, id: d4, port: 0x406,\n"
 		"     backend: {type: file, path: /dev/null}}\n",
 		fifo, sock, dir, dir);
 	(void)snprintf(want, sizeof(want),
@@ -577,7 +762,8 @@ test_backend_file_kinds(void)
 		perror("open_memstream");
 		exit(2);
 	}
-	ret = cfg_load_string("x.yaml", yaml, strlen(yaml), s, &cfg);
+	ret = cfg_load_string("x.yaml", yaml, strlen(yaml), extra_find, s,
+			      &cfg);
 	(void)fclose(s);
 	CHECK(ret == -EINVAL);
 	if (strcmp(out, want) != 0) {
@@ -605,6 +791,9 @@ main(void)
 	test_validate_pci();
 	test_extra_values();
 	test_extra_errors();
+	test_extra_enum();
+	test_extra_check();
+	test_placement_and_irq();
 	test_backend_file_kinds();
 	if (failures) {
 		(void)fprintf(stderr, "%u check(s) failed\n", failures);

@@ -48,22 +48,19 @@ dummy_write(struct device *dev, unsigned region, uint64_t offset,
 						       size, value };
 }
 
-static const struct device_class dummy_class = {
-	.type = "dummy",
+static const struct device_ops dummy_ops = {
 	.read = dummy_read,
 	.write = dummy_write,
 };
 
-static const struct device_class silent_class = {
-	.type = "silent",
-};
+static const struct device_ops silent_ops = { .destroy = NULL };
 
 static void
 dummy_setup(struct dummy *d, enum bus_space space, uint64_t base,
 	    uint64_t size, unsigned sizes)
 {
 	memset(d, 0, sizeof(*d));
-	device_init(&d->dev, &dummy_class, "dummy", NULL);
+	device_init(&d->dev, NULL, &dummy_ops, "dummy", NULL);
 	d->dev.regions[0] = (struct device_region){ space, base, size, sizes };
 	d->dev.region_count = 1;
 }
@@ -250,7 +247,7 @@ test_widths(void)
 	CHECK_EQ(bus_read(&bus, BUS_SPACE_MMIO, 0x1000, 4), 0xffffffffu);
 	CHECK_EQ(s.dev.stats.bad_accesses, 1);
 	/* device without hooks: reads 0, writes ignored, still counted */
-	s.dev.cls = &silent_class;
+	s.dev.ops = &silent_ops;
 	s.dev.regions[0].access_sizes = DEVICE_ACCESS_ALL;
 	bus_remove(&bus, BUS_SPACE_MMIO, 0x1000, &s.dev, 0);
 	CHECK_EQ(bus_add(&bus, &s.dev, 0), 0);
@@ -335,9 +332,77 @@ test_many(void)
 	free(order);
 }
 
+/* Config space through a type's own hooks, recorded like region calls. */
+static uint32_t
+hook_config_read(struct device *dev, unsigned offset, unsigned size)
+{
+	struct dummy *d = container_of(dev, struct dummy, dev);
+
+	if (d->ncalls < MAX_CALLS)
+		d->calls[d->ncalls++] = (struct call){ false, 0, offset, size,
+						       0 };
+	return 0x12345678u;
+}
+
+static void
+hook_config_write(struct device *dev, unsigned offset, unsigned size,
+		  uint32_t value)
+{
+	struct dummy *d = container_of(dev, struct dummy, dev);
+
+	if (d->ncalls < MAX_CALLS)
+		d->calls[d->ncalls++] = (struct call){ true, 0, offset, size,
+						       value };
+}
+
+static const struct device_ops hooks_ops = {
+	.config_read = hook_config_read,
+	.config_write = hook_config_write,
+};
+
+static const struct device_ops half_hooks_ops = {
+	.config_read = hook_config_read,
+};
+
+/*
+ * A function with both config hooks gets every access there, masked to
+ * its size; one with a single hook (and no generic model) is refused.
+ */
+static void
+test_config_hooks(void)
+{
+	struct dummy d, half;
+	struct bus bus;
+
+	bus_init(&bus);
+	memset(&d, 0, sizeof(d));
+	device_init(&d.dev, NULL, &hooks_ops, "hooks", NULL);
+	d.dev.is_pci = true;
+	d.dev.pci_sbdf = DEVICE_PCI_SBDF(0, 5, 0);
+	CHECK(device_has_config(&d.dev));
+	CHECK_EQ(bus_add_pci(&bus, &d.dev), 0);
+	CHECK_EQ(bus_config_read(&bus, DEVICE_PCI_SBDF(0, 5, 0), 0x40, 2),
+		 0x5678);
+	bus_config_write(&bus, DEVICE_PCI_SBDF(0, 5, 0), 0x44, 1, 0xab);
+	CHECK_EQ(d.ncalls, 2);
+	CHECK(!d.calls[0].write && d.calls[0].offset == 0x40 &&
+	      d.calls[0].size == 2);
+	CHECK(d.calls[1].write && d.calls[1].offset == 0x44 &&
+	      d.calls[1].size == 1 && d.calls[1].value == 0xab);
+
+	memset(&half, 0, sizeof(half));
+	device_init(&half.dev, NULL, &half_hooks_ops, "half", NULL);
+	half.dev.is_pci = true;
+	half.dev.pci_sbdf = DEVICE_PCI_SBDF(0, 6, 0);
+	CHECK(!device_has_config(&half.dev));
+	CHECK_EQ(bus_add_pci(&bus, &half.dev), -EINVAL);
+	bus_fini(&bus);
+}
+
 int
 main(void)
 {
+	test_config_hooks();
 	test_add_overlap();
 	test_find_edges();
 	test_misses();

@@ -126,6 +126,16 @@ test_null_and_bad(void)
 	chardev_close(cd);
 	chardev_close(NULL);
 
+	/* no config at all: the null back-end too */
+	cd = NULL;
+	CHECK_EQ(chardev_open(NULL, base, "n0", &cd), 0);
+	CHECK(cd != NULL);
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"abc", 3), 3);
+	CHECK(!chardev_connected(cd));
+	CHECK(chardev_path(cd) == NULL);
+	chardev_close(cd);
+	CHECK_EQ(chardev_open(NULL, NULL, "n0", &cd), -EINVAL);
+
 	cfg.type = CFG_BACKEND_FILE;		/* path missing */
 	CHECK_EQ(chardev_open(&cfg, base, "f", &cd), -EINVAL);
 	cfg.type = CFG_BACKEND_SOCKET;

@@ -1,5 +1,5 @@
 /*
- * Unit test of class `pci-serial`: identity and BAR0 in config space, the
+ * Unit test of type `pci-serial`: identity and BAR0 in config space, the
  * UART reached through BAR0 once the guest enables I/O decode (a small
  * stand-in for the core moves the bus entry on region_changed), INTx
  * following the UART's interrupt, moving and disabling the BAR, and a
@@ -69,7 +69,7 @@ connect_to(const char *path)
 int
 main(void)
 {
-	const struct device_class *cls = device_class_find("pci-serial");
+	const struct device_type *type = device_type_find("pci-serial");
 	char path[64];
 	struct cfg_device cfg = {
 		.type = (char *)"pci-serial", .id = "pcom",
@@ -84,24 +84,25 @@ main(void)
 	log_set_level(LOG_LEVEL_ERROR);
 	(void)snprintf(path, sizeof(path), "/tmp/ioreqd-pciser-%d.sock",
 		       (int)getpid());
-	CHECK(cls != NULL);
-	if (!cls || fake_services_init(&f, 0) < 0)
+	CHECK(type != NULL);
+	if (!type || fake_services_init(&f, 0) < 0)
 		return test_finish() | 1;
 	fake_region_changed = f.svc.region_changed;
 	f.svc.region_changed = core_region_changed;
-	CHECK_EQ(cls->cfg_keys, CFG_KEY_PCI | CFG_KEY_BACKEND);
-	CHECK_EQ(cls->cfg_required, CFG_KEY_PCI);
-	CHECK_EQ(cls->port_size, 0);
-	/* no config hooks: the bus serves the generic model (dev->pci) */
-	CHECK(!cls->config_read && !cls->config_write);
+	CHECK_EQ(type->cfg->keys, CFG_KEY_PCI | CFG_KEY_BACKEND);
+	CHECK_EQ(type->cfg->required, 0);
+	CHECK_EQ(type->cfg->placement, CFG_KEY_PCI);
+	CHECK_EQ(type->cfg->port_size, 0);
 	cfg.keys = CFG_KEY_BACKEND;
-	CHECK_EQ(cls->create(&cfg, &f.svc, &dev), -EINVAL);
+	CHECK_EQ(type->create(&cfg, &f.svc, &dev), -EINVAL);
 	cfg.keys = CFG_KEY_PCI | CFG_KEY_BACKEND;
-	CHECK_EQ(cls->create(&cfg, &f.svc, &dev), 0);
+	CHECK_EQ(type->create(&cfg, &f.svc, &dev), 0);
 	if (!dev)
 		return test_finish() | 1;
 	CHECK(dev->is_pci);
 	CHECK_EQ(dev->pci_sbdf, SBDF);
+	/* no config hooks: the bus serves the generic model (dev->pci) */
+	CHECK(!dev->ops->config_read && !dev->ops->config_write);
 	CHECK(dev->pci && device_has_config(dev));
 	bus_init(&bus);
 	CHECK_EQ(bus_add_pci(&bus, dev), 0);
@@ -194,7 +195,7 @@ main(void)
 	/* reset: UART and function at power-on state */
 	bus_config_write(&bus, SBDF, PCI_COMMAND, 2, PCI_COMMAND_IO);
 	CHECK_EQ(inb(0xc207), 0x5a);
-	dev->cls->reset(dev);
+	dev->ops->reset(dev);
 	CHECK_EQ(bus_config_read(&bus, SBDF, PCI_COMMAND, 2), 0);
 	CHECK_EQ(bus_config_read(&bus, SBDF, 0x10, 4), 1);
 	CHECK_EQ(bus.spaces[BUS_SPACE_PORT].count, 0);
@@ -204,8 +205,8 @@ main(void)
 		close(fd);
 	CHECK_EQ(bus_remove_pci(&bus, dev), 0);
 	bus_fini(&bus);
-	cls->destroy(dev);
-	cls->destroy(NULL);
+	dev->ops->destroy(NULL);	/* must accept nothing */
+	dev->ops->destroy(dev);
 	fake_services_fini(&f);
 	return test_finish();
 }

@@ -36,19 +36,6 @@ to_tdev(struct device *dev)
 	return container_of(dev, struct tdev, dev);
 }
 
-static uint32_t
-t_config_read(struct device *dev, unsigned offset, unsigned size)
-{
-	return pci_config_read(&to_tdev(dev)->pf, offset, size);
-}
-
-static void
-t_config_write(struct device *dev, unsigned offset, unsigned size,
-	       uint32_t value)
-{
-	pci_config_write(&to_tdev(dev)->pf, offset, size, value);
-}
-
 static uint64_t
 t_read(struct device *dev, unsigned region, uint64_t offset, unsigned size)
 {
@@ -69,12 +56,10 @@ t_write(struct device *dev, unsigned region, uint64_t offset, unsigned size,
 				  value);
 }
 
-static const struct device_class tclass = {
-	.type = "test-pci",
+/* No config hooks: the bus serves config space from the generic model. */
+static const struct device_ops tops = {
 	.read = t_read,
 	.write = t_write,
-	.config_read = t_config_read,
-	.config_write = t_config_write,
 };
 
 static const struct pci_ids tids = {
@@ -94,7 +79,7 @@ tdev_new(struct fake_services *f)
 
 	if (!t)
 		abort();
-	device_init(&t->dev, &tclass, "tpci", &f->svc);
+	device_init(&t->dev, NULL, &tops, "tpci", &f->svc);
 	t->dev.is_pci = true;
 	t->dev.pci_sbdf = SBDF;
 	pci_function_init(&t->pf, &t->dev, &tids);
@@ -174,7 +159,7 @@ test_identity(struct fake_services *f)
 
 	/* MSI-X validation on a fresh function */
 	t = calloc(1, sizeof(*t));
-	device_init(&t->dev, &tclass, "t2", &f->svc);
+	device_init(&t->dev, NULL, &tops, "t2", &f->svc);
 	pci_function_init(&t->pf, &t->dev, &tids);
 	CHECK_EQ(pci_msix_init(&t->pf, 4, 0, 0, 0x100), -EINVAL); /* no BAR */
 	CHECK_EQ(pci_add_bar(&t->pf, 0, PCI_BAR_IO, 32, false, 1), 0);
@@ -194,7 +179,7 @@ test_identity(struct fake_services *f)
 		struct pci_ids mf = tids;
 
 		mf.multi_function = true;
-		device_init(&t->dev, &tclass, "t3", &f->svc);
+		device_init(&t->dev, NULL, &tops, "t3", &f->svc);
 		pci_function_init(&t->pf, &t->dev, &mf);
 		CHECK_EQ(pci_config_read(&t->pf, PCI_HEADER_TYPE, 1), 0x80);
 		CHECK_EQ(pci_config_read(&t->pf, PCI_CAPABILITY_LIST, 1), 0);
@@ -676,7 +661,7 @@ test_msi(struct fake_services *f)
 
 	/* 32-bit, single vector, no masking */
 	t = calloc(1, sizeof(*t));
-	device_init(&t->dev, &tclass, "t32", &f->svc);
+	device_init(&t->dev, NULL, &tops, "t32", &f->svc);
 	t->dev.is_pci = true;
 	pci_function_init(&t->pf, &t->dev, &tids);
 	c = (unsigned)pci_msi_init(&t->pf, 1, false, false);
@@ -883,7 +868,7 @@ test_bus(struct fake_services *f)
 	CHECK_EQ(bus_add_pci(&bus, &c->dev), 0);
 	CHECK_EQ(bus_add_pci(&bus, &b->dev), 0);
 	CHECK_EQ(bus_add_pci(&bus, &b->dev), -EEXIST);
-	device_init(&isa, &tclass, "isa", &f->svc);
+	device_init(&isa, NULL, &tops, "isa", &f->svc);
 	CHECK_EQ(bus_add_pci(&bus, &isa), -EINVAL);	/* not is_pci */
 	CHECK(bus_find_pci(&bus, SBDF) == &a->dev);
 	CHECK(bus_find_pci(&bus, DEVICE_PCI_SBDF(0, 3, 0)) == &b->dev);

@@ -1,8 +1,9 @@
 /*
- * Unit test of classes `pvpanic` (ISA) and `pvpanic-pci`: class tables,
- * the supported-events read, event counting, on-panic log vs crash (the
- * shutdown service with SHUTDOWN_crash), unknown bits, the PCI identity
- * and BAR0, and the on-panic key through the real YAML loader.
+ * Unit test of types `pvpanic` (ISA) and `pvpanic-pci`: type tables,
+ * the supported-events read, event counting read through the stats hook,
+ * on-panic log vs crash (the shutdown service with SHUTDOWN_crash),
+ * unknown bits, the PCI identity and BAR0, and the on-panic key through
+ * the real YAML loader.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "devices/pci.h"
 #include "devices/pvpanic.h"
 #include "fake-services.h"
+#include "fake-stats.h"
 #include "test-util.h"
 
 #define SBDF DEVICE_PCI_SBDF(0, 6, 0)
@@ -22,6 +24,7 @@ set_on_panic(struct cfg_device *cfg, const char *value, uint64_t index)
 {
 	cfg->extra[0] = (struct cfg_extra_value){
 		.name = "on-panic",
+		.type = CFG_EXTRA_ENUM,
 		.str = (char *)value,
 		.num = index,
 		.set = true,
@@ -29,27 +32,37 @@ set_on_panic(struct cfg_device *cfg, const char *value, uint64_t index)
 	cfg->extra_count = 1;
 }
 
-static void
-test_class_tables(void)
+/* Does a PANICKED event shut the guest down (on-panic: crash)? */
+static bool
+crashes_on_panic(struct device *dev, struct fake_services *f)
 {
-	const struct device_class *isa = device_class_find("pvpanic");
-	const struct device_class *pci = device_class_find("pvpanic-pci");
+	unsigned before = f->shutdowns;
+
+	dev->ops->write(dev, 0, 0, 1, PVPANIC_PANICKED);
+	return f->shutdowns != before;
+}
+
+static void
+test_type_tables(void)
+{
+	const struct device_type *isa = device_type_find("pvpanic");
+	const struct device_type *pci = device_type_find("pvpanic-pci");
 	const struct cfg_extra_key *k;
 
 	CHECK(isa && pci);
 	if (!isa || !pci)
 		return;
-	CHECK_EQ(isa->cfg_keys, CFG_KEY_PORT);
-	CHECK_EQ(isa->cfg_required, 0);
-	CHECK_EQ(isa->default_port, 0x505);
-	CHECK_EQ(isa->port_size, 1);
-	CHECK(isa->config_read == NULL);
-	CHECK_EQ(pci->cfg_keys, CFG_KEY_PCI);
-	CHECK_EQ(pci->cfg_required, CFG_KEY_PCI);
-	CHECK_EQ(pci->port_size, 0);
-	CHECK(!pci->config_read && !pci->config_write);	/* generic model */
+	CHECK_EQ(isa->cfg->keys, CFG_KEY_PORT);
+	CHECK_EQ(isa->cfg->required, 0);
+	CHECK_EQ(isa->cfg->placement, CFG_KEY_PORT);
+	CHECK_EQ(isa->cfg->default_port, 0x505);
+	CHECK_EQ(isa->cfg->port_size, 1);
+	CHECK_EQ(pci->cfg->keys, CFG_KEY_PCI);
+	CHECK_EQ(pci->cfg->required, 0);
+	CHECK_EQ(pci->cfg->placement, CFG_KEY_PCI);
+	CHECK_EQ(pci->cfg->port_size, 0);
 	for (int i = 0; i < 2; i++) {
-		k = (i ? pci : isa)->extra_keys;
+		k = (i ? pci : isa)->cfg->extra_keys;
 		CHECK(k != NULL);
 		if (!k)
 			continue;
@@ -67,20 +80,27 @@ test_class_tables(void)
 static void
 test_isa(struct fake_services *f)
 {
-	const struct device_class *cls = device_class_find("pvpanic");
+	const struct device_type *type = device_type_find("pvpanic");
 	struct cfg_device cfg = {
 		.type = (char *)"pvpanic", .id = "panic",
 	};
-	struct pvpanic_stats st;
+	struct fake_stats st;
+	uint64_t v;
 	struct device *dev = NULL;
 	struct bus bus;
 
-	if (!cls)
+	if (!type)
 		return;
 	fake_services_clear(f);
-	CHECK_EQ(cls->create(&cfg, &f->svc, &dev), 0);
+	/* config/ always puts the default port in */
+	CHECK_EQ(type->create(&cfg, &f->svc, &dev), -EINVAL);
+	cfg.keys = CFG_KEY_PORT;
+	cfg.port = 0x505;
+	CHECK_EQ(type->create(&cfg, &f->svc, &dev), 0);
 	if (!dev)
 		return;
+	CHECK(dev->ops->config_read == NULL);
+	CHECK(dev->ops->config_write == NULL);
 	CHECK_EQ(dev->region_count, 1);
 	CHECK_EQ(dev->regions[0].space, BUS_SPACE_PORT);
 	CHECK_EQ(dev->regions[0].base, 0x505);
@@ -88,9 +108,12 @@ test_isa(struct fake_services *f)
 	bus_init(&bus);
 	CHECK_EQ(bus_add(&bus, dev, 0), 0);
 	CHECK_EQ(bus_read(&bus, BUS_SPACE_PORT, 0x505, 1), 0x03);
-	CHECK_EQ(pvpanic_get_stats(dev, &st), 0);
-	CHECK_EQ(st.action, PVPANIC_ACTION_LOG);
-	CHECK_EQ(st.panicked, 0);
+	fake_stats_collect(dev, &st);
+	CHECK_EQ(st.count, 4);
+	CHECK(fake_stats_get(&st, "panicked", &v) && v == 0);
+	CHECK(fake_stats_get(&st, "crash_loaded", &v) && v == 0);
+	CHECK(fake_stats_get(&st, "unknown", &v) && v == 0);
+	CHECK(fake_stats_get(&st, "shutdowns", &v) && v == 0);
 
 	/* log (default): counted and logged, no shutdown */
 	{
@@ -121,41 +144,38 @@ test_isa(struct fake_services *f)
 	}
 	bus_write(&bus, BUS_SPACE_PORT, 0x505, 1, 0x84);	/* unknown */
 	bus_write(&bus, BUS_SPACE_PORT, 0x505, 1, 0);		/* nothing */
-	CHECK_EQ(pvpanic_get_stats(dev, &st), 0);
-	CHECK_EQ(st.panicked, 1);
-	CHECK_EQ(st.crash_loaded, 1);
-	CHECK_EQ(st.unknown, 1);
-	CHECK_EQ(st.shutdowns, 0);
+	CHECK_EQ(fake_stat(dev, "panicked"), 1);
+	CHECK_EQ(fake_stat(dev, "crash_loaded"), 1);
+	CHECK_EQ(fake_stat(dev, "unknown"), 1);
+	CHECK_EQ(fake_stat(dev, "shutdowns"), 0);
 	CHECK_EQ(f->shutdowns, 0);
 	/* wider accesses are split into bytes: only the port's byte counts */
 	CHECK_EQ(bus_read(&bus, BUS_SPACE_PORT, 0x505, 2), 0xffff);
-	dev->cls->reset(dev);
+	dev->ops->reset(dev);
 	bus_fini(&bus);
-	cls->destroy(dev);
+	dev->ops->destroy(dev);
 	dev = NULL;
 
 	/* crash: SHUTDOWN_crash on PANICKED only; other port */
 	cfg.keys = CFG_KEY_PORT;
 	cfg.port = 0x506;
 	set_on_panic(&cfg, "crash", 1);
-	CHECK_EQ(cls->create(&cfg, &f->svc, &dev), 0);
+	CHECK_EQ(type->create(&cfg, &f->svc, &dev), 0);
 	if (!dev)
 		return;
 	CHECK_EQ(dev->regions[0].base, 0x506);
-	cls->write(dev, 0, 0, 1, PVPANIC_CRASH_LOADED);
+	dev->ops->write(dev, 0, 0, 1, PVPANIC_CRASH_LOADED);
 	CHECK_EQ(f->shutdowns, 0);
-	cls->write(dev, 0, 0, 1, PVPANIC_PANICKED | PVPANIC_CRASH_LOADED);
+	dev->ops->write(dev, 0, 0, 1, PVPANIC_PANICKED | PVPANIC_CRASH_LOADED);
 	CHECK_EQ(f->shutdowns, 1);
 	CHECK_EQ(f->last_shutdown_reason, DEVICE_SHUTDOWN_CRASH);
-	CHECK_EQ(pvpanic_get_stats(dev, &st), 0);
-	CHECK_EQ(st.action, PVPANIC_ACTION_CRASH);
-	CHECK_EQ(st.panicked, 1);
-	CHECK_EQ(st.crash_loaded, 2);
-	CHECK_EQ(st.shutdowns, 1);
+	CHECK_EQ(fake_stat(dev, "panicked"), 1);
+	CHECK_EQ(fake_stat(dev, "crash_loaded"), 2);
+	CHECK_EQ(fake_stat(dev, "shutdowns"), 1);
 	/* bad accesses the bus would never make are still refused */
-	CHECK_EQ(cls->read(dev, 0, 1, 1), 0xff);
-	CHECK_EQ(cls->read(dev, 1, 0, 1), 0xff);
-	cls->write(dev, 0, 0, 2, PVPANIC_PANICKED);
+	CHECK_EQ(dev->ops->read(dev, 0, 1, 1), 0xff);
+	CHECK_EQ(dev->ops->read(dev, 1, 0, 1), 0xff);
+	dev->ops->write(dev, 0, 0, 2, PVPANIC_PANICKED);
 	CHECK_EQ(f->shutdowns, 1);
 	CHECK_EQ(dev->stats.bad_accesses, 3);
 	/* without a shutdown service the event is still counted */
@@ -165,57 +185,55 @@ test_isa(struct fake_services *f)
 
 		nosvc.shutdown = NULL;
 		dev->svc = &nosvc;
-		cls->write(dev, 0, 0, 1, PVPANIC_PANICKED);
+		dev->ops->write(dev, 0, 0, 1, PVPANIC_PANICKED);
 		dev->svc = saved;
-		CHECK_EQ(pvpanic_get_stats(dev, &st), 0);
-		CHECK_EQ(st.panicked, 2);
+		CHECK_EQ(fake_stat(dev, "panicked"), 2);
 		CHECK_EQ(f->shutdowns, 1);
 	}
-	cls->destroy(dev);
+	dev->ops->destroy(dev);
 	dev = NULL;
 
 	/* enum given by index only, and an invalid value */
 	set_on_panic(&cfg, NULL, 1);
-	CHECK_EQ(cls->create(&cfg, &f->svc, &dev), 0);
+	CHECK_EQ(type->create(&cfg, &f->svc, &dev), 0);
 	if (dev) {
-		CHECK_EQ(pvpanic_get_stats(dev, &st), 0);
-		CHECK_EQ(st.action, PVPANIC_ACTION_CRASH);
-		cls->destroy(dev);
+		CHECK(crashes_on_panic(dev, f));
+		dev->ops->destroy(dev);
 		dev = NULL;
 	}
 	set_on_panic(&cfg, "reboot", 2);
-	CHECK_EQ(cls->create(&cfg, &f->svc, &dev), -EINVAL);
+	CHECK_EQ(type->create(&cfg, &f->svc, &dev), -EINVAL);
 	cfg.port = 0x10000;
 	cfg.extra_count = 0;
-	CHECK_EQ(cls->create(&cfg, &f->svc, &dev), -EINVAL);
-	cls->destroy(NULL);
+	CHECK_EQ(type->create(&cfg, &f->svc, &dev), -EINVAL);
 }
 
 static void
 test_pci(struct fake_services *f)
 {
-	const struct device_class *cls = device_class_find("pvpanic-pci");
+	const struct device_type *type = device_type_find("pvpanic-pci");
 	struct cfg_device cfg = {
 		.type = (char *)"pvpanic-pci", .id = "ppanic",
 		.keys = CFG_KEY_PCI, .pci_sbdf = SBDF,
 	};
-	struct pvpanic_stats st;
 	struct device *dev = NULL;
 	struct bus bus;
 	const uint64_t base = 0xfebff000;
 
-	if (!cls)
+	if (!type)
 		return;
 	fake_services_clear(f);
 	cfg.keys = 0;
-	CHECK_EQ(cls->create(&cfg, &f->svc, &dev), -EINVAL);
+	CHECK_EQ(type->create(&cfg, &f->svc, &dev), -EINVAL);
 	cfg.keys = CFG_KEY_PCI;
 	set_on_panic(&cfg, "crash", 1);
-	CHECK_EQ(cls->create(&cfg, &f->svc, &dev), 0);
+	CHECK_EQ(type->create(&cfg, &f->svc, &dev), 0);
 	if (!dev)
 		return;
 	CHECK(dev->is_pci);
 	CHECK_EQ(dev->pci_sbdf, SBDF);
+	/* config space from the generic model */
+	CHECK(!dev->ops->config_read && !dev->ops->config_write);
 	bus_init(&bus);
 	CHECK_EQ(bus_add_pci(&bus, dev), 0);
 	CHECK_EQ(bus_config_read(&bus, SBDF, 0, 4), 0x00111b36);
@@ -247,29 +265,21 @@ test_pci(struct fake_services *f)
 	bus_write(&bus, BUS_SPACE_MMIO, base, 1, PVPANIC_PANICKED);
 	CHECK_EQ(f->shutdowns, 1);
 	CHECK_EQ(f->last_shutdown_reason, DEVICE_SHUTDOWN_CRASH);
-	CHECK_EQ(pvpanic_get_stats(dev, &st), 0);
-	CHECK_EQ(st.panicked, 1);
-	CHECK_EQ(st.crash_loaded, 1);
+	CHECK_EQ(fake_stat(dev, "panicked"), 1);
+	CHECK_EQ(fake_stat(dev, "crash_loaded"), 1);
 	/* a dword write is split into bytes: offset 0 carries the event */
 	bus_write(&bus, BUS_SPACE_MMIO, base, 4, 0x00000001);
 	CHECK_EQ(f->shutdowns, 2);
 
 	/* reset turns decode off and releases the BAR */
-	dev->cls->reset(dev);
+	dev->ops->reset(dev);
 	CHECK_EQ(f->region_changes, 2);
 	CHECK_EQ(dev->regions[0].size, 0);
 	CHECK_EQ(bus_config_read(&bus, SBDF, PCI_COMMAND, 2), 0);
-	/* not a pvpanic: no stats */
-	{
-		struct device other;
-
-		device_init(&other, device_class_find("debugcon"), "x",
-			    &f->svc);
-		CHECK_EQ(pvpanic_get_stats(&other, &st), -EINVAL);
-		CHECK_EQ(pvpanic_get_stats(NULL, &st), -EINVAL);
-	}
+	/* reset keeps the counters */
+	CHECK_EQ(fake_stat(dev, "shutdowns"), 2);
 	bus_fini(&bus);
-	cls->destroy(dev);
+	dev->ops->destroy(dev);
 }
 
 /* The key as config/ parses it, defaults included. */
@@ -291,36 +301,40 @@ test_yaml(struct fake_services *f)
 		"    on-panic: reboot\n";
 	struct cfg *cfg = NULL;
 	struct device *dev = NULL;
-	struct pvpanic_stats st;
 	FILE *errs = tmpfile();
 	int r;
 
-	r = cfg_load_string("t.yaml", yaml, sizeof(yaml) - 1, errs, &cfg);
+	r = cfg_load_string("t.yaml", yaml, sizeof(yaml) - 1,
+			    device_type_cfg_find, errs, &cfg);
 	CHECK_EQ(r, 0);
 	if (r == 0 && cfg && cfg->device_count == 2) {
-		const struct device_class *isa = device_class_find("pvpanic");
-		const struct device_class *pci =
-			device_class_find("pvpanic-pci");
+		const struct device_type *isa = device_type_find("pvpanic");
+		const struct device_type *pci =
+			device_type_find("pvpanic-pci");
 
+		/* the default, as config/ resolved it */
+		CHECK_EQ(cfg_device_extra_enum(&cfg->devices[0], "on-panic"),
+			 PVPANIC_ACTION_LOG);
 		CHECK_EQ(isa->create(&cfg->devices[0], &f->svc, &dev), 0);
 		if (dev) {
 			CHECK_EQ(dev->regions[0].base, 0x505);
-			CHECK_EQ(pvpanic_get_stats(dev, &st), 0);
-			CHECK_EQ(st.action, PVPANIC_ACTION_LOG);
-			isa->destroy(dev);
+			CHECK(!crashes_on_panic(dev, f));
+			dev->ops->destroy(dev);
 			dev = NULL;
 		}
 		CHECK_EQ(cfg->devices[1].pci_sbdf, SBDF);
+		CHECK_EQ(cfg_device_extra_enum(&cfg->devices[1], "on-panic"),
+			 PVPANIC_ACTION_CRASH);
 		CHECK_EQ(pci->create(&cfg->devices[1], &f->svc, &dev), 0);
 		if (dev) {
-			CHECK_EQ(pvpanic_get_stats(dev, &st), 0);
-			CHECK_EQ(st.action, PVPANIC_ACTION_CRASH);
-			pci->destroy(dev);
+			CHECK(crashes_on_panic(dev, f));
+			dev->ops->destroy(dev);
 		}
 	}
 	cfg_free(cfg);
 	cfg = NULL;
-	CHECK(cfg_load_string("b.yaml", bad, sizeof(bad) - 1, errs, &cfg) < 0);
+	CHECK(cfg_load_string("b.yaml", bad, sizeof(bad) - 1,
+			      device_type_cfg_find, errs, &cfg) < 0);
 	cfg_free(cfg);
 	if (errs)
 		fclose(errs);
@@ -335,7 +349,7 @@ main(void)
 	log_set_journal(false);
 	if (fake_services_init(&f, 0) < 0)
 		return test_finish() | 1;
-	test_class_tables();
+	test_type_tables();
 	test_isa(&f);
 	test_pci(&f);
 	test_yaml(&f);

@@ -1,5 +1,5 @@
 /*
- * Unit test for the 16550A core (devices/uart16550.c) and its ISA class:
+ * Unit test for the 16550A core (devices/uart16550.c) and its ISA type:
  * register semantics, interrupt priorities, FIFOs, loopback, timeout, OUT2
  * gating, and flow control against a socketpair back-end.
  */
@@ -311,21 +311,24 @@ test_out2_gating(void)
 		.keys = CFG_KEY_PORT | CFG_KEY_IRQ,
 		.port = 0x3f8, .irq = 4,
 	};
-	const struct device_class *cls = device_class_find("uart16550");
+	const struct device_type *type = device_type_find("uart16550");
 	struct device *dev = NULL;
 	struct bus bus;
 
-	CHECK(cls != NULL);
-	if (!cls)
+	CHECK(type != NULL);
+	if (!type)
 		return;
-	CHECK_EQ(cls->port_size, 8);
-	CHECK_EQ(cls->cfg_required, CFG_KEY_PORT | CFG_KEY_IRQ);
-	CHECK_EQ(cls->cfg_keys, CFG_KEY_PORT | CFG_KEY_IRQ | CFG_KEY_BACKEND);
+	CHECK_EQ(type->cfg->port_size, 8);
+	CHECK_EQ(type->cfg->required, CFG_KEY_IRQ);
+	CHECK_EQ(type->cfg->placement, CFG_KEY_PORT);
+	CHECK_EQ(type->cfg->irq_min, 0);
+	CHECK_EQ(type->cfg->irq_max, 15);
+	CHECK_EQ(type->cfg->keys, CFG_KEY_PORT | CFG_KEY_IRQ | CFG_KEY_BACKEND);
 	CHECK_EQ(fake_services_init(&f, 0), 0);
 	cfg.irq = 16;
-	CHECK_EQ(cls->create(&cfg, &f.svc, &dev), -EINVAL);
+	CHECK_EQ(type->create(&cfg, &f.svc, &dev), -EINVAL);
 	cfg.irq = 4;
-	CHECK_EQ(cls->create(&cfg, &f.svc, &dev), 0);
+	CHECK_EQ(type->create(&cfg, &f.svc, &dev), 0);
 	if (!dev) {
 		fake_services_fini(&f);
 		return;
@@ -365,11 +368,11 @@ test_out2_gating(void)
 	bus_write(&bus, BUS_SPACE_PORT, 0x3f9, 1, 0x02);
 	f.fail_irq = 0;
 	CHECK_EQ(bus_read(&bus, BUS_SPACE_PORT, 0x3fd, 1), 0x60);
-	dev->cls->reset(dev);
+	dev->ops->reset(dev);
 	CHECK(!f.isa_level[4]);
 	CHECK_EQ(f.isa_bad_calls, 0);
 	bus_fini(&bus);
-	cls->destroy(dev);
+	dev->ops->destroy(dev);
 	fake_services_fini(&f);
 }
 
