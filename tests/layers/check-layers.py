@@ -8,6 +8,9 @@ including nothing of ours.  A file that includes upwards ties a lower
 layer to a higher one: a device that needs the daemon's event loop cannot
 be unit-tested or reused without it.
 
+Subfolders belong to their top folder's layer (devices/virtio/ is
+devices/).  Xen's headers are for ioreq/ alone (FORBIDDEN).
+
 KNOWN lists tolerated upward includes (none since the structure issue);
 the check fails on any new one, and on a KNOWN entry that is gone (so the
 list only shrinks and cannot go stale).
@@ -23,20 +26,46 @@ LAYERS = ["lib", "config", "devices", "ioreq", "daemon"]   # lowest first
 KNOWN = set()   # empty since the structure issue; keep it so
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z]+)/([^"]+)"', re.M)
+SYSTEM = re.compile(r'^\s*#\s*include\s+<([^>]+)>', re.M)
+
+# System headers a layer must not use: only ioreq/ speaks to Xen (so a
+# device or the config can be tested and reused without it).
+FORBIDDEN = {
+    "xen": ("lib", "config", "devices", "daemon"),
+}
+
+
+def forbidden(header):
+    """The FORBIDDEN key a system header falls under, or None."""
+    if header.startswith("xen"):
+        return "xen"
+    return None
+
+
+def sources(root, layer):
+    """Every .c/.h under a layer's folder, subfolders included, as paths
+    relative to root."""
+    for dirpath, dirnames, filenames in os.walk(os.path.join(root, layer)):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.endswith((".c", ".h")):
+                yield os.path.relpath(os.path.join(dirpath, name), root)
 
 
 def upward_includes(root):
+    """(file, include) pairs that point up, or at a forbidden header."""
     found = set()
     for rank, layer in enumerate(LAYERS):
-        d = os.path.join(root, layer)
-        for name in sorted(os.listdir(d)):
-            if not name.endswith((".c", ".h")):
-                continue
-            with open(os.path.join(d, name), encoding="utf-8") as f:
+        for path in sources(root, layer):
+            with open(os.path.join(root, path), encoding="utf-8") as f:
                 text = f.read()
             for target, rest in INCLUDE.findall(text):
                 if target in LAYERS and LAYERS.index(target) > rank:
-                    found.add((f"{layer}/{name}", f"{target}/{rest}"))
+                    found.add((path, f"{target}/{rest}"))
+            for header in SYSTEM.findall(text):
+                kind = forbidden(header)
+                if kind and layer in FORBIDDEN[kind]:
+                    found.add((path, f"<{header}>"))
     return found
 
 
@@ -44,8 +73,12 @@ def main():
     found = upward_includes(sys.argv[1])
     bad = 0
     for src, inc in sorted(found - KNOWN):
-        print(f"{src}: includes {inc}, a layer above it "
-              f"(order: {' <- '.join(reversed(LAYERS))})")
+        if inc.startswith("<"):
+            print(f"{src}: includes {inc}, which only "
+                  f"{', '.join(l for l in LAYERS if l not in FORBIDDEN[forbidden(inc[1:-1])])}/ may use")
+        else:
+            print(f"{src}: includes {inc}, a layer above it "
+                  f"(order: {' <- '.join(reversed(LAYERS))})")
         bad = 1
     for src, inc in sorted(KNOWN - found):
         print(f"{src}: no longer includes {inc}; "
