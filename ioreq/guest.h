@@ -35,7 +35,9 @@
  * Unmaps are batched: evicted chunks are queued and unmapped together when
  * the queue is full, at INVALIDATE, or at ioreq_guest_flush (the server
  * calls it after an event's answers are out), keeping munmap off the path
- * between a request and its answer.
+ * between a request and its answer.  Host mappings are therefore bounded
+ * by max_chunks cached + IOREQ_GUEST_UNMAP_BATCH queued + doomed chunks
+ * (at most the pins held): 4 MiB + 1 MiB + 4 MiB in foreign mode.
  *
  * Threading: the libevent thread only.
  */
