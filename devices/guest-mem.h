@@ -16,7 +16,8 @@
  *     INVALIDATE), after which the pointers still reach host memory that
  *     is safe to touch but is no longer the guest's; the device unmaps
  *     and maps again.
- *   - guest_unmap of an empty or already unmapped list does nothing.
+ *   - guest_unmap of an empty (zeroed) or already unmapped list does
+ *     nothing.
  *
  * Everything the guest wrote is hostile: a value loaded from a mapping
  * is checked before it is used, and loaded once (the guest may change it
