@@ -22,6 +22,7 @@
 
 struct event_base;
 struct device;
+struct guest_sg;
 struct pci_function;
 
 /* Address spaces a region can live in. */
@@ -114,6 +115,18 @@ struct device_services {
 	int (*guest_read)(void *opaque, uint64_t gpa, void *buf, size_t len);
 	int (*guest_write)(void *opaque, uint64_t gpa, const void *buf,
 			   size_t len);
+	/*
+	 * Guest memory in place (devices/guest-mem.h): map [gpa, gpa + len)
+	 * read-only or writable into *sg, and release it.  -E2BIG when the
+	 * range needs more than GUEST_SG_MAX segments, -EFAULT where it
+	 * cannot be mapped, -EBUSY when the core's pins are used up; on
+	 * failure sg is empty.  The address is whatever the device was given
+	 * (a guest-physical address or a grant DMA address); the core knows
+	 * which.  Optional (NULL: the device copies with guest_read/write).
+	 */
+	int (*guest_map)(void *opaque, uint64_t gpa, size_t len, bool writable,
+			 struct guest_sg *sg);
+	void (*guest_unmap)(void *opaque, struct guest_sg *sg);
 
 	/*
 	 * Ask the core to (re)claim region index `region` of `dev` after the

@@ -110,7 +110,10 @@ struct ioreq_guest_stats {
 	uint64_t misses;	/* chunk not mapped: a map was attempted */
 	uint64_t maps;		/* successful xenforeignmemory_map calls */
 	uint64_t unmaps;	/* chunks unmapped (eviction, invalidate) */
-	uint64_t map_failures;	/* xenforeignmemory_map returned NULL */
+	uint64_t map_failures;	/* the map call returned NULL */
+	uint64_t unmap_batches;	/* flushes that unmapped something */
+	uint64_t pins;		/* chunk pins taken by guest_map */
+	uint64_t revocations;	/* pinned chunks INVALIDATE revoked */
 };
 
 /* Copy of the guest-memory cache counters (for the control socket). */

@@ -339,6 +339,8 @@ ioreq_server_handle_event(struct ioreq_server *s)
 		(void)ioreq_ring_drain(&s->ring);
 	else if (p)
 		r = ioreq_ring_vcpu_event(&s->ring, (unsigned)p->vcpu);
+	/* the answers are out: now unmap what the requests evicted */
+	ioreq_guest_flush(&s->guest);
 	if (xenevtchn_unmask(s->xce, (evtchn_port_t)port) < 0 && r >= 0)
 		r = errno > 0 ? -errno : -EIO;
 	return r < 0 ? r : 0;

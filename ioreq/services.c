@@ -7,6 +7,7 @@
  * gone for the daemon's loop.  Left out for now: PCI link routes.
  */
 #include "ioreq/server-internal.h"
+#include "ioreq/guest-svc.h"
 
 #include <errno.h>
 #include <xen/sched.h>
@@ -157,6 +158,8 @@ ioreq_services_init(struct ioreq_server *s, struct event_base *evbase)
 		.send_msi = svc_send_msi,
 		.guest_read = svc_guest_read,
 		.guest_write = svc_guest_write,
+		.guest_map = ioreq_guest_svc_map,
+		.guest_unmap = ioreq_guest_svc_unmap,
 		.region_changed = svc_region_changed,
 		.shutdown = svc_shutdown,
 	};

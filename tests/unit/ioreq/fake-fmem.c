@@ -39,6 +39,18 @@ fake_fmem_reset(void)
 	fake_fmem_bad_unmaps = 0;
 }
 
+bool
+fake_fmem_mapped(const void *p)
+{
+	const uint8_t *b = p;
+
+	for (unsigned i = 0; i < MAX_LIVE; i++)
+		if (live[i].hva && b >= (uint8_t *)live[i].hva &&
+		    b < (uint8_t *)live[i].hva + live[i].pages * PAGE)
+			return true;
+	return false;
+}
+
 static bool
 pfn_is_ram(uint64_t pfn)
 {

@@ -26,6 +26,8 @@ extern unsigned fake_fmem_unmaps;	/* calls that matched a mapping */
 extern unsigned fake_fmem_live;		/* mappings not unmapped yet */
 extern unsigned fake_fmem_bad_unmaps;	/* unknown address or page count */
 
+/* Is p inside a mapping made and not unmapped yet? */
+bool fake_fmem_mapped(const void *p);
 /* Forget every record (mappings must all be gone), no hole, no refusal. */
 void fake_fmem_reset(void);
 

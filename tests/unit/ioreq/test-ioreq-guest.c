@@ -4,8 +4,9 @@
  * once two addresses 16 MiB apart are warm (they shared a slot in the old
  * direct-mapped cache), LRU eviction in a full set, the cap on mapped
  * chunks, INVALIDATE dropping every mapping, accesses spanning chunks,
- * refused maps and holes (-EFAULT, nothing leaked), and the dispatcher's
- * answer when guest RAM cannot be mapped during a rep.
+ * refused maps and holes (-EFAULT, nothing leaked), unmaps in batches,
+ * hostile lengths, and the dispatcher's answer when guest RAM cannot be
+ * mapped during a rep.
  */
 #include <errno.h>
 #include <string.h>
@@ -99,6 +100,7 @@ test_lru_full_set(void)
 	(void)read_byte(base);
 	(void)read_byte(base + IOREQ_GUEST_WAYS * SET_STRIDE);
 	CHECK_EQ(fake_fmem_maps, IOREQ_GUEST_WAYS + 1);
+	ioreq_guest_flush(&g);	/* evictions are unmapped in batches */
 	CHECK_EQ(fake_fmem_unmaps, 1);
 	CHECK_EQ(fake_fmem_live, IOREQ_GUEST_WAYS);
 	/* the survivors are still mapped ... */
@@ -111,6 +113,7 @@ test_lru_full_set(void)
 	CHECK_EQ(fake_fmem_maps, IOREQ_GUEST_WAYS + 2);
 	/* other sets were not disturbed */
 	(void)read_byte(4 * CHUNK);
+	ioreq_guest_flush(&g);
 	CHECK_EQ(fake_fmem_unmaps, 2);
 	teardown();
 }
@@ -128,6 +131,7 @@ test_cap(void)
 	(void)read_byte(1 * CHUNK);
 	(void)read_byte(0 * CHUNK);
 	(void)read_byte(2 * CHUNK);
+	ioreq_guest_flush(&g);
 	CHECK_EQ(fake_fmem_live, 2);
 	CHECK_EQ(fake_fmem_unmaps, 1);
 	(void)read_byte(0 * CHUNK);
@@ -142,6 +146,10 @@ test_cap(void)
 	CHECK_EQ(ioreq_guest_set_max_chunks(&g, IOREQ_GUEST_MAX_CHUNKS), 0);
 	for (unsigned i = 0; i < 2 * IOREQ_GUEST_MAX_CHUNKS; i++)
 		(void)read_byte((uint64_t)i * CHUNK);
+	/* at most one batch of evictions waits beyond the cap */
+	CHECK(fake_fmem_live <= IOREQ_GUEST_MAX_CHUNKS +
+				IOREQ_GUEST_UNMAP_BATCH);
+	ioreq_guest_flush(&g);
 	CHECK_EQ(fake_fmem_live, IOREQ_GUEST_MAX_CHUNKS);
 	teardown();
 }
@@ -226,6 +234,58 @@ test_refused(void)
 	teardown();
 }
 
+/*
+ * Evictions are queued, not unmapped one by one: nothing goes until a
+ * flush or until the queue is full, then a whole batch at once.
+ */
+static void
+test_batched_unmaps(void)
+{
+	struct ioreq_guest_stats st;
+
+	setup();
+	CHECK_EQ(ioreq_guest_set_max_chunks(&g, 1), 0);
+	for (unsigned i = 0; i < 10; i++)
+		(void)read_byte((uint64_t)i * CHUNK);
+	CHECK_EQ(fake_fmem_maps, 10);
+	CHECK_EQ(fake_fmem_unmaps, 0);
+	ioreq_guest_flush(&g);
+	CHECK_EQ(fake_fmem_unmaps, 9);
+	ioreq_guest_flush(&g);		/* nothing queued: not a batch */
+	ioreq_guest_get_stats(&g, &st);
+	CHECK_EQ(st.unmap_batches, 1);
+	/* 40 more evictions: two full batches go, 8 wait */
+	for (unsigned i = 10; i < 50; i++)
+		(void)read_byte((uint64_t)i * CHUNK);
+	CHECK_EQ(fake_fmem_unmaps, 9 + 2 * IOREQ_GUEST_UNMAP_BATCH);
+	ioreq_guest_get_stats(&g, &st);
+	CHECK_EQ(st.unmap_batches, 3);
+	CHECK_EQ(st.unmaps, fake_fmem_unmaps);
+	CHECK_EQ(fake_fmem_live, 1 + 40 - 2 * IOREQ_GUEST_UNMAP_BATCH);
+	/* INVALIDATE unmaps at once, queued evictions included */
+	ioreq_guest_invalidate(&g);
+	CHECK_EQ(fake_fmem_live, 0);
+	teardown();
+}
+
+/* Lengths a guest picks: 0 touches nothing, a wrap past 2^64 faults. */
+static void
+test_hostile_lengths(void)
+{
+	uint8_t buf[4] = { 0 };
+
+	setup();
+	CHECK_EQ(ioreq_guest_read(&g, UINT64_MAX, buf, 0), 0);
+	CHECK_EQ(ioreq_guest_write(&g, 0x1000, buf, 0), 0);
+	CHECK_EQ(fake_fmem_maps, 0);
+	CHECK_EQ(ioreq_guest_read(&g, UINT64_MAX - 1, buf, 4), -EFAULT);
+	CHECK_EQ(ioreq_guest_write(&g, UINT64_MAX, buf, 2), -EFAULT);
+	CHECK_EQ(fake_fmem_maps, 0);
+	/* the last page of the address space is simply not RAM */
+	CHECK_EQ(ioreq_guest_read(&g, UINT64_MAX - 3, buf, 4), -EFAULT);
+	teardown();
+}
+
 /* No fmem (never opened): every access faults, nothing is called. */
 static void
 test_no_handle(void)
@@ -298,6 +358,8 @@ main(void)
 	test_invalidate();
 	test_spanning();
 	test_refused();
+	test_batched_unmaps();
+	test_hostile_lengths();
 	test_no_handle();
 	test_dispatch_refused();
 	if (test_failures)

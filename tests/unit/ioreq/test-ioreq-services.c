@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ioreq/server-internal.h"
+#include "ioreq/guest-svc.h"
 #include "tests/unit/devices/test-util.h"
 
 struct xendevicemodel_handle {
@@ -89,6 +90,18 @@ ioreq_guest_write(struct ioreq_guest *g, uint64_t gpa, const void *buf,
 		  size_t len)
 {
 	return -EFAULT;
+}
+
+int
+ioreq_guest_svc_map(void *opaque, uint64_t gpa, size_t len, bool writable,
+		    struct guest_sg *sg)
+{
+	return -EFAULT;
+}
+
+void
+ioreq_guest_svc_unmap(void *opaque, struct guest_sg *sg)
+{
 }
 
 int
