@@ -3,7 +3,7 @@
  * servers, event channels, grant table, interrupt lines and RAM, plus the
  * transport that the drop-in libraries (tests/xensim/lib/) connect to.
  *
- * The script interpreter (script.c) and bench-io (bench.c) play the guest
+ * The script interpreter (script-*.c) and bench-io (bench.c) play the guest
  * through this API; they never touch the transport.  Every guest access
  * behaves as Xen 4.17 does (see README.md for the source of each rule).
  *

@@ -1,7 +1,7 @@
 /*
  * Internal state of xensim's hypervisor core, shared by hv-core.c (domain,
- * servers, event channels, dm_ops), hv-io.c (guest accesses) and
- * hv-ctl.c (the control thread serving the drop-in libraries).
+ * servers, event channels), hv-dmop.c (dm_ops), hv-io.c (guest accesses)
+ * and hv-ctl.c (the control thread serving the drop-in libraries).
  *
  * Locking: hv->lock is a rwlock.  The control thread and the script thread
  * take it for writing when they change servers, ranges, ports or grants;
@@ -42,6 +42,12 @@
 #define HV_MAX_MEMORY (3ULL << 30)
 #define HV_VGA_FIRST 0xa0000ULL
 #define HV_VGA_LAST 0xbffffULL
+
+/* hv->counters[]: foreign maps, unmaps (hv-core.c), then one per dm_op
+ * (hv-dmop.c). */
+#define COUNTER_FOREIGN_MAP 0
+#define COUNTER_FOREIGN_UNMAP 1
+#define COUNTER_DMOP_FIRST 2
 
 struct hv_range {
 	uint64_t first, last; /* inclusive, as Xen's rangesets */
@@ -194,8 +200,6 @@ struct hv_raw_req {
 
 enum hv_status hv_send_raw(struct hv *hv, unsigned vcpu, unsigned id,
 			   const struct hv_raw_req *r, uint64_t *ret_data);
-int hv_dmop(struct hv *hv, struct hv_conn *conn, const struct xensim_req *req,
-	    struct xensim_rep *rep);
 int hv_evtchn_bind_interdomain(struct hv *hv, struct hv_conn *conn,
 			       uint32_t domid, uint32_t gport,
 			       uint32_t *ret_lport, int *ret_efd);
@@ -229,6 +233,25 @@ void hv_xs_conn_add(struct hv *hv, struct hv_conn *conn);
 void hv_xs_conn_remove(struct hv *hv, struct hv_conn *conn);
 /* @releaseDomain to every xenstore connection.  hv->lock held (write). */
 void hv_xs_fire_release(struct hv *hv);
+
+/*
+ * hv-core.c, for hv-dmop.c: rangesets with Xen's semantics (inclusive
+ * last), server slots and the injection log.  hv->lock held (write).
+ */
+bool rs_contains(const struct hv_rangeset *rs, uint64_t first, uint64_t last);
+bool rs_overlaps(const struct hv_rangeset *rs, uint64_t first, uint64_t last);
+int rs_add(struct hv_rangeset *rs, uint64_t first, uint64_t last);
+int rs_remove(struct hv_rangeset *rs, uint64_t first, uint64_t last);
+int server_create(struct hv *hv, int bufioreq, unsigned *ret_id);
+void server_destroy(struct hv *hv, unsigned id);
+struct hv_server *server_get(struct hv *hv, uint64_t id);
+void server_set_state(struct hv *hv, struct hv_server *s, bool enabled);
+void inj_record(struct hv *hv, const struct hv_injection *inj);
+
+/* hv-dmop.c: one dm_op from a device-model connection.  hv->lock held
+ * (write). */
+int hv_dmop(struct hv *hv, struct hv_conn *conn, const struct xensim_req *req,
+	    struct xensim_rep *rep);
 
 /* hv-ctl.c */
 int hv_ctl_start(struct hv *hv);
