@@ -75,7 +75,7 @@ debugcon_create(const struct cfg_device *cfg,
 	};
 	s->dev.region_count = 1;
 	r = chardev_open((cfg->keys & CFG_KEY_BACKEND) ? &cfg->backend :
-			 &null_backend, svc->evbase, cfg->id, &s->cd);
+			 &null_backend, svc->events, cfg->id, &s->cd);
 	if (r < 0) {
 		debugcon_destroy(&s->dev);
 		return r;

@@ -18,7 +18,7 @@
 
 struct cfg_device;
 struct cfg_extra_key;
-struct event_base;
+struct device_events;
 struct device;
 struct pci_function;
 
@@ -72,7 +72,8 @@ enum device_shutdown {
  */
 struct device_services {
 	void *opaque;
-	struct event_base *evbase;	/* the daemon's only event loop */
+	/* timers, fd watches, deferred work, completions (devices/events.h) */
+	const struct device_events *events;
 
 	/* ISA IRQ line 0-15 as a level (true = asserted). */
 	int (*set_isa_irq)(void *opaque, unsigned irq, bool level);

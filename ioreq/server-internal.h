@@ -10,6 +10,7 @@
 #include <xenforeignmemory.h>
 
 #include "ioreq/dispatch.h"
+#include "ioreq/events.h"
 #include "ioreq/guest.h"
 #include "ioreq/ioreq.h"
 #include "ioreq/ring.h"
@@ -54,6 +55,7 @@ struct ioreq_server {
 	struct ioreq_dispatch dispatch;
 	struct ioreq_ring ring;
 	struct ioreq_guest guest;
+	struct ioreq_events *events;	/* device event services */
 	struct device_services services;
 	struct log_ratelimit ratelimit;
 	struct log_ratelimit region_ratelimit;	/* guest-driven BAR moves */
@@ -69,8 +71,7 @@ int ioreq_range_check(enum bus_space space, uint64_t base, uint64_t size);
 /* Record a dm_op failure; returns -errno (and notes ESRCH). */
 int ioreq_server_dmop_error(struct ioreq_server *server);
 
-/* Fill server->services (irq.c). */
-void ioreq_services_init(struct ioreq_server *server,
-			 struct event_base *evbase);
+/* Fill server->services (irq.c); server->events is set. */
+void ioreq_services_init(struct ioreq_server *server);
 
 #endif
