@@ -138,7 +138,8 @@ device_watch_new(const struct device_events *ev, int fd, unsigned mask,
 
 /*
  * Watch for exactly mask from now on, without reallocating (a system call
- * only for bits that change).  On failure the mask stays as it was.
+ * only for bits that change).  On failure the mask stays as it was;
+ * -EINVAL for bits beyond DEVICE_WATCH_ALL.
  */
 static inline int
 device_watch_set(const struct device_events *ev, struct device_watch *watch,

@@ -156,9 +156,11 @@ ev_watch_free(void *opaque, struct device_watch *w)
 static int
 ev_watch_set(void *opaque, struct device_watch *w, unsigned mask)
 {
-	unsigned add = mask & ~w->mask & DEVICE_WATCH_ALL;
+	unsigned add = mask & ~w->mask;
 	unsigned del = w->mask & ~mask;
 
+	if (mask & ~DEVICE_WATCH_ALL)
+		return -EINVAL;
 	for (unsigned i = 0; i < _WATCH_COUNT; i++) {
 		if (!(add & watch_bits[i]) || event_add(w->ev[i], NULL) == 0)
 			continue;
@@ -170,7 +172,7 @@ ev_watch_set(void *opaque, struct device_watch *w, unsigned mask)
 	for (unsigned i = 0; i < _WATCH_COUNT; i++)
 		if (del & watch_bits[i])
 			(void)event_del(w->ev[i]);
-	w->mask = mask & DEVICE_WATCH_ALL;
+	w->mask = mask;
 	return 0;
 }
 
@@ -183,7 +185,7 @@ ev_watch_new(void *opaque, int fd, unsigned mask,
 	struct device_watch *w;
 	int r;
 
-	if (fd < 0 || !cb || !ret_watch || (mask & ~DEVICE_WATCH_ALL))
+	if (fd < 0 || !cb || !ret_watch)
 		return -EINVAL;
 	w = calloc(1, sizeof(*w));
 	if (!w)

@@ -458,6 +458,38 @@ out:
 	free(got);
 }
 
+/*
+ * Guest output is flushed as deferred work: not inside chardev_write(),
+ * but at the point the server has answered the request, before the loop
+ * runs again.
+ */
+static void
+test_flush_after_answer(void)
+{
+	struct chardev *cd = NULL;
+	char buf[8];
+	int sv[2];
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	CHECK_EQ(chardev_open_fds(ev, sv[0], sv[0], true, "ans", &cd), 0);
+	if (!cd)
+		return;
+	pump_for(base, 2);
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"hi", 2), 2);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), -1);
+	CHECK_EQ(ioreq_events_queued(events), 1);
+	ioreq_events_answered(events);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), 2);
+	CHECK(memcmp(buf, "hi", 2) == 0);
+	/* closing with a flush still queued drops it from the queue */
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"yo", 2), 2);
+	chardev_close(cd);
+	CHECK_EQ(ioreq_events_queued(events), 0);
+	pump_for(base, 2);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), 2);
+	close(sv[1]);
+}
+
 /* Caller's fds, not owned and left blocking: a pipe for output. */
 static void
 test_fds_pipe(void)
@@ -696,6 +728,7 @@ main(void)
 	test_socket();
 	test_socket_path_guard();
 	test_socket_slow_client();
+	test_flush_after_answer();
 	test_fds_pipe();
 	test_fds_file_input();
 	test_pty();
