@@ -12,9 +12,10 @@
  * thread.  struct device_events never changes after it is handed out, so
  * another thread may read it.
  *
- * Cost: arming a timer, changing nothing in a watch, and deferring work
- * allocate nothing and make no system call; the fast path (an ioreq and
- * its answer) may use them.  Creating handles allocates.
+ * Cost: arming or cancelling a timer and deferring work allocate nothing
+ * and make no system call, so the fast path (an ioreq and its answer) may
+ * use them; changing a watch's mask makes a system call only for the bits
+ * that change.  Creating handles allocates.
  */
 #ifndef IOREQD_DEVICES_EVENTS_H
 #define IOREQD_DEVICES_EVENTS_H
