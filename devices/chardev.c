@@ -7,9 +7,10 @@
  * fd.  Input is read by a persistent read event that is only pending while
  * the front end has room; output goes through one ring buffer that is
  * flushed from the event loop, never from chardev_write(), so a guest's
- * register write costs a memcpy and no syscall.  A "kick" event made active
- * with event_active() (which itself makes no syscall on a single-threaded
- * base) runs deferred work: flushing, and resuming paused input.
+ * register write costs a memcpy and no syscall.  A "kick" (deferred work
+ * from the device event services, which costs no syscall either, and
+ * runs once the guest's request has been answered) does the rest:
+ * flushing, and resuming paused input.
  */
 #include "devices/chardev.h"
 
@@ -27,9 +28,10 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
 #include "config/cfg.h"
+#include "devices/device.h"
+#include "devices/events.h"
+#include "lib/container.h"
 #include "lib/log.h"
 
 #define CHARDEV_READ_CHUNK 256
@@ -71,7 +73,7 @@ enum chardev_out_mode {
 
 struct chardev {
 	enum chardev_kind kind;
-	struct event_base *evbase;
+	const struct device_events *ev;
 	char label[64];
 	char *path;			/* file/socket path, pty slave path */
 
@@ -80,7 +82,7 @@ struct chardev {
 
 	/* socket back-end */
 	int listen_fd;
-	struct event *listen_ev;
+	struct device_watch *listen_w;	/* READ on listen_fd */
 	dev_t sock_dev;			/* identity of the socket file we */
 	ino_t sock_ino;			/* created, so close removes only it */
 
@@ -91,19 +93,19 @@ struct chardev {
 	bool out_is_socket;		/* use send(MSG_NOSIGNAL) */
 	enum chardev_out_mode out_mode;
 	bool connected;			/* a reader exists; else discard */
-	struct event *in_ev;		/* EV_READ|EV_PERSIST on in_fd */
-	struct event *out_ev;		/* EV_WRITE|EV_PERSIST on out_fd */
-	struct event *hup_ev;		/* socket: EV_CLOSED while paused */
-	bool hup_pending;		/* hup_ev is added */
-	bool in_pending;		/* in_ev is added */
+	struct device_watch *in_w;	/* READ on in_fd */
+	struct device_watch *out_w;	/* WRITE on out_fd */
+	struct device_watch *hup_w;	/* socket: HUP on in_fd while paused */
+	bool hup_pending;		/* hup_w is watching */
+	bool in_pending;		/* in_w is watching */
 	bool in_direct;			/* regular file: read without polling */
 	bool in_eof;			/* input ended for good */
-	bool out_pending;		/* out_ev is added */
+	bool out_pending;		/* out_w is watching */
 
-	struct event *kick_ev;		/* deferred work, fd -1 */
+	struct device_work kick_work;	/* deferred flush / input resume */
 	bool kick_flush;
 	bool kick_input;
-	struct event *retry_ev;		/* pty reader poll, accept back-off */
+	struct device_timer *retry_timer; /* pty reader poll, accept back-off */
 	bool pty_dropped;		/* output discarded since the last
 					 * check for a pty reader */
 
@@ -137,8 +139,16 @@ fd_set_flags(int fd, bool nonblock)
 static void
 kick(struct chardev *cd)
 {
-	/* event_active on a non-pending event: no syscall, runs next round */
-	event_active(cd->kick_ev, EV_TIMEOUT, 0);
+	/* no syscall; runs once the current ioreq is answered */
+	device_defer(cd->ev, &cd->kick_work);
+}
+
+/* Turn one single-condition watch on or off: 0 or -errno. */
+static int
+watch_enable(struct chardev *cd, struct device_watch *w, unsigned bit,
+	     bool on)
+{
+	return device_watch_set(cd->ev, w, on ? bit : 0);
 }
 
 static size_t
@@ -173,17 +183,18 @@ socket_unread(int fd)
 /*
  * While input is paused nothing watches the client socket; a hang-up
  * would go unnoticed (and block new clients) until the guest drains.
- * hup_ev watches for the peer closing without reading its data.
+ * hup_w watches for the peer closing without reading its data.
  */
 static void
 hup_watch(struct chardev *cd, bool on)
 {
-	if (!cd->hup_ev || on == cd->hup_pending)
+	if (!cd->hup_w || on == cd->hup_pending)
 		return;
 	if (on)
-		cd->hup_pending = event_add(cd->hup_ev, NULL) == 0;
+		cd->hup_pending = watch_enable(cd, cd->hup_w,
+					       DEVICE_WATCH_HUP, true) == 0;
 	else {
-		(void)event_del(cd->hup_ev);
+		(void)watch_enable(cd, cd->hup_w, DEVICE_WATCH_HUP, false);
 		cd->hup_pending = false;
 	}
 }
@@ -192,29 +203,23 @@ static void
 input_pause(struct chardev *cd)
 {
 	if (cd->in_pending) {
-		(void)event_del(cd->in_ev);
+		(void)watch_enable(cd, cd->in_w, DEVICE_WATCH_READ, false);
 		cd->in_pending = false;
 	}
 	if (cd->connected)
 		hup_watch(cd, true);
 }
 
-/* Drop the current connection's events (not the fds). */
+/* Drop the current connection's watches (not the fds). */
 static void
 connection_events_free(struct chardev *cd)
 {
-	if (cd->in_ev) {
-		event_free(cd->in_ev);
-		cd->in_ev = NULL;
-	}
-	if (cd->out_ev) {
-		event_free(cd->out_ev);
-		cd->out_ev = NULL;
-	}
-	if (cd->hup_ev) {
-		event_free(cd->hup_ev);
-		cd->hup_ev = NULL;
-	}
+	device_watch_free(cd->ev, cd->in_w);
+	cd->in_w = NULL;
+	device_watch_free(cd->ev, cd->out_w);
+	cd->out_w = NULL;
+	device_watch_free(cd->ev, cd->hup_w);
+	cd->hup_w = NULL;
 	cd->hup_pending = false;
 	cd->in_pending = false;
 	cd->out_pending = false;
@@ -232,12 +237,7 @@ output_discard(struct chardev *cd)
 static void
 pty_arm_retry(struct chardev *cd)
 {
-	const struct timeval tv = {
-		.tv_sec = CHARDEV_RETRY_USEC / 1000000,
-		.tv_usec = CHARDEV_RETRY_USEC % 1000000,
-	};
-
-	(void)evtimer_add(cd->retry_ev, &tv);
+	(void)device_timer_arm(cd->ev, cd->retry_timer, CHARDEV_RETRY_USEC);
 }
 
 /*
@@ -261,7 +261,8 @@ connection_lost(struct chardev *cd)
 	case CHARDEV_PTY:
 		input_pause(cd);
 		if (cd->out_pending) {
-			(void)event_del(cd->out_ev);
+			(void)watch_enable(cd, cd->out_w, DEVICE_WATCH_WRITE,
+					   false);
 			cd->out_pending = false;
 		}
 		/* no timer: the guest's next output starts the checks */
@@ -269,7 +270,8 @@ connection_lost(struct chardev *cd)
 	default:
 		/* stdio / fds: output fd broken; keep discarding from now on */
 		if (cd->out_pending) {
-			(void)event_del(cd->out_ev);
+			(void)watch_enable(cd, cd->out_w, DEVICE_WATCH_WRITE,
+					   false);
 			cd->out_pending = false;
 		}
 		cd->out_mode = CHARDEV_OUT_NONE;
@@ -279,11 +281,11 @@ connection_lost(struct chardev *cd)
 }
 
 static void
-on_hup(evutil_socket_t fd, short what, void *arg)
+on_hup(void *arg, int fd, unsigned what)
 {
 	struct chardev *cd = arg;
 
-	if (socket_unread((int)fd) == 0) {
+	if (socket_unread(fd) == 0) {
 		connection_lost(cd);
 		return;
 	}
@@ -303,7 +305,7 @@ input_ended(struct chardev *cd)
 }
 
 static void
-on_input(evutil_socket_t fd, short what, void *arg)
+on_input(void *arg, int fd, unsigned what)
 {
 	struct chardev *cd = arg;
 	uint8_t buf[CHARDEV_READ_CHUNK];
@@ -328,12 +330,12 @@ on_input(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	cd->fe->receive(cd->fe_opaque, buf, (size_t)r);
-	if (cd->in_ev && fe_can_receive(cd) == 0)
+	if (cd->in_w && fe_can_receive(cd) == 0)
 		input_pause(cd);
 }
 
 static void
-on_output(evutil_socket_t fd, short what, void *arg)
+on_output(void *arg, int fd, unsigned what)
 {
 	chardev_flush(arg);
 }
@@ -344,17 +346,17 @@ input_resume(struct chardev *cd)
 	if (cd->in_direct && !cd->in_eof && cd->connected &&
 	    fe_can_receive(cd) > 0) {
 		/* a file is always readable: one chunk per loop round */
-		on_input(cd->in_fd, EV_READ, cd);
+		on_input(cd, cd->in_fd, DEVICE_WATCH_READ);
 		if (!cd->in_eof && fe_can_receive(cd) > 0)
 			chardev_accept_input(cd);
 		return;
 	}
-	if (!cd->in_ev || cd->in_pending || cd->in_eof || !cd->connected)
+	if (!cd->in_w || cd->in_pending || cd->in_eof || !cd->connected)
 		return;
 	if (fe_can_receive(cd) == 0)
 		return;
 	hup_watch(cd, false);
-	if (event_add(cd->in_ev, NULL) < 0) {
+	if (watch_enable(cd, cd->in_w, DEVICE_WATCH_READ, true) < 0) {
 		/* e.g. stdin is a regular file or /dev/null under epoll */
 		log_debug("%s: input not pollable, ignoring input",
 			  cd->label);
@@ -365,9 +367,9 @@ input_resume(struct chardev *cd)
 }
 
 static void
-on_kick(evutil_socket_t fd, short what, void *arg)
+on_kick(struct device_work *work)
 {
-	struct chardev *cd = arg;
+	struct chardev *cd = container_of(work, struct chardev, kick_work);
 
 	if (cd->kick_input) {
 		cd->kick_input = false;
@@ -413,7 +415,8 @@ out_wait_writable(struct chardev *cd)
 {
 	if (cd->out_pending)
 		return;
-	if (!cd->out_ev || event_add(cd->out_ev, NULL) < 0) {
+	if (!cd->out_w ||
+	    watch_enable(cd, cd->out_w, DEVICE_WATCH_WRITE, true) < 0) {
 		log_debug("%s: output not pollable, discarding", cd->label);
 		cd->out_mode = CHARDEV_OUT_NONE;
 		output_discard(cd);
@@ -454,7 +457,8 @@ chardev_flush(struct chardev *cd)
 				 * until EOF ends the connection.
 				 */
 				if (cd->out_pending)
-					(void)event_del(cd->out_ev);
+					(void)watch_enable(cd, cd->out_w,
+						DEVICE_WATCH_WRITE, false);
 				cd->out_pending = false;
 				cd->out_mode = CHARDEV_OUT_NONE;
 				output_discard(cd);
@@ -467,7 +471,7 @@ chardev_flush(struct chardev *cd)
 			break;	/* one chunk per POLLOUT */
 	}
 	if (cd->out_len == 0 && cd->out_pending) {
-		(void)event_del(cd->out_ev);
+		(void)watch_enable(cd, cd->out_w, DEVICE_WATCH_WRITE, false);
 		cd->out_pending = false;
 	}
 	fe_notify_writable(cd);
@@ -490,7 +494,7 @@ static void
 pty_output_dropped(struct chardev *cd)
 {
 	cd->pty_dropped = true;
-	if (!evtimer_pending(cd->retry_ev, NULL))
+	if (!device_timer_armed(cd->ev, cd->retry_timer))
 		pty_arm_retry(cd);	/* no syscall: a timer-heap insert */
 }
 
@@ -596,7 +600,7 @@ void
 chardev_accept_input(struct chardev *cd)
 {
 	if (!cd || cd->in_pending || cd->in_eof ||
-	    (!cd->in_ev && !cd->in_direct) || cd->kick_input)
+	    (!cd->in_w && !cd->in_direct) || cd->kick_input)
 		return;
 	cd->kick_input = true;
 	kick(cd);
@@ -648,31 +652,32 @@ in_kind_for(int fd)
 	return CHARDEV_IN_NONE;
 }
 
-/* Set up in/out events for the current fds. */
+/* Set up in/out watches (none watching yet) for the current fds. */
 static int
 connection_events_new(struct chardev *cd)
 {
 	enum chardev_in_kind kind = in_kind_for(cd->in_fd);
+	int r;
 
 	cd->in_direct = kind == CHARDEV_IN_DIRECT;
 	if (kind == CHARDEV_IN_POLLED) {
-		cd->in_ev = event_new(cd->evbase, cd->in_fd,
-				      EV_READ | EV_PERSIST, on_input, cd);
-		if (!cd->in_ev)
-			return -ENOMEM;
+		r = device_watch_new(cd->ev, cd->in_fd, 0, on_input, cd,
+				     &cd->in_w);
+		if (r < 0)
+			return r;
 	}
 	if (cd->out_fd >= 0 && cd->out_mode != CHARDEV_OUT_DIRECT &&
 	    cd->out_mode != CHARDEV_OUT_NONE) {
-		cd->out_ev = event_new(cd->evbase, cd->out_fd,
-				       EV_WRITE | EV_PERSIST, on_output, cd);
-		if (!cd->out_ev)
-			return -ENOMEM;
+		r = device_watch_new(cd->ev, cd->out_fd, 0, on_output, cd,
+				     &cd->out_w);
+		if (r < 0)
+			return r;
 	}
 	if (cd->kind == CHARDEV_SOCKET && cd->in_fd >= 0) {
-		cd->hup_ev = event_new(cd->evbase, cd->in_fd,
-				       EV_CLOSED | EV_PERSIST, on_hup, cd);
-		if (!cd->hup_ev)
-			return -ENOMEM;
+		r = device_watch_new(cd->ev, cd->in_fd, 0, on_hup, cd,
+				     &cd->hup_w);
+		if (r < 0)
+			return r;
 	}
 	cd->in_eof = false;
 	return 0;
@@ -716,7 +721,7 @@ client_hung_up(struct chardev *cd)
 }
 
 static void
-on_accept(evutil_socket_t fd, short what, void *arg)
+on_accept(void *arg, int fd, unsigned what)
 {
 	struct chardev *cd = arg;
 	int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -726,7 +731,8 @@ on_accept(evutil_socket_t fd, short what, void *arg)
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
 			/* back off instead of spinning on a level event */
-			(void)event_del(cd->listen_ev);
+			(void)watch_enable(cd, cd->listen_w, DEVICE_WATCH_READ,
+					   false);
 			pty_arm_retry(cd);
 		}
 		return;
@@ -757,13 +763,13 @@ on_accept(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-on_retry(evutil_socket_t fd, short what, void *arg)
+on_retry(void *arg)
 {
 	struct chardev *cd = arg;
 	struct pollfd p;
 
 	if (cd->kind == CHARDEV_SOCKET) {
-		(void)event_add(cd->listen_ev, NULL);
+		(void)watch_enable(cd, cd->listen_w, DEVICE_WATCH_READ, true);
 		return;
 	}
 	/* pty: a master reports POLLHUP while no process has the slave open */
@@ -856,11 +862,9 @@ socket_listen(struct chardev *cd, const char *path)
 		cd->sock_ino = 0;
 		return r;
 	}
-	cd->listen_ev = event_new(cd->evbase, cd->listen_fd,
-				  EV_READ | EV_PERSIST, on_accept, cd);
-	if (!cd->listen_ev || event_add(cd->listen_ev, NULL) < 0)
-		return -ENOMEM;
-	return 0;
+	r = device_watch_new(cd->ev, cd->listen_fd, DEVICE_WATCH_READ,
+			     on_accept, cd, &cd->listen_w);
+	return r < 0 ? r : 0;
 }
 
 static int
@@ -906,12 +910,12 @@ pty_open(struct chardev *cd)
 		return r;
 	log_notice("%s: serial console on pty %s", cd->label, cd->path);
 	/* connected once the slave is opened; on_retry polls for it */
-	on_retry(-1, 0, cd);
+	on_retry(cd);
 	return 0;
 }
 
 static struct chardev *
-chardev_alloc(struct event_base *evbase, enum chardev_kind kind,
+chardev_alloc(const struct device_events *ev, enum chardev_kind kind,
 	      const char *label)
 {
 	struct chardev *cd = calloc(1, sizeof(*cd));
@@ -919,15 +923,14 @@ chardev_alloc(struct event_base *evbase, enum chardev_kind kind,
 	if (!cd)
 		return NULL;
 	cd->kind = kind;
-	cd->evbase = evbase;
+	cd->ev = ev;
 	(void)snprintf(cd->label, sizeof(cd->label), "%s",
 		       label ? label : "chardev");
 	cd->listen_fd = -1;
 	cd->in_fd = -1;
 	cd->out_fd = -1;
-	cd->kick_ev = event_new(evbase, -1, 0, on_kick, cd);
-	cd->retry_ev = evtimer_new(evbase, on_retry, cd);
-	if (!cd->kick_ev || !cd->retry_ev) {
+	device_work_init(&cd->kick_work, on_kick);
+	if (device_timer_new(ev, on_retry, cd, &cd->retry_timer) < 0) {
 		chardev_close(cd);
 		return NULL;
 	}
@@ -955,16 +958,16 @@ fds_setup(struct chardev *cd, int in_fd, int out_fd, bool own)
 }
 
 int
-chardev_open_fds(struct event_base *evbase, int in_fd, int out_fd,
+chardev_open_fds(const struct device_events *ev, int in_fd, int out_fd,
 		 bool take_ownership, const char *label,
 		 struct chardev **ret_cd)
 {
 	struct chardev *cd;
 	int r;
 
-	if (!evbase || !ret_cd)
+	if (!ev || !ret_cd)
 		return -EINVAL;
-	cd = chardev_alloc(evbase, CHARDEV_FDS, label);
+	cd = chardev_alloc(ev, CHARDEV_FDS, label);
 	if (!cd)
 		return -ENOMEM;
 	r = fds_setup(cd, in_fd, out_fd, take_ownership);
@@ -1085,7 +1088,7 @@ kind_of(const struct cfg_backend *cfg, enum chardev_kind *ret)
 }
 
 int
-chardev_open(const struct cfg_backend *cfg, struct event_base *evbase,
+chardev_open(const struct cfg_backend *cfg, const struct device_events *ev,
 	     const char *label, struct chardev **ret_cd)
 {
 	static const struct cfg_backend null_backend = {
@@ -1097,9 +1100,9 @@ chardev_open(const struct cfg_backend *cfg, struct event_base *evbase,
 
 	if (!cfg)
 		cfg = &null_backend;
-	if (!evbase || !ret_cd || kind_of(cfg, &kind) < 0)
+	if (!ev || !ret_cd || kind_of(cfg, &kind) < 0)
 		return -EINVAL;
-	cd = chardev_alloc(evbase, kind, label);
+	cd = chardev_alloc(ev, kind, label);
 	if (!cd)
 		return -ENOMEM;
 	r = backend_setup(cd, cfg);
@@ -1140,12 +1143,9 @@ chardev_close(struct chardev *cd)
 		return;
 	final_flush(cd);
 	connection_events_free(cd);
-	if (cd->kick_ev)
-		event_free(cd->kick_ev);
-	if (cd->retry_ev)
-		event_free(cd->retry_ev);
-	if (cd->listen_ev)
-		event_free(cd->listen_ev);
+	device_work_cancel(cd->ev, &cd->kick_work);
+	device_timer_free(cd->ev, cd->retry_timer);
+	device_watch_free(cd->ev, cd->listen_w);
 	if (cd->listen_fd >= 0)
 		(void)close(cd->listen_fd);
 	if (cd->kind == CHARDEV_SOCKET && cd->path && cd->sock_ino &&

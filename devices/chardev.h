@@ -54,7 +54,8 @@
  *           (once per short write).  Back-ends that discard (null, socket
  *           with no client, pty with no reader) always accept everything.
  *
- * Everything runs on the libevent thread of `evbase`; all fds the back-end
+ * Everything runs on the loop thread of the event services `ev`
+ * (devices/events.h), which must outlive the back-end; all fds the back-end
  * owns are non-blocking and close-on-exec.  chardev_write() makes no syscall:
  * output is flushed from the event loop.
  */
@@ -67,13 +68,13 @@
 #include <sys/types.h>
 
 struct cfg_backend;
-struct event_base;
+struct device_events;
 struct chardev;
 
 /* Bytes of output buffered for a slow reader before chardev_write() stalls. */
 #define CHARDEV_OUT_SIZE (64 * 1024)
 
-/* Hooks of the front end; all optional, called on the libevent thread. */
+/* Hooks of the front end; all optional, called on the loop thread. */
 struct chardev_frontend_ops {
 	/* How many input bytes the front end can take right now. */
 	size_t (*can_receive)(void *opaque);
@@ -94,8 +95,9 @@ struct chardev_frontend_ops {
  * open/bind/listen/posix_openpt).  Never blocks.  Logs nothing except the
  * pty path (notice).
  */
-int chardev_open(const struct cfg_backend *cfg, struct event_base *evbase,
-		 const char *label, struct chardev **ret_cd);
+int chardev_open(const struct cfg_backend *cfg,
+		 const struct device_events *ev, const char *label,
+		 struct chardev **ret_cd);
 
 /*
  * A back-end on fds the caller already has (tests, embedding).  in_fd and
@@ -103,7 +105,7 @@ int chardev_open(const struct cfg_backend *cfg, struct event_base *evbase,
  * take_ownership, the fds are made non-blocking and closed by
  * chardev_close(); otherwise they are left as they are (like stdio).
  */
-int chardev_open_fds(struct event_base *evbase, int in_fd, int out_fd,
+int chardev_open_fds(const struct device_events *ev, int in_fd, int out_fd,
 		     bool take_ownership, const char *label,
 		     struct chardev **ret_cd);
 

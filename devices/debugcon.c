@@ -73,7 +73,7 @@ debugcon_create(const struct cfg_device *cfg,
 	};
 	s->dev.region_count = 1;
 	r = chardev_open((cfg->keys & CFG_KEY_BACKEND) ? &cfg->backend : NULL,
-			 svc->evbase, cfg->id, &s->cd);
+			 svc->events, cfg->id, &s->cd);
 	if (r < 0) {
 		debugcon_destroy(&s->dev);
 		return r;

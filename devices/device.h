@@ -20,7 +20,7 @@
 
 #include "config/cfg.h"
 
-struct event_base;
+struct device_events;
 struct device;
 struct guest_sg;
 struct pci_function;
@@ -92,7 +92,8 @@ enum device_shutdown {
  */
 struct device_services {
 	void *opaque;
-	struct event_base *evbase;	/* the daemon's only event loop */
+	/* timers, fd watches, deferred work, completions (devices/events.h) */
+	const struct device_events *events;
 
 	/* ISA IRQ line 0-15 as a level (true = asserted). */
 	int (*set_isa_irq)(void *opaque, unsigned irq, bool level);

@@ -148,10 +148,10 @@ pci_serial_create(const struct cfg_device *cfg,
 	if (r < 0)
 		goto err_free;
 	r = chardev_open((cfg->keys & CFG_KEY_BACKEND) ? &cfg->backend : NULL,
-			 svc->evbase, cfg->id, &s->cd);
+			 svc->events, cfg->id, &s->cd);
 	if (r < 0)
 		goto err_free;
-	r = uart16550_init(&s->uart, cfg->id, svc->evbase, s->cd,
+	r = uart16550_init(&s->uart, cfg->id, svc->events, s->cd,
 			   pci_serial_set_irq, s);
 	if (r < 0)
 		goto err_free;

@@ -24,11 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/event.h>
-
 #include "config/cfg.h"
 #include "devices/chardev.h"
 #include "devices/device.h"
+#include "devices/events.h"
 #include "devices/registry.h"
 #include "lib/container.h"
 #include "lib/range.h"
@@ -168,23 +167,17 @@ char_timeout_usec(const struct uart16550 *u)
 static void
 rx_timer_restart(struct uart16550 *u)
 {
-	struct timeval tv;
-	uint64_t usec;
-
 	if (!u->rx_timer)
 		return;
 	if (!fifo_enabled(u) || u->rx_count == 0) {
-		(void)evtimer_del(u->rx_timer);
+		device_timer_cancel(u->ev, u->rx_timer);
 		return;
 	}
-	usec = char_timeout_usec(u);
-	tv.tv_sec = (time_t)(usec / 1000000);
-	tv.tv_usec = (suseconds_t)(usec % 1000000);
-	(void)evtimer_add(u->rx_timer, &tv);
+	(void)device_timer_arm(u->ev, u->rx_timer, char_timeout_usec(u));
 }
 
 static void
-on_rx_timeout(evutil_socket_t fd, short what, void *arg)
+on_rx_timeout(void *arg)
 {
 	struct uart16550 *u = arg;
 
@@ -201,7 +194,7 @@ rx_clear(struct uart16550 *u)
 	u->rx_count = 0;
 	u->timeout_ipending = false;
 	if (u->rx_timer)
-		(void)evtimer_del(u->rx_timer);
+		device_timer_cancel(u->ev, u->rx_timer);
 }
 
 /* One byte off the wire (or the loopback path) into the RX FIFO. */
@@ -557,15 +550,18 @@ uart16550_reset(struct uart16550 *u)
 
 int
 uart16550_init(struct uart16550 *u, const char *name,
-	       struct event_base *evbase, struct chardev *cd,
+	       const struct device_events *ev, struct chardev *cd,
 	       void (*set_irq)(void *opaque, bool level), void *opaque)
 {
+	int r;
+
 	memset(u, 0, sizeof(*u));
 	(void)snprintf(u->name, sizeof(u->name), "%s", name ? name : "uart");
-	if (evbase) {
-		u->rx_timer = evtimer_new(evbase, on_rx_timeout, u);
-		if (!u->rx_timer)
-			return -ENOMEM;
+	if (ev) {
+		r = device_timer_new(ev, on_rx_timeout, u, &u->rx_timer);
+		if (r < 0)
+			return r;
+		u->ev = ev;
 	}
 	u->cd = cd;
 	uart16550_reset(u);	/* irq_level is false: set_irq not called */
@@ -582,8 +578,8 @@ uart16550_fini(struct uart16550 *u)
 	if (u->cd)
 		chardev_set_frontend(u->cd, NULL, NULL);
 	u->cd = NULL;
-	if (u->rx_timer)
-		event_free(u->rx_timer);
+	if (u->ev)
+		device_timer_free(u->ev, u->rx_timer);
 	u->rx_timer = NULL;
 }
 
@@ -661,10 +657,10 @@ isa_create(const struct cfg_device *cfg, const struct device_services *svc,
 	};
 	s->dev.region_count = 1;
 	r = chardev_open((cfg->keys & CFG_KEY_BACKEND) ? &cfg->backend : NULL,
-			 svc->evbase, cfg->id, &s->cd);
+			 svc->events, cfg->id, &s->cd);
 	if (r < 0)
 		goto err_free;
-	r = uart16550_init(&s->uart, cfg->id, svc->evbase, s->cd,
+	r = uart16550_init(&s->uart, cfg->id, svc->events, s->cd,
 			   isa_set_irq, s);
 	if (r < 0)
 		goto err_free;

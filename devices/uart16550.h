@@ -12,7 +12,7 @@
  * in loopback as the datasheet describes.  set_irq is called only when that
  * gated level changes.
  *
- * Threading: the libevent thread of the evbase given to init.
+ * Threading: the loop thread of the event services given to init.
  */
 #ifndef IOREQD_DEVICES_UART16550_H
 #define IOREQD_DEVICES_UART16550_H
@@ -24,8 +24,8 @@
 #include "lib/log.h"
 
 struct chardev;
-struct event;
-struct event_base;
+struct device_events;
+struct device_timer;
 
 #define UART16550_REG_COUNT 8		/* register window, bytes */
 #define UART16550_FIFO_SIZE 16
@@ -80,7 +80,8 @@ struct uart16550 {
 	void (*set_irq)(void *opaque, bool level);
 	void *opaque;
 	struct chardev *cd;	/* not owned; may be NULL (discard) */
-	struct event *rx_timer;	/* NULL without an evbase */
+	const struct device_events *ev;	/* NULL: no timeout */
+	struct device_timer *rx_timer;	/* NULL without ev */
 	char name[64];
 	struct log_ratelimit rl;
 	struct uart16550_stats stats;
@@ -89,13 +90,13 @@ struct uart16550 {
 /*
  * Initialise `uart` to its reset state and attach it as the front end of
  * `cd` (may be NULL: output discarded, no input).  `name` is used in log
- * messages.  evbase may be NULL in which case no character-timeout
+ * messages.  ev may be NULL in which case no character-timeout
  * interrupt is ever raised.  set_irq(opaque, level) is called on every
  * change of the gated interrupt level (not during init).  Returns 0 or
  * -ENOMEM.
  */
 int uart16550_init(struct uart16550 *uart, const char *name,
-		   struct event_base *evbase, struct chardev *cd,
+		   const struct device_events *ev, struct chardev *cd,
 		   void (*set_irq)(void *opaque, bool level), void *opaque);
 
 /* Detach from the chardev and free the timer; does not call set_irq. */

@@ -31,8 +31,9 @@ struct ioreq_server;
 /*
  * Open the Xen handles for `domid`, create an IOREQ server with an ATOMIC
  * buffered ring and map its pages.  `bus` is borrowed (owned by the
- * caller, must outlive the server); evbase is handed to devices through the
- * services.  On failure everything done so far is undone.
+ * caller, must outlive the server); the device event services (timers, fd
+ * watches, deferred work, completions: ioreq/events.h) run on evbase.  On
+ * failure everything done so far is undone.
  */
 int ioreq_server_open(uint16_t domid, struct bus *bus,
 		      struct event_base *evbase,
@@ -49,7 +50,10 @@ int ioreq_map_range(struct ioreq_server *server, enum bus_space space,
 int ioreq_unmap_range(struct ioreq_server *server, enum bus_space space,
 		      uint64_t base, uint64_t size);
 
-/* The services (IRQ, MSI, guest memory, region changes) for devices. */
+/*
+ * The services (IRQ, MSI, guest memory, region changes, events) for
+ * devices.
+ */
 const struct device_services *ioreq_server_services(
 	struct ioreq_server *server);
 
@@ -87,7 +91,7 @@ int ioreq_server_fd(struct ioreq_server *server);
 
 /*
  * Handle one pending event-channel port: drain the buffered ring, answer
- * the vCPU's request, unmask.  Fast path: no allocation, no logging except
+ * the vCPU's request, unmask, then run the work devices deferred.  Fast path: no allocation, no logging except
  * rate-limited guest warnings.  0, or -errno from the event channel.
  */
 int ioreq_server_handle_event(struct ioreq_server *server);

@@ -12,6 +12,7 @@
 #include <xenforeignmemory.h>
 
 #include "ioreq/dispatch.h"
+#include "ioreq/events.h"
 #include "ioreq/guest.h"
 #include "ioreq/ioreq.h"
 #include "ioreq/ring.h"
@@ -77,6 +78,7 @@ struct ioreq_server {
 	struct ioreq_dispatch dispatch;
 	struct ioreq_ring ring;
 	struct ioreq_guest guest;
+	struct ioreq_events *events;	/* device event services */
 	struct device_services services;
 	struct log_ratelimit ratelimit;
 	struct log_ratelimit region_ratelimit;	/* guest-driven BAR moves */
@@ -139,8 +141,7 @@ int ioreq_region_changed(struct ioreq_server *server, struct device *dev,
 void ioreq_regions_begin(struct ioreq_server *server);
 void ioreq_regions_end(struct ioreq_server *server);
 
-/* Fill server->services (services.c). */
-void ioreq_services_init(struct ioreq_server *server,
-			 struct event_base *evbase);
+/* Fill server->services (services.c); server->events is set. */
+void ioreq_services_init(struct ioreq_server *server);
 
 #endif

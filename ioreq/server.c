@@ -128,7 +128,7 @@ request_end_cb(void *opaque)
 }
 
 static void
-wire_up(struct ioreq_server *s, struct event_base *evbase)
+wire_up(struct ioreq_server *s)
 {
 	ioreq_guest_init(&s->guest, s->fmem, s->domid);
 	s->dispatch = (struct ioreq_dispatch){
@@ -146,7 +146,7 @@ wire_up(struct ioreq_server *s, struct event_base *evbase)
 	s->ring.dispatch = &s->dispatch;
 	s->ring.notify = ring_notify;
 	s->ring.opaque = s;
-	ioreq_services_init(s, evbase);
+	ioreq_services_init(s);
 }
 
 int
@@ -176,7 +176,10 @@ ioreq_server_open(uint16_t domid, struct bus *bus, struct event_base *evbase,
 	r = map_pages(s);
 	if (r < 0)
 		goto err;
-	wire_up(s, evbase);
+	r = ioreq_events_new(evbase, &s->events);
+	if (r < 0)
+		goto err;
+	wire_up(s);
 	*ret_server = s;
 	return 0;
 err:
@@ -343,6 +346,8 @@ ioreq_server_handle_event(struct ioreq_server *s)
 	ioreq_guest_flush(&s->guest);
 	if (xenevtchn_unmask(s->xce, (evtchn_port_t)port) < 0 && r >= 0)
 		r = errno > 0 ? -errno : -EIO;
+	/* answered and the vCPU released: now the work devices put off */
+	ioreq_events_answered(s->events);
 	return r < 0 ? r : 0;
 }
 
@@ -436,6 +441,7 @@ ioreq_server_destroy(struct ioreq_server *s)
 		(void)xenevtchn_close(s->xce);
 	if (s->dmod)
 		(void)xendevicemodel_close(s->dmod);
+	ioreq_events_free(s->events);
 	free(s->port_table);
 	free(s->vcpu_ports);
 	free(s);

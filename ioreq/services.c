@@ -147,11 +147,11 @@ svc_shutdown(void *opaque, enum device_shutdown reason)
 }
 
 void
-ioreq_services_init(struct ioreq_server *s, struct event_base *evbase)
+ioreq_services_init(struct ioreq_server *s)
 {
 	s->services = (struct device_services){
 		.opaque = s,
-		.evbase = evbase,
+		.events = ioreq_events_services(s->events),
 		.set_isa_irq = svc_set_isa_irq,
 		.set_pci_intx = svc_set_pci_intx,
 		.set_irq_level = svc_set_irq_level,

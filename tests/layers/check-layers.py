@@ -9,7 +9,8 @@ layer to a higher one: a device that needs the daemon's event loop cannot
 be unit-tested or reused without it.
 
 Subfolders belong to their top folder's layer (devices/virtio/ is
-devices/).  Xen's headers are for ioreq/ alone (FORBIDDEN).
+devices/).  Xen's headers are for ioreq/ alone, libevent's for ioreq/
+and daemon/ (FORBIDDEN).
 
 KNOWN lists tolerated upward includes (none since the structure issue);
 the check fails on any new one, and on a KNOWN entry that is gone (so the
@@ -28,10 +29,13 @@ KNOWN = set()   # empty since the structure issue; keep it so
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z]+)/([^"]+)"', re.M)
 SYSTEM = re.compile(r'^\s*#\s*include\s+<([^>]+)>', re.M)
 
-# System headers a layer must not use: only ioreq/ speaks to Xen (so a
-# device or the config can be tested and reused without it).
+# System headers a layer must not use: only ioreq/ speaks to Xen, and
+# devices see the event loop only through their event services
+# (devices/events.h), so a device or the config can be tested and reused
+# without either.
 FORBIDDEN = {
     "xen": ("lib", "config", "devices", "daemon"),
+    "libevent": ("lib", "config", "devices"),
 }
 
 
@@ -39,6 +43,8 @@ def forbidden(header):
     """The FORBIDDEN key a system header falls under, or None."""
     if header.startswith("xen"):
         return "xen"
+    if header.startswith(("event2/", "event.h")):
+        return "libevent"
     return None
 
 

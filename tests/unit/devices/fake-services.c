@@ -7,6 +7,8 @@
 
 #include <event2/event.h>
 
+#include "ioreq/events.h"
+
 static int
 fake_set_isa_irq(void *opaque, unsigned irq, bool level)
 {
@@ -134,19 +136,15 @@ fake_services_init(struct fake_services *f, size_t mem_size)
 {
 	memset(f, 0, sizeof(*f));
 	f->evbase = event_base_new();
-	if (!f->evbase)
+	if (!f->evbase || ioreq_events_new(f->evbase, &f->events) < 0 ||
+	    (mem_size && !(f->mem = calloc(1, mem_size)))) {
+		fake_services_fini(f);
 		return -ENOMEM;
-	if (mem_size) {
-		f->mem = calloc(1, mem_size);
-		if (!f->mem) {
-			event_base_free(f->evbase);
-			return -ENOMEM;
-		}
 	}
 	f->mem_size = mem_size;
 	f->svc = (struct device_services){
 		.opaque = f,
-		.evbase = f->evbase,
+		.events = ioreq_events_services(f->events),
 		.set_isa_irq = fake_set_isa_irq,
 		.set_pci_intx = fake_set_pci_intx,
 		.set_irq_level = fake_set_irq_level,
@@ -163,7 +161,14 @@ void
 fake_services_fini(struct fake_services *f)
 {
 	free(f->mem);
+	ioreq_events_free(f->events);
 	if (f->evbase)
 		event_base_free(f->evbase);
 	memset(f, 0, sizeof(*f));
+}
+
+void
+fake_services_answered(struct fake_services *f)
+{
+	ioreq_events_answered(f->events);
 }

@@ -2,6 +2,9 @@
  * In-memory struct device_services for device unit tests: records ISA IRQ
  * levels, PCI INTx levels, platform line (set_irq_level) levels and MSIs,
  * and backs guest memory with a buffer.
+ * The event services are the daemon's own (ioreq/events.c) on a private
+ * event base, which tests pump; fake_services_answered() stands in for
+ * the server's "request answered" point where deferred work runs.
  */
 #ifndef IOREQD_TESTS_FAKE_SERVICES_H
 #define IOREQD_TESTS_FAKE_SERVICES_H
@@ -11,6 +14,8 @@
 #include <stdint.h>
 
 #include "devices/device.h"
+
+struct ioreq_events;
 
 #define FAKE_ISA_IRQS 16
 #define FAKE_IRQ_LINES 1024		/* as many as an Arm vGIC has */
@@ -32,6 +37,7 @@ struct fake_region_change {
 struct fake_services {
 	struct device_services svc;	/* svc.opaque points back here */
 	struct event_base *evbase;	/* owned */
+	struct ioreq_events *events;	/* owned, on evbase */
 
 	bool isa_level[FAKE_ISA_IRQS];
 	unsigned isa_calls[FAKE_ISA_IRQS];	/* set_isa_irq calls per line */
@@ -65,5 +71,8 @@ void fake_services_clear(struct fake_services *f);
 /* Fresh event base, mem_size bytes of zeroed guest memory. 0 or -ENOMEM. */
 int fake_services_init(struct fake_services *f, size_t mem_size);
 void fake_services_fini(struct fake_services *f);
+
+/* As after an answered ioreq: run the work devices have deferred. */
+void fake_services_answered(struct fake_services *f);
 
 #endif

@@ -17,9 +17,12 @@
 
 #include "config/cfg.h"
 #include "devices/chardev.h"
+#include "ioreq/events.h"
 #include "test-util.h"
 
 static struct event_base *base;
+static struct ioreq_events *events;
+static const struct device_events *ev;
 static char dir[64];
 
 /* A front end with a small, test-controlled input buffer. */
@@ -118,7 +121,7 @@ test_null_and_bad(void)
 	struct cfg_backend cfg = { .type = CFG_BACKEND_NULL };
 	struct chardev *cd = NULL;
 
-	CHECK_EQ(chardev_open(&cfg, base, "n", &cd), 0);
+	CHECK_EQ(chardev_open(&cfg, ev, "n", &cd), 0);
 	CHECK_EQ(chardev_write(cd, (const uint8_t *)"abc", 3), 3);
 	CHECK(!chardev_connected(cd));
 	chardev_accept_input(cd);
@@ -128,7 +131,7 @@ test_null_and_bad(void)
 
 	/* no config at all: the null back-end too */
 	cd = NULL;
-	CHECK_EQ(chardev_open(NULL, base, "n0", &cd), 0);
+	CHECK_EQ(chardev_open(NULL, ev, "n0", &cd), 0);
 	CHECK(cd != NULL);
 	CHECK_EQ(chardev_write(cd, (const uint8_t *)"abc", 3), 3);
 	CHECK(!chardev_connected(cd));
@@ -137,15 +140,15 @@ test_null_and_bad(void)
 	CHECK_EQ(chardev_open(NULL, NULL, "n0", &cd), -EINVAL);
 
 	cfg.type = CFG_BACKEND_FILE;		/* path missing */
-	CHECK_EQ(chardev_open(&cfg, base, "f", &cd), -EINVAL);
+	CHECK_EQ(chardev_open(&cfg, ev, "f", &cd), -EINVAL);
 	cfg.type = CFG_BACKEND_SOCKET;
-	CHECK_EQ(chardev_open(&cfg, base, "s", &cd), -EINVAL);
+	CHECK_EQ(chardev_open(&cfg, ev, "s", &cd), -EINVAL);
 	cfg.path = (char *)"/tmp/"
 		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
-	CHECK_EQ(chardev_open(&cfg, base, "s", &cd), -ENAMETOOLONG);
+	CHECK_EQ(chardev_open(&cfg, ev, "s", &cd), -ENAMETOOLONG);
 	cfg.type = _CFG_BACKEND_COUNT;
-	CHECK_EQ(chardev_open(&cfg, base, "x", &cd), -EINVAL);
+	CHECK_EQ(chardev_open(&cfg, ev, "x", &cd), -EINVAL);
 }
 
 static void
@@ -159,7 +162,7 @@ test_file(void)
 
 	snprintf(path, sizeof(path), "%s/out.log", dir);
 	/* new file: mode 0640 (under umask 022) */
-	CHECK_EQ(chardev_open(&cfg, base, "f", &cd), 0);
+	CHECK_EQ(chardev_open(&cfg, ev, "f", &cd), 0);
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640);
 	CHECK_EQ(chardev_write(cd, (const uint8_t *)"first\n", 6), 6);
 	pump_for(base, 5);
@@ -170,7 +173,7 @@ test_file(void)
 	fd = open(path, O_WRONLY | O_APPEND);
 	CHECK(fd >= 0 && write(fd, "other\n", 6) == 6);
 	close(fd);
-	CHECK_EQ(chardev_open(&cfg, base, "f", &cd), 0);
+	CHECK_EQ(chardev_open(&cfg, ev, "f", &cd), 0);
 	CHECK_EQ(chardev_write(cd, (const uint8_t *)"hello ", 6), 6);
 	CHECK_EQ(chardev_write(cd, (const uint8_t *)"world\n", 6), 6);
 	PUMP_UNTIL(base, slurp(path, buf, sizeof(buf)) == 24, 100);
@@ -210,25 +213,25 @@ test_file_refused(void)
 	(void)alarm(5);
 	snprintf(path, sizeof(path), "%s/fifo", dir);
 	CHECK_EQ(mkfifo(path, 0600), 0);
-	CHECK_EQ(chardev_open(&cfg, base, "fifo", &cd), -ENXIO);
+	CHECK_EQ(chardev_open(&cfg, ev, "fifo", &cd), -ENXIO);
 	reader = open(path, O_RDONLY | O_NONBLOCK);
 	CHECK(reader >= 0);
-	CHECK_EQ(chardev_open(&cfg, base, "fifo", &cd), -ENXIO);
+	CHECK_EQ(chardev_open(&cfg, ev, "fifo", &cd), -ENXIO);
 	close(reader);
 	unlink(path);
 
 	snprintf(path, sizeof(path), "%s/sock", dir);
 	lfd = listen_socket(path);
 	CHECK(lfd >= 0);
-	CHECK_EQ(chardev_open(&cfg, base, "sock", &cd), -ENXIO);
+	CHECK_EQ(chardev_open(&cfg, ev, "sock", &cd), -ENXIO);
 	close(lfd);
 	unlink(path);
 
 	snprintf(path, sizeof(path), "%s", dir);
-	CHECK_EQ(chardev_open(&cfg, base, "dir", &cd), -EISDIR);
+	CHECK_EQ(chardev_open(&cfg, ev, "dir", &cd), -EISDIR);
 
 	snprintf(path, sizeof(path), "/dev/null");
-	CHECK_EQ(chardev_open(&cfg, base, "null", &cd), 0);
+	CHECK_EQ(chardev_open(&cfg, ev, "null", &cd), 0);
 	CHECK_EQ(chardev_write(cd, (const uint8_t *)"x", 1), 1);
 	pump_for(base, 2);
 	chardev_close(cd);
@@ -257,14 +260,14 @@ test_socket(void)
 	/* a non-socket at the path is never removed */
 	c = open(path, O_CREAT | O_WRONLY, 0600);
 	close(c);
-	CHECK_EQ(chardev_open(&cfg, base, "s", &cd), -EEXIST);
+	CHECK_EQ(chardev_open(&cfg, ev, "s", &cd), -EEXIST);
 	unlink(path);
 	/* a stale socket file is replaced */
 	stale = socket(AF_UNIX, SOCK_STREAM, 0);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	CHECK_EQ(bind(stale, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(stale);
-	CHECK_EQ(chardev_open(&cfg, base, "s", &cd), 0);
+	CHECK_EQ(chardev_open(&cfg, ev, "s", &cd), 0);
 	if (!cd || !f || !msg)
 		goto out;
 	CHECK(chardev_path(cd) && strcmp(chardev_path(cd), path) == 0);
@@ -355,7 +358,7 @@ test_socket_path_guard(void)
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	CHECK(fd >= 0 && write(fd, "keep", 4) == 4);
 	close(fd);
-	CHECK_EQ(chardev_open(&cfg, base, "g", &cd), -EEXIST);
+	CHECK_EQ(chardev_open(&cfg, ev, "g", &cd), -EEXIST);
 	chardev_close(cd);	/* NULL unless it wrongly succeeded */
 	cd = NULL;
 	CHECK_EQ(slurp(path, buf, sizeof(buf)), 4);
@@ -368,7 +371,7 @@ test_socket_path_guard(void)
 	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	CHECK_EQ(listen(lfd, 4), 0);
 	CHECK_EQ(stat(path, &before), 0);
-	CHECK_EQ(chardev_open(&cfg, base, "g", &cd), -EADDRINUSE);
+	CHECK_EQ(chardev_open(&cfg, ev, "g", &cd), -EADDRINUSE);
 	chardev_close(cd);	/* NULL unless it wrongly succeeded */
 	cd = NULL;
 	CHECK(stat(path, &after) == 0 && after.st_ino == before.st_ino &&
@@ -405,7 +408,7 @@ test_socket_slow_client(void)
 	bool stalled = false, ok = true;
 
 	snprintf(path, sizeof(path), "%s/slow.sock", dir);
-	CHECK_EQ(chardev_open(&cfg, base, "slow", &cd), 0);
+	CHECK_EQ(chardev_open(&cfg, ev, "slow", &cd), 0);
 	if (!cd || !f || !got)
 		goto out;
 	chardev_set_frontend(cd, &fe_ops, f);
@@ -465,6 +468,38 @@ out:
 	free(got);
 }
 
+/*
+ * Guest output is flushed as deferred work: not inside chardev_write(),
+ * but at the point the server has answered the request, before the loop
+ * runs again.
+ */
+static void
+test_flush_after_answer(void)
+{
+	struct chardev *cd = NULL;
+	char buf[8];
+	int sv[2];
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	CHECK_EQ(chardev_open_fds(ev, sv[0], sv[0], true, "ans", &cd), 0);
+	if (!cd)
+		return;
+	pump_for(base, 2);
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"hi", 2), 2);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), -1);
+	CHECK_EQ(ioreq_events_queued(events), 1);
+	ioreq_events_answered(events);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), 2);
+	CHECK(memcmp(buf, "hi", 2) == 0);
+	/* closing with a flush still queued drops it from the queue */
+	CHECK_EQ(chardev_write(cd, (const uint8_t *)"yo", 2), 2);
+	chardev_close(cd);
+	CHECK_EQ(ioreq_events_queued(events), 0);
+	pump_for(base, 2);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), 2);
+	close(sv[1]);
+}
+
 /* Caller's fds, not owned and left blocking: a pipe for output. */
 static void
 test_fds_pipe(void)
@@ -481,7 +516,7 @@ test_fds_pipe(void)
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
 	for (size_t i = 0; i < TOTAL; i++)
 		data[i] = (uint8_t)(i ^ (i >> 8));
-	CHECK_EQ(chardev_open_fds(base, in[0], p[1], false, "pipe", &cd), 0);
+	CHECK_EQ(chardev_open_fds(ev, in[0], p[1], false, "pipe", &cd), 0);
 	if (!cd || !f)
 		goto out;
 	CHECK(!(fcntl(p[1], F_GETFL) & O_NONBLOCK));	/* left untouched */
@@ -530,7 +565,7 @@ test_fds_file_input(void)
 	fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
 	CHECK(fd >= 0 && write(fd, data, sizeof(data)) == sizeof(data));
 	CHECK(lseek(fd, 0, SEEK_SET) == 0);
-	CHECK_EQ(chardev_open_fds(base, fd, -1, true, "file-in", &cd), 0);
+	CHECK_EQ(chardev_open_fds(ev, fd, -1, true, "file-in", &cd), 0);
 	if (!cd || !f)
 		goto out;
 	/* output to nowhere is accepted and discarded */
@@ -563,7 +598,7 @@ test_pty(void)
 	ssize_t r = -1;
 	int s;
 
-	CHECK_EQ(chardev_open(&cfg, base, "pty", &cd), 0);
+	CHECK_EQ(chardev_open(&cfg, ev, "pty", &cd), 0);
 	if (!cd || !f)
 		goto out;
 	f->cap_len = 100;
@@ -621,7 +656,7 @@ stdio_through(const char *journal_stream, const uint8_t *in, size_t len,
 		       env : journal_stream, 1);
 	else
 		unsetenv("JOURNAL_STREAM");
-	CHECK_EQ(chardev_open(&cfg, base, "stdio", &cd), 0);
+	CHECK_EQ(chardev_open(&cfg, ev, "stdio", &cd), 0);
 	for (int i = 0; cd && i < 2000 && (done < len || n < size); i++) {
 		ssize_t r;
 
@@ -694,19 +729,22 @@ main(void)
 	umask(022);
 	base = event_base_new();
 	snprintf(dir, sizeof(dir), "/tmp/ioreqd-chardev-XXXXXX");
-	if (!base || !mkdtemp(dir))
+	if (!base || ioreq_events_new(base, &events) < 0 || !mkdtemp(dir))
 		return 2;
+	ev = ioreq_events_services(events);
 	test_null_and_bad();
 	test_file();
 	test_file_refused();
 	test_socket();
 	test_socket_path_guard();
 	test_socket_slow_client();
+	test_flush_after_answer();
 	test_fds_pipe();
 	test_fds_file_input();
 	test_pty();
 	test_stdio_journal();
 	rmdir(dir);
+	ioreq_events_free(events);
 	event_base_free(base);
 	return test_finish();
 }

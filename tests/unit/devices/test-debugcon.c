@@ -82,7 +82,9 @@ main(void)
 	CHECK_EQ(bus_read(&bus, BUS_SPACE_PORT, 0x402, 1), 0xe9);
 	CHECK_EQ(dev->stats.writes, 7);
 	CHECK_EQ(dev->stats.reads, 1);
-	pump_for(f.evbase, 10);
+	/* nothing written inside the accesses: the flush is deferred work */
+	CHECK_EQ(pread(fd, buf, sizeof(buf) - 1, 0), 0);
+	fake_services_answered(&f);
 	CHECK_EQ(pread(fd, buf, sizeof(buf) - 1, 0), 7);
 	CHECK(strcmp(buf, "Hello!\n") == 0);
 

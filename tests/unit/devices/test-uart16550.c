@@ -14,6 +14,7 @@
 #include "devices/chardev.h"
 #include "devices/uart16550.h"
 #include "fake-services.h"
+#include "ioreq/events.h"
 #include "test-util.h"
 
 enum { RBR, IER, IIR, LCR, MCR, LSR, MSR, SCR };
@@ -40,12 +41,14 @@ rec_irq(void *opaque, bool level)
 }
 
 static struct event_base *base;
+static struct ioreq_events *events;
+static const struct device_events *ev;
 
 static void
 setup(struct uart16550 *u, struct irq_rec *rec, struct chardev *cd)
 {
 	memset(rec, 0, sizeof(*rec));
-	CHECK_EQ(uart16550_init(u, "ut", base, cd, rec_irq, rec), 0);
+	CHECK_EQ(uart16550_init(u, "ut", ev, cd, rec_irq, rec), 0);
 }
 
 static void
@@ -386,7 +389,7 @@ test_loopback_and_msr(void)
 	char buf[16];
 
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	CHECK_EQ(chardev_open_fds(base, sv[0], sv[0], true, "lb", &cd), 0);
+	CHECK_EQ(chardev_open_fds(ev, sv[0], sv[0], true, "lb", &cd), 0);
 	setup(&u, &rec, cd);
 	CHECK_EQ(uart16550_read(&u, MSR), 0xb0);
 	uart16550_write(&u, MCR, 0x10);		/* loop, all outputs off */
@@ -498,7 +501,7 @@ test_flow_tx(void)
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
 	(void)setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	CHECK_EQ(chardev_open_fds(base, sv[0], sv[0], true, "tx", &cd), 0);
+	CHECK_EQ(chardev_open_fds(ev, sv[0], sv[0], true, "tx", &cd), 0);
 	setup(&u, &rec, cd);
 	uart16550_write(&u, FCR, 0x07);
 	/* the peer does not read: the guest stalls instead of losing bytes */
@@ -562,7 +565,7 @@ test_flow_rx(void)
 	for (size_t i = 0; i < TOTAL; i++)
 		out[i] = (uint8_t)(i * 13 + 1);
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	CHECK_EQ(chardev_open_fds(base, sv[0], sv[0], true, "rx", &cd), 0);
+	CHECK_EQ(chardev_open_fds(ev, sv[0], sv[0], true, "rx", &cd), 0);
 	setup(&u, &rec, cd);
 	uart16550_write(&u, LCR, 0x80);
 	uart16550_write(&u, DLL, 1);		/* fast timeout */
@@ -603,8 +606,9 @@ int
 main(void)
 {
 	base = event_base_new();
-	if (!base)
+	if (!base || ioreq_events_new(base, &events) < 0)
 		return 2;
+	ev = ioreq_events_services(events);
 	test_reset_values();
 	test_scratch_lcr_ier();
 	test_divisor_latch();
@@ -618,6 +622,7 @@ main(void)
 	test_rx_timeout();
 	test_flow_tx();
 	test_flow_rx();
+	ioreq_events_free(events);
 	event_base_free(base);
 	return test_finish();
 }

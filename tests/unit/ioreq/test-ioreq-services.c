@@ -92,6 +92,12 @@ ioreq_guest_write(struct ioreq_guest *g, uint64_t gpa, const void *buf,
 	return -EFAULT;
 }
 
+const struct device_events *
+ioreq_events_services(struct ioreq_events *events)
+{
+	return NULL;
+}
+
 int
 ioreq_guest_svc_map(void *opaque, uint64_t gpa, size_t len, bool writable,
 		    struct guest_sg *sg)
@@ -117,7 +123,7 @@ reset(struct ioreq_server *s, int answer)
 	memset(s, 0, sizeof(*s));
 	s->dmod = &dmod;
 	s->domid = 1;
-	ioreq_services_init(s, NULL);
+	ioreq_services_init(s);
 	irq_level_errno = answer;
 	irq_level_calls = isa_calls = 0;
 	last_line = last_level = last_isa = last_isa_level = 0;
