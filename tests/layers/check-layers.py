@@ -81,7 +81,7 @@ def main():
     for src, inc in sorted(found - KNOWN):
         if inc.startswith("<"):
             print(f"{src}: includes {inc}, which only "
-                  f"{', '.join(l for l in LAYERS if l not in FORBIDDEN[forbidden(inc[1:-1])])}/ may use")
+                  f"{', '.join(l + '/' for l in LAYERS if l not in FORBIDDEN[forbidden(inc[1:-1])])} may use")
         else:
             print(f"{src}: includes {inc}, a layer above it "
                   f"(order: {' <- '.join(reversed(LAYERS))})")
