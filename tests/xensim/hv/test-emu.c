@@ -341,14 +341,24 @@ setup_server(struct emu_server *s, int bufioreq)
 	s->buf_lport = bufport; /* remote port until enable_server() */
 }
 
-/* Enable, then bind (vp_eport is only valid once enabled). */
+/*
+ * Enable, then bind (vp_eport is only valid once enabled).  With
+ * stay_enabled 0 the server is disabled again before any port is bound:
+ * hv_wait_ready() takes the first enabled server with every port bound
+ * for the model being ready, so a server that is to stay disabled must
+ * never look like that, even for a moment (the ports stay valid while
+ * disabled, as on Xen, where they live as long as the server).
+ */
 static void
-enable_server(struct emu_server *s)
+enable_server(struct emu_server *s, int stay_enabled)
 {
 	evtchn_port_t bufport = s->buf_lport;
 
 	if (xendevicemodel_set_ioreq_server_state(dmod, domid, s->id, 1) < 0)
 		die("set_ioreq_server_state");
+	if (!stay_enabled &&
+	    xendevicemodel_set_ioreq_server_state(dmod, domid, s->id, 0) < 0)
+		die("disable");
 	for (unsigned v = 0; v < nr_vcpus; v++) {
 		int p = xenevtchn_bind_interdomain(xce, domid,
 					s->sync->vcpu_ioreq[v].vp_eport);
@@ -498,10 +508,8 @@ main(int argc, char **argv)
 	virq_port = (evtchn_port_t)vp;
 	/* Claims are all in place before the server xensim waits for is
 	 * ready; server 1 stays disabled until command 9. */
-	enable_server(&srv[1]);
-	if (xendevicemodel_set_ioreq_server_state(dmod, domid, srv[1].id, 0) < 0)
-		die("disable");
-	enable_server(&srv[0]);
+	enable_server(&srv[1], 0);
+	enable_server(&srv[0], 1);
 
 	while (!stop) {
 		struct pollfd pfd = { .fd = xenevtchn_fd(xce), .events = POLLIN };
