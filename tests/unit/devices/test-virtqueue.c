@@ -555,6 +555,305 @@ test_hostile_indices(void)
 	drv_fini(&d);
 }
 
+static void
+test_hostile_chains(void)
+{
+	static const uint32_t bad_lens[] = { 0, 8, 24, 17,
+					     16 * (VQ_INDIRECT_MAX + 1),
+					     0xfffffff0 };
+	struct drv d;
+
+	/* Writable, then readable. */
+	drv_init(&d, 8, 0);
+	put_desc(&d, 0, BUF_GPA, 8, R | N, 1);
+	put_desc(&d, 1, BUF_GPA, 8, W | N, 2);
+	put_desc(&d, 2, BUF_GPA, 8, R, 0);
+	offer(&d, 0);
+	expect_broken(&d, VQ_ERR_ORDER);
+	drv_fini(&d);
+
+	/* ...also across the step into an indirect table. */
+	drv_init(&d, 8, F_INDIRECT);
+	put_desc(&d, 0, BUF_GPA, 8, W | N, 1);
+	put_desc(&d, 1, TABLE_GPA, 16, I, 0);
+	put_desc_at(&d, TABLE_GPA, BUF_GPA, 8, R, 0);
+	offer(&d, 0);
+	expect_broken(&d, VQ_ERR_ORDER);
+	drv_fini(&d);
+
+	/* INDIRECT without the feature. */
+	drv_init(&d, 8, F_EVENT_IDX);
+	put_desc_at(&d, TABLE_GPA, BUF_GPA, 8, R, 0);
+	put_desc(&d, 0, TABLE_GPA, 16, I, 0);
+	offer(&d, 0);
+	expect_broken(&d, VQ_ERR_INDIRECT_FEATURE);
+	drv_fini(&d);
+
+	/* INDIRECT together with NEXT. */
+	drv_init(&d, 8, F_INDIRECT);
+	put_desc_at(&d, TABLE_GPA, BUF_GPA, 8, R, 0);
+	put_desc(&d, 0, TABLE_GPA, 16, I | N, 1);
+	put_desc(&d, 1, BUF_GPA, 8, W, 0);
+	offer(&d, 0);
+	expect_broken(&d, VQ_ERR_INDIRECT_NEXT);
+	drv_fini(&d);
+
+	/* A table in a table. */
+	drv_init(&d, 8, F_INDIRECT);
+	put_desc_at(&d, TABLE_GPA, BUF_GPA, 8, R | N, 1);
+	put_desc_at(&d, TABLE_GPA + 16, TABLE_GPA, 32, I, 0);
+	put_desc(&d, 0, TABLE_GPA, 32, I, 0);
+	offer(&d, 0);
+	expect_broken(&d, VQ_ERR_INDIRECT_NESTED);
+	drv_fini(&d);
+
+	/* Table lengths: 0, not a multiple of 16, too many entries. */
+	for (unsigned i = 0; i < sizeof(bad_lens) / sizeof(bad_lens[0]); i++) {
+		drv_init(&d, 8, F_INDIRECT);
+		put_desc(&d, 0, TABLE_GPA, bad_lens[i], I, 0);
+		offer(&d, 0);
+		expect_broken(&d, VQ_ERR_INDIRECT_LEN);
+		drv_fini(&d);
+	}
+
+	/* Inside a table: next past its end, and a loop. */
+	drv_init(&d, 8, F_INDIRECT);
+	put_desc_at(&d, TABLE_GPA, BUF_GPA, 8, R | N, 2);	/* 2 entries */
+	put_desc(&d, 0, TABLE_GPA, 32, I, 0);
+	offer(&d, 0);
+	expect_broken(&d, VQ_ERR_NEXT);
+	drv_fini(&d);
+
+	drv_init(&d, 8, F_INDIRECT);
+	put_desc_at(&d, TABLE_GPA, BUF_GPA, 8, R | N, 1);
+	put_desc_at(&d, TABLE_GPA + 16, BUF_GPA, 8, R | N, 0);
+	put_desc(&d, 0, TABLE_GPA, 32, I, 0);
+	offer(&d, 0);
+	expect_broken(&d, VQ_ERR_CHAIN_LONG);
+	drv_fini(&d);
+}
+
+/* Addresses: wraps past 2^64, and tables outside guest memory. */
+static void
+test_hostile_addresses(void)
+{
+	struct drv d;
+
+	drv_init(&d, 8, 0);
+	put_desc(&d, 0, UINT64_MAX - 3, 8, R, 0);
+	offer(&d, 0);
+	expect_broken(&d, VQ_ERR_ADDR);
+	drv_fini(&d);
+
+	drv_init(&d, 8, 0);
+	put_desc(&d, 0, BUF_GPA, 8, R | N, 1);
+	put_desc(&d, 1, 1, UINT32_MAX, W | N, 2);	/* fine */
+	put_desc(&d, 2, UINT64_MAX - UINT32_MAX + 2, UINT32_MAX, W, 0);
+	offer(&d, 0);
+	expect_broken(&d, VQ_ERR_ADDR);
+	drv_fini(&d);
+
+	drv_init(&d, 8, F_INDIRECT);
+	put_desc(&d, 0, UINT64_MAX - 15, 32, I, 0);
+	offer(&d, 0);
+	expect_broken(&d, VQ_ERR_ADDR);
+	drv_fini(&d);
+
+	/* A table beyond guest memory, and one whose end is beyond. */
+	drv_init(&d, 8, F_INDIRECT);
+	put_desc(&d, 0, MEM_SIZE + 0x1000, 32, I, 0);
+	offer(&d, 0);
+	expect_broken(&d, VQ_ERR_FAULT);
+	drv_fini(&d);
+
+	drv_init(&d, 8, F_INDIRECT);
+	put_desc_at(&d, MEM_SIZE - 16, BUF_GPA, 8, R | N, 1);
+	put_desc(&d, 0, MEM_SIZE - 16, 32, I, 0);
+	offer(&d, 0);
+	expect_broken(&d, VQ_ERR_FAULT);
+	drv_fini(&d);
+
+	/* A buffer in a hole is the device's business, not the ring's. */
+	drv_init(&d, 8, 0);
+	put_desc(&d, 0, MEM_SIZE + 0x1000, 8, W, 0);
+	offer(&d, 0);
+	CHECK_EQ(virtqueue_pop(&d.vq, &d.chain), 0);
+	drv_fini(&d);
+}
+
+/*
+ * Rings across 4 KiB mapping segments: the descriptor table, the avail
+ * ring and a used element that straddle a boundary.
+ */
+static void
+test_segments(void)
+{
+	struct drv d;
+	const uint64_t b = 0x5000;		/* a segment boundary */
+
+	/* desc 8 * 16 from b - 64, avail from b - 8, used elem 0 split. */
+	drv_init_at(&d, 8, F_EVENT_IDX, b - 64, 0x3000 - 8, 0x7000 - 8);
+	d.f.map_granule = 0x1000;
+	CHECK_EQ(virtqueue_enable(&d.vq), 0);
+	CHECK_EQ(d.vq.desc.sg.n, 2);
+	CHECK_EQ(d.vq.avail.sg.n, 2);
+	CHECK_EQ(d.vq.used.sg.n, 2);
+	put_desc(&d, 3, BUF_GPA, 8, R | N, 4);		/* before b */
+	put_desc(&d, 4, BUF_GPA + 8, 9, W, 0);		/* after b */
+	for (unsigned i = 0; i < 8; i++)
+		offer(&d, 3);
+	for (unsigned i = 0; i < 8; i++) {
+		CHECK_EQ(virtqueue_pop(&d.vq, &d.chain), 0);
+		CHECK_EQ(d.chain.count, 2);
+		CHECK_EQ(d.chain.elem[1].len, 9);
+		CHECK_EQ(virtqueue_push(&d.vq, d.chain.head, 9 + i), 0);
+	}
+	for (unsigned i = 0; i < 8; i++) {
+		CHECK_EQ(USED_ID(&d, i), 3);
+		CHECK_EQ(USED_LEN(&d, i), 9 + i);	/* elem 0 straddles */
+	}
+	CHECK_EQ(USED_IDX(&d), 8);
+	CHECK_EQ(AVAIL_EVENT(&d), 8);
+	drv_fini(&d);
+
+	/* An area needing more than GUEST_SG_MAX segments: -E2BIG. */
+	drv_init_at(&d, 1024, 0, 0x10000, AVAIL_GPA, USED_GPA);
+	d.f.map_granule = 0x200;		/* 32 segments */
+	CHECK_EQ(virtqueue_enable(&d.vq), -E2BIG);
+	CHECK_EQ(d.f.maps_held, 0);
+	drv_fini(&d);
+
+	/* A core that split a 16-bit index in two: refused at enable. */
+	drv_init_at(&d, 8, 0, DESC_GPA, AVAIL_GPA, 0x3000);
+	d.f.map_granule = 0x1001;		/* boundary at 0x3003 */
+	CHECK_EQ(virtqueue_enable(&d.vq), -EINVAL);
+	CHECK_EQ(d.f.maps_held, 0);
+	drv_fini(&d);
+}
+
+static void
+test_revocation(void)
+{
+	struct drv d;
+
+	drv_init(&d, 8, 0);
+	put_desc(&d, 0, BUF_GPA, 8, R, 0);
+	CHECK_EQ(d.f.maps, 3);
+	offer(&d, 0);
+	CHECK_EQ(virtqueue_pop(&d.vq, &d.chain), 0);
+	CHECK_EQ(d.f.maps, 3);				/* mapped once */
+
+	/* Revoked: mapped again before use, the state is kept. */
+	d.f.map_epoch++;
+	offer(&d, 0);
+	CHECK_EQ(virtqueue_pop(&d.vq, &d.chain), 0);
+	CHECK_EQ(d.f.maps, 6);
+	CHECK_EQ(d.f.maps_held, 3);
+	CHECK_EQ(d.vq.stats.remaps, 1);
+	CHECK_EQ(virtqueue_push(&d.vq, 0, 0), 0);
+	CHECK_EQ(virtqueue_push(&d.vq, 0, 0), 0);
+	CHECK_EQ(USED_IDX(&d), 2);
+
+	/* The core is out of pins when mapping again: try later. */
+	d.f.map_epoch++;
+	d.f.fail_map = -EBUSY;
+	offer(&d, 0);
+	CHECK_EQ(virtqueue_pop(&d.vq, &d.chain), -EBUSY);
+	CHECK_EQ(virtqueue_push(&d.vq, 0, 0), -EBUSY);
+	CHECK(virtqueue_should_notify(&d.vq));		/* when in doubt */
+	CHECK_EQ(d.f.maps_held, 0);
+	CHECK_EQ(virtqueue_error(&d.vq), VQ_ERR_NONE);
+	d.f.fail_map = 0;
+	CHECK_EQ(virtqueue_pop(&d.vq, &d.chain), 0);
+	CHECK_EQ(d.f.maps_held, 3);
+
+	/* The ring is gone from the guest's memory map: broken. */
+	d.f.map_epoch++;
+	d.f.fail_map = -EFAULT;
+	CHECK_EQ(virtqueue_push(&d.vq, 0, 0), -EIO);
+	CHECK_EQ(virtqueue_error(&d.vq), VQ_ERR_FAULT);
+	CHECK_EQ(d.f.maps_held, 0);
+	d.f.fail_map = 0;
+	CHECK_EQ(virtqueue_pop(&d.vq, &d.chain), -EIO);
+	drv_fini(&d);
+}
+
+/* xorshift64: reproducible garbage. */
+static uint64_t
+rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/*
+ * Random rings: descriptor tables, tables and avail entries full of
+ * small random values (so that they often point at each other).  Every
+ * pop ends in 0, -EAGAIN or -EIO, and a chain obeys its bounds.
+ */
+static void
+test_random(void)
+{
+	uint64_t seed = 0x9e3779b97f4a7c15u;
+	unsigned ok = 0, broken = 0, bad = 0;
+	struct drv d;
+
+	for (unsigned round = 0; round < 2000; round++) {
+		unsigned size = 1u << (rnd(&seed) % 6);
+
+		drv_init(&d, size, F_INDIRECT | F_EVENT_IDX);
+		for (unsigned i = 0; i < size; i++)
+			put_desc(&d, i, rnd(&seed) % 4 ? BUF_GPA : rnd(&seed),
+				 (uint32_t)(rnd(&seed) % 3 ? rnd(&seed) % 64
+				 : rnd(&seed) * 16),
+				 (uint16_t)(rnd(&seed) & 7),
+				 (uint16_t)(rnd(&seed) % (size + 2)));
+		for (unsigned i = 0; i < 64; i++)
+			put_desc_at(&d, TABLE_GPA + 16 * i, BUF_GPA,
+				    (uint32_t)rnd(&seed),
+				    (uint16_t)(rnd(&seed) % 8 ? rnd(&seed) & 3
+					       : rnd(&seed) & 7),
+				    (uint16_t)(rnd(&seed) % 66));
+		for (unsigned i = 0; i < size; i++)
+			if (rnd(&seed) % 2)
+				put_desc(&d, i, TABLE_GPA,
+					 (uint32_t)(16 * (rnd(&seed) % 66)),
+					 (uint16_t)(I | (rnd(&seed) & 3)), 0);
+		for (unsigned i = 0; i < size + 1; i++)
+			put16(&d, d.avail + 4 + 2 * i,
+			      (uint16_t)(rnd(&seed) % (size + 1)));
+		set_avail_idx(&d, (uint16_t)(rnd(&seed) % (size + 2)));
+		for (unsigned n = 0; n < size + 2; n++) {
+			int r = virtqueue_pop(&d.vq, &d.chain);
+
+			if (r == 0) {
+				ok++;
+				if (d.chain.count > VQ_CHAIN_MAX ||
+				    d.chain.readable_count > d.chain.count ||
+				    d.chain.head >= size)
+					bad++;
+				(void)virtqueue_push(&d.vq, d.chain.head, 1);
+				(void)virtqueue_should_notify(&d.vq);
+			} else if (r == -EIO) {
+				broken++;
+				break;
+			} else if (r == -EAGAIN) {
+				break;
+			} else {
+				bad++;
+				break;
+			}
+		}
+		drv_fini(&d);
+	}
+	CHECK_EQ(bad, 0);
+	CHECK(ok > 0);
+	CHECK(broken > 0);
+	printf("random rings: %u chains, %u broken queues\n", ok, broken);
+}
+
 int
 main(void)
 {
@@ -566,5 +865,10 @@ main(void)
 	test_notify_event_idx();
 	test_wrap();
 	test_hostile_indices();
+	test_hostile_chains();
+	test_hostile_addresses();
+	test_segments();
+	test_revocation();
+	test_random();
 	return test_finish();
 }
