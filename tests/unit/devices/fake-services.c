@@ -7,6 +7,7 @@
 
 #include <event2/event.h>
 
+#include "devices/guest-mem.h"
 #include "ioreq/events.h"
 
 static int
@@ -91,6 +92,50 @@ fake_guest_write(void *opaque, uint64_t gpa, const void *buf, size_t len)
 }
 
 static int
+fake_guest_map(void *opaque, uint64_t gpa, size_t len, bool writable,
+	       struct guest_sg *sg)
+{
+	struct fake_services *f = opaque;
+	size_t off = gpa, n;
+
+	memset(sg, 0, sizeof(*sg));
+	if (f->fail_map < 0)
+		return f->fail_map;
+	if (gpa > f->mem_size || len > f->mem_size - gpa)
+		return -EFAULT;
+	while (len) {
+		n = len;
+		if (f->map_granule && n > f->map_granule - off % f->map_granule)
+			n = f->map_granule - off % f->map_granule;
+		if (sg->n == GUEST_SG_MAX) {
+			memset(sg, 0, sizeof(*sg));
+			return -E2BIG;
+		}
+		sg->seg[sg->n++] = (struct guest_sg_seg){ f->mem + off, n };
+		off += n;
+		len -= n;
+	}
+	if (sg->n) {
+		sg->epoch_now = &f->map_epoch;
+		sg->epoch = f->map_epoch;
+		f->maps++;
+		f->maps_held++;
+	}
+	return 0;
+}
+
+static void
+fake_guest_unmap(void *opaque, struct guest_sg *sg)
+{
+	struct fake_services *f = opaque;
+
+	if (sg->n == 0)
+		return;
+	f->maps_held--;
+	memset(sg, 0, sizeof(*sg));
+}
+
+static int
 fake_region_changed(void *opaque, struct device *dev, unsigned region,
 		    const struct device_region *old)
 {
@@ -151,6 +196,8 @@ fake_services_init(struct fake_services *f, size_t mem_size)
 		.send_msi = fake_send_msi,
 		.guest_read = fake_guest_read,
 		.guest_write = fake_guest_write,
+		.guest_map = fake_guest_map,
+		.guest_unmap = fake_guest_unmap,
 		.region_changed = fake_region_changed,
 		.shutdown = fake_shutdown,
 	};

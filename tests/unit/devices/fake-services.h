@@ -1,7 +1,9 @@
 /*
  * In-memory struct device_services for device unit tests: records ISA IRQ
  * levels, PCI INTx levels, platform line (set_irq_level) levels and MSIs,
- * and backs guest memory with a buffer.
+ * and backs guest memory with a buffer (copied, or mapped in place with
+ * guest_map: -EFAULT outside the buffer, segments split on demand,
+ * revocation by bumping map_epoch).
  * The event services are the daemon's own (ioreq/events.c) on a private
  * event base, which tests pump; fake_services_answered() stands in for
  * the server's "request answered" point where deferred work runs.
@@ -63,6 +65,14 @@ struct fake_services {
 	size_t mem_size;
 	int fail_irq;			/* if < 0, set_isa_irq and
 					 * set_irq_level return it */
+
+	/* guest_map / guest_unmap over mem (gpa = offset). */
+	size_t map_granule;		/* != 0: segments end at multiples of
+					 * it (forces multi-segment maps) */
+	int fail_map;			/* if < 0, guest_map returns it */
+	uint64_t map_epoch;		/* ++ revokes every mapping held */
+	unsigned maps;			/* successful guest_map calls */
+	unsigned maps_held;		/* mapped, not yet unmapped */
 };
 
 /* Forget recorded MSIs and region changes (counters to 0). */

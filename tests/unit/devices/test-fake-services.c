@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 
+#include "devices/guest-mem.h"
+
 #include "fake-services.h"
 #include "test-util.h"
 
@@ -36,9 +38,56 @@ test_set_irq_level(void)
 	fake_services_fini(&f);
 }
 
+/* guest_map: segments at map_granule, -EFAULT, -E2BIG, revocation. */
+static void
+test_guest_map(void)
+{
+	struct fake_services f;
+	struct guest_sg sg;
+
+	CHECK_EQ(fake_services_init(&f, 0x10000), 0);
+	CHECK_EQ(f.svc.guest_map(f.svc.opaque, 0x100, 0x200, true, &sg), 0);
+	CHECK_EQ(sg.n, 1);
+	CHECK(sg.seg[0].hva == f.mem + 0x100);
+	CHECK_EQ(sg.seg[0].len, 0x200);
+	CHECK(!guest_sg_revoked(&sg));
+	f.map_epoch++;
+	CHECK(guest_sg_revoked(&sg));
+	f.svc.guest_unmap(f.svc.opaque, &sg);
+	f.svc.guest_unmap(f.svc.opaque, &sg);		/* no-op */
+	CHECK_EQ(f.maps_held, 0);
+
+	f.map_granule = 0x1000;
+	CHECK_EQ(f.svc.guest_map(f.svc.opaque, 0xff0, 0x1020, false, &sg), 0);
+	CHECK_EQ(sg.n, 3);
+	CHECK_EQ(sg.seg[0].len, 0x10);
+	CHECK(sg.seg[1].hva == f.mem + 0x1000);
+	CHECK_EQ(sg.seg[1].len, 0x1000);
+	CHECK_EQ(sg.seg[2].len, 0x10);
+	f.svc.guest_unmap(f.svc.opaque, &sg);
+	CHECK_EQ(f.svc.guest_map(f.svc.opaque, 0, 0x10000, false, &sg), 0);
+	CHECK_EQ(sg.n, GUEST_SG_MAX);
+	f.svc.guest_unmap(f.svc.opaque, &sg);
+	f.map_granule = 0x100;
+	CHECK_EQ(f.svc.guest_map(f.svc.opaque, 0x80, 0x1000, false, &sg),
+		 -E2BIG);
+	CHECK_EQ(sg.n, 0);
+	f.map_granule = 0;
+	CHECK_EQ(f.svc.guest_map(f.svc.opaque, 0xfff0, 0x11, false, &sg),
+		 -EFAULT);
+	CHECK_EQ(f.svc.guest_map(f.svc.opaque, UINT64_MAX, 2, false, &sg),
+		 -EFAULT);
+	f.fail_map = -EBUSY;
+	CHECK_EQ(f.svc.guest_map(f.svc.opaque, 0, 16, false, &sg), -EBUSY);
+	CHECK_EQ(f.maps_held, 0);
+	CHECK_EQ(f.maps, 3);
+	fake_services_fini(&f);
+}
+
 int
 main(void)
 {
 	test_set_irq_level();
+	test_guest_map();
 	return test_finish();
 }
