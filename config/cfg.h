@@ -30,8 +30,8 @@
 
 /* Address spaces a port or MMIO claim lives in. */
 enum cfg_space {
-	CFG_SPACE_PORT,		/* x86 port I/O, 16-bit addresses */
-	CFG_SPACE_MMIO,		/* guest-physical memory-mapped I/O */
+	CFG_SPACE_PORT, /* x86 port I/O, 16-bit addresses */
+	CFG_SPACE_MMIO, /* guest-physical memory-mapped I/O */
 };
 
 /*
@@ -39,55 +39,55 @@ enum cfg_space {
  * Xen's packing (XEN_DMOP_PCI_SBDF), so the core passes it on unchanged.
  */
 #define CFG_PCI_SBDF(bus, dev, fn) \
-	((uint32_t)(((bus) & 0xff) << 8 | ((dev) & 0x1f) << 3 | ((fn) & 7)))
+	((uint32_t)((0xffu & (bus)) << 8 | (0x1fu & (dev)) << 3 | (7u & (fn))))
 #define CFG_PCI_SLOT(sbdf) (((sbdf) >> 3) & 0x1f)
-#define CFG_PCI_FUNC(sbdf) ((sbdf) & 7)
+#define CFG_PCI_FUNC(sbdf) (7u & (sbdf))
 
 struct cfg_mark {
-	unsigned line;		/* 1-based; 0 = no position */
-	unsigned col;		/* 1-based */
+	unsigned line; /* 1-based; 0 = no position */
+	unsigned col;  /* 1-based */
 };
 
 enum cfg_backend_type {
-	CFG_BACKEND_NULL,	/* discard output, no input */
-	CFG_BACKEND_FILE,	/* append output to path */
-	CFG_BACKEND_SOCKET,	/* Unix stream socket server at path */
-	CFG_BACKEND_PTY,	/* a pseudo-terminal; its path is logged */
-	CFG_BACKEND_STDIO,	/* daemon's stdin/stdout */
+	CFG_BACKEND_NULL,   /* discard output, no input */
+	CFG_BACKEND_FILE,   /* append output to path */
+	CFG_BACKEND_SOCKET, /* Unix stream socket server at path */
+	CFG_BACKEND_PTY,    /* a pseudo-terminal; its path is logged */
+	CFG_BACKEND_STDIO,  /* daemon's stdin/stdout */
 	_CFG_BACKEND_COUNT,
 };
 
 struct cfg_backend {
 	enum cfg_backend_type type;
-	char *path;		/* file and socket only, else NULL */
+	char *path; /* file and socket only, else NULL */
 	struct cfg_mark mark;
-	struct cfg_mark path_mark;	/* the path's value, when path */
+	struct cfg_mark path_mark; /* the path's value, when path */
 };
 
 #define CFG_EXTRA_MAX 16
 
 struct cfg_extra_value {
-	const char *name;	/* points into the type's key table */
+	const char *name; /* points into the type's key table */
 	enum cfg_extra_type type;
-	char *str;		/* the text (STRING/ENUM), else NULL */
-	uint64_t num;		/* UINT value, BOOL 0/1, ENUM index */
-	bool set;		/* present in YAML (or defaulted) */
+	char *str;    /* the text (STRING/ENUM), else NULL */
+	uint64_t num; /* UINT value, BOOL 0/1, ENUM index */
+	bool set;     /* present in YAML (or defaulted) */
 	struct cfg_mark mark;
 };
 
 struct cfg_device {
 	char *type;
 	char id[CFG_ID_MAX + 1];
-	unsigned keys;		/* CFG_KEY_* present (after defaults) */
-	uint64_t port;		/* CFG_KEY_PORT (or the type's default) */
-	uint64_t mmio;		/* CFG_KEY_MMIO: base address */
-	unsigned irq;		/* CFG_KEY_IRQ: within the type's irq range */
-	struct cfg_backend backend;	/* CFG_KEY_BACKEND; default null */
-	uint32_t pci_sbdf;	/* CFG_KEY_PCI: CFG_PCI_SBDF(bus,dev,fn) */
+	unsigned keys; /* CFG_KEY_* present (after defaults) */
+	uint64_t port; /* CFG_KEY_PORT (or the type's default) */
+	uint64_t mmio; /* CFG_KEY_MMIO: base address */
+	unsigned irq;  /* CFG_KEY_IRQ: within the type's irq range */
+	struct cfg_backend backend; /* CFG_KEY_BACKEND; default null */
+	uint32_t pci_sbdf;	    /* CFG_KEY_PCI: CFG_PCI_SBDF(bus,dev,fn) */
 	struct cfg_mark pci_mark;
 	struct cfg_extra_value extra[CFG_EXTRA_MAX];
 	unsigned extra_count;
-	struct cfg_mark mark;		/* the list item */
+	struct cfg_mark mark; /* the list item */
 	struct cfg_mark port_mark, irq_mark, mmio_mark, id_mark, type_mark;
 };
 

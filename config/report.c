@@ -15,8 +15,10 @@ cfg_report(struct cfg_report *r, struct cfg_mark mark, const char *fmt, ...)
 	if (!r->out || r->count > CFG_REPORT_MAX + 1)
 		return;
 	if (r->count == CFG_REPORT_MAX + 1) {
-		(void)fprintf(r->out, "%s: too many errors, not showing the "
-			      "rest\n", r->name);
+		(void)fprintf(r->out,
+			      "%s: too many errors, not showing the "
+			      "rest\n",
+			      r->name);
 		return;
 	}
 	if (mark.line)

@@ -12,9 +12,9 @@
 #include "config/cfg.h"
 
 struct cfg_report {
-	const char *name;	/* file name as given by the caller */
-	FILE *out;		/* may be NULL: errors are only counted */
-	unsigned count;		/* errors reported so far */
+	const char *name; /* file name as given by the caller */
+	FILE *out;	  /* may be NULL: errors are only counted */
+	unsigned count;	  /* errors reported so far */
 };
 
 /*

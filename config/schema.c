@@ -129,31 +129,30 @@ struct dev_ctx {
 	struct cfg_device *d;
 	const struct cfg_type_desc *desc; /* NULL: type missing or unknown */
 	char label[CFG_LABEL_MAX];
-	bool extra_seen[CFG_EXTRA_MAX];	/* extra key present (even bad) */
+	bool extra_seen[CFG_EXTRA_MAX]; /* extra key present (even bad) */
 };
 
 struct device_key {
 	const char *name;
-	unsigned bit;		/* CFG_KEY_*; 0 = allowed for every type */
+	unsigned bit; /* CFG_KEY_*; 0 = allowed for every type */
 	int (*parse)(struct dev_ctx *c, const struct device_key *k,
 		     yaml_node_t *value);
-	size_t offset;		/* field in struct cfg_device */
-	size_t mark_offset;	/* its struct cfg_mark */
-	uint64_t min, max;	/* numbers: accepted range */
-	bool decimal;		/* name the range in decimal even if large */
+	size_t offset;	    /* field in struct cfg_device */
+	size_t mark_offset; /* its struct cfg_mark */
+	uint64_t min, max;  /* numbers: accepted range */
+	bool decimal;	    /* name the range in decimal even if large */
 };
 
 static void
 set_mark(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
 {
-	*(struct cfg_mark *)(void *)((char *)c->d + k->mark_offset) =
-		node_mark(value);
+	*(struct cfg_mark *)(void *)((char *)c->d +
+				     k->mark_offset) = node_mark(value);
 }
 
 /* Shared by numbers: report "must be an integer 0-MAX, got ...". */
 static int
-bad_number(struct dev_ctx *c, const struct device_key *k,
-	   yaml_node_t *value)
+bad_number(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
 {
 	char range[48], got[CFG_QUOTE_MAX + 16];
 
@@ -163,8 +162,8 @@ bad_number(struct dev_ctx *c, const struct device_key *k,
 	else if (k->min == 0)
 		(void)snprintf(range, sizeof(range), "0-0x%" PRIx64, k->max);
 	else
-		(void)snprintf(range, sizeof(range),
-			       "0x%" PRIx64 "-0x%" PRIx64, k->min, k->max);
+		(void)snprintf(range, sizeof(range), "0x%" PRIx64 "-0x%" PRIx64,
+			       k->min, k->max);
 	if (value->type != YAML_SCALAR_NODE) {
 		(void)snprintf(got, sizeof(got), "%s", node_kind(value));
 	} else if (value->data.scalar.length == 0) {
@@ -174,13 +173,15 @@ bad_number(struct dev_ctx *c, const struct device_key *k,
 
 		(void)snprintf(got, sizeof(got), "%s%s",
 			       value->data.scalar.style ==
-					       YAML_PLAIN_SCALAR_STYLE
-				       ? ""
-				       : "the string ",
+					       YAML_PLAIN_SCALAR_STYLE ?
+				       "" :
+				       "the string ",
 			       quote_scalar(value, q));
 	}
-	cfg_report(c->r, node_mark(value), "%s: \"%s\" must be an integer %s, "
-		   "got %s", c->label, k->name, range, got);
+	cfg_report(c->r, node_mark(value),
+		   "%s: \"%s\" must be an integer %s, "
+		   "got %s",
+		   c->label, k->name, range, got);
 	return -EINVAL;
 }
 
@@ -190,8 +191,8 @@ get_number(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value,
 {
 	if (value->type != YAML_SCALAR_NODE ||
 	    value->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
-	    parse_number(scalar_text(value), value->data.scalar.length,
-			 ret) < 0 ||
+	    parse_number(scalar_text(value), value->data.scalar.length, ret) <
+		    0 ||
 	    *ret < k->min || *ret > k->max)
 		return bad_number(c, k, value);
 	set_mark(c, k, value);
@@ -279,9 +280,8 @@ parse_type(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
 	if (r < 0)
 		return r;
 	if (!desc_of(c, value)) {
-		cfg_report(c->r, node_mark(value),
-			   "%s: unknown device type %s", c->label,
-			   quote_scalar(value, q));
+		cfg_report(c->r, node_mark(value), "%s: unknown device type %s",
+			   c->label, quote_scalar(value, q));
 		return -EINVAL;
 	}
 	c->d->type = strdup(scalar_text(value));
@@ -326,8 +326,8 @@ parse_id(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
 	if (!id_is_valid(value)) {
 		cfg_report(c->r, node_mark(value),
 			   "%s: \"id\" must be 1-%d characters from A-Z a-z "
-			   "0-9 _ . -, got %s", c->label, CFG_ID_MAX,
-			   quote_scalar(value, q));
+			   "0-9 _ . -, got %s",
+			   c->label, CFG_ID_MAX, quote_scalar(value, q));
 		return -EINVAL;
 	}
 	memcpy(c->d->id, value->data.scalar.value, value->data.scalar.length);
@@ -351,10 +351,10 @@ parse_bdf(const char *s, size_t len, unsigned *ret_bus, unsigned *ret_dev,
 		size_t start = i;
 
 		while (i < len && i - start < 3 && s[i] != ':' && s[i] != '.') {
-			int h = s[i] >= '0' && s[i] <= '9' ? s[i] - '0'
-				: s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10
-				: s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 10
-				: -1;
+			int h = s[i] >= '0' && s[i] <= '9' ? s[i] - '0' :
+				s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10 :
+				s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 10 :
+							     -1;
 
 			if (h < 0)
 				return -EINVAL;
@@ -381,14 +381,15 @@ parse_pci(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
 	char q[CFG_QUOTE_MAX];
 
 	if (value->type != YAML_SCALAR_NODE ||
-	    parse_bdf(scalar_text(value), value->data.scalar.length, &bus,
-		      &dev, &fn) < 0) {
+	    parse_bdf(scalar_text(value), value->data.scalar.length, &bus, &dev,
+		      &fn) < 0) {
 		cfg_report(c->r, node_mark(value),
 			   "%s: \"pci\" must be a PCI address \"BB:DD.F\" "
 			   "(hex bus, device 00-1f, function 0-7), got %s",
-			   c->label, value->type == YAML_SCALAR_NODE
-					     ? quote_scalar(value, q)
-					     : node_kind(value));
+			   c->label,
+			   value->type == YAML_SCALAR_NODE ?
+				   quote_scalar(value, q) :
+				   node_kind(value));
 		return -EINVAL;
 	}
 	if (bus != 0) {
@@ -422,24 +423,39 @@ enum device_key_index {
 };
 
 static const struct device_key device_keys[DEVICE_KEY_COUNT] = {
-	[KEY_TYPE] = { .name = "type", .parse = parse_type,
+	[KEY_TYPE] = { .name = "type",
+		       .parse = parse_type,
 		       .mark_offset = FIELD(type_mark) },
-	[KEY_ID] = { .name = "id", .parse = parse_id,
+	[KEY_ID] = { .name = "id",
+		     .parse = parse_id,
 		     .mark_offset = FIELD(id_mark) },
-	[KEY_PORT] = { .name = "port", .bit = CFG_KEY_PORT,
-		       .parse = parse_u64, .offset = FIELD(port),
-		       .mark_offset = FIELD(port_mark), .max = 0xffff },
+	[KEY_PORT] = { .name = "port",
+		       .bit = CFG_KEY_PORT,
+		       .parse = parse_u64,
+		       .offset = FIELD(port),
+		       .mark_offset = FIELD(port_mark),
+		       .max = 0xffff },
 	/* Range for a type that is not known; else the type's own. */
-	[KEY_IRQ] = { .name = "irq", .bit = CFG_KEY_IRQ, .parse = parse_irq,
-		      .offset = FIELD(irq), .mark_offset = FIELD(irq_mark),
-		      .max = 15, .decimal = true },
-	[KEY_MMIO] = { .name = "mmio", .bit = CFG_KEY_MMIO,
-		       .parse = parse_u64, .offset = FIELD(mmio),
-		       .mark_offset = FIELD(mmio_mark), .max = UINT64_MAX },
-	[KEY_BACKEND] = { .name = "backend", .bit = CFG_KEY_BACKEND,
+	[KEY_IRQ] = { .name = "irq",
+		      .bit = CFG_KEY_IRQ,
+		      .parse = parse_irq,
+		      .offset = FIELD(irq),
+		      .mark_offset = FIELD(irq_mark),
+		      .max = 15,
+		      .decimal = true },
+	[KEY_MMIO] = { .name = "mmio",
+		       .bit = CFG_KEY_MMIO,
+		       .parse = parse_u64,
+		       .offset = FIELD(mmio),
+		       .mark_offset = FIELD(mmio_mark),
+		       .max = UINT64_MAX },
+	[KEY_BACKEND] = { .name = "backend",
+			  .bit = CFG_KEY_BACKEND,
 			  .parse = parse_backend,
 			  .mark_offset = FIELD(backend.mark) },
-	[KEY_PCI] = { .name = "pci", .bit = CFG_KEY_PCI, .parse = parse_pci,
+	[KEY_PCI] = { .name = "pci",
+		      .bit = CFG_KEY_PCI,
+		      .parse = parse_pci,
 		      .mark_offset = FIELD(pci_mark) },
 };
 
@@ -499,9 +515,10 @@ collect_backend_keys(struct dev_ctx *c, yaml_node_t *map,
 		yaml_node_t **slot_key, **slot;
 
 		if (key->type != YAML_SCALAR_NODE) {
-			cfg_report(c->r, node_mark(key), "%s: backend: keys "
-				   "must be strings, got %s", c->label,
-				   node_kind(key));
+			cfg_report(c->r, node_mark(key),
+				   "%s: backend: keys "
+				   "must be strings, got %s",
+				   c->label, node_kind(key));
 			ret = -EINVAL;
 			continue;
 		}
@@ -555,16 +572,16 @@ check_backend_path(struct dev_ctx *c, const struct backend_kind *kind,
 	    bk->path->data.scalar.length > CFG_SOCKET_PATH_MAX) {
 		cfg_report(c->r, node_mark(bk->path),
 			   "%s: socket path is %zu bytes long, more than the "
-			   "%d a Unix socket address holds", c->label,
-			   bk->path->data.scalar.length, CFG_SOCKET_PATH_MAX);
+			   "%d a Unix socket address holds",
+			   c->label, bk->path->data.scalar.length,
+			   CFG_SOCKET_PATH_MAX);
 		return -EINVAL;
 	}
 	return 0;
 }
 
 static int
-parse_backend(struct dev_ctx *c, const struct device_key *k,
-	      yaml_node_t *value)
+parse_backend(struct dev_ctx *c, const struct device_key *k, yaml_node_t *value)
 {
 	struct backend_keys bk = { 0 };
 	const struct backend_kind *kind = NULL;
@@ -574,8 +591,8 @@ parse_backend(struct dev_ctx *c, const struct device_key *k,
 	if (value->type != YAML_MAPPING_NODE) {
 		cfg_report(c->r, node_mark(value),
 			   "%s: \"backend\" must be a mapping like {type: "
-			   "file, path: ...}, got %s", c->label,
-			   node_kind(value));
+			   "file, path: ...}, got %s",
+			   c->label, node_kind(value));
 		return -EINVAL;
 	}
 	ret = collect_backend_keys(c, value, &bk);
@@ -591,8 +608,8 @@ parse_backend(struct dev_ctx *c, const struct device_key *k,
 	if (!kind) {
 		cfg_report(c->r, node_mark(bk.type),
 			   "%s: unknown backend type %s (expected null, file, "
-			   "socket, pty or stdio)", c->label,
-			   quote_scalar(bk.type, q));
+			   "socket, pty or stdio)",
+			   c->label, quote_scalar(bk.type, q));
 		return -EINVAL;
 	}
 	if (check_backend_path(c, kind, &bk, value) < 0 || ret < 0)
@@ -669,8 +686,8 @@ extra_from_text(const struct cfg_extra_key *k, const char *s, size_t len,
 			return -EINVAL;
 		break;
 	case CFG_EXTRA_BOOL:
-		if (!plain || !(text_is(s, len, "true") ||
-				text_is(s, len, "false")))
+		if (!plain ||
+		    !(text_is(s, len, "true") || text_is(s, len, "false")))
 			return -EINVAL;
 		num = text_is(s, len, "true");
 		break;
@@ -731,8 +748,8 @@ extra_report(struct dev_ctx *c, const struct cfg_extra_key *k,
 		(void)quote_scalar(value, q);
 	if (k->type == CFG_EXTRA_BOOL)
 		cfg_report(c->r, node_mark(value),
-			   "%s: \"%s\" must be true or false, got %s",
-			   c->label, k->name, q);
+			   "%s: \"%s\" must be true or false, got %s", c->label,
+			   k->name, q);
 	else
 		cfg_report(c->r, node_mark(value),
 			   "%s: \"%s\" must be one of %s, got %s", c->label,
@@ -816,8 +833,8 @@ extra_init(struct dev_ctx *c, yaml_node_t *map)
 	if (n > CFG_EXTRA_MAX) {
 		cfg_report(c->r, node_mark(map),
 			   "%s: device type \"%s\" declares %zu keys of its "
-			   "own, more than the %d supported", c->label,
-			   c->desc->name, n, CFG_EXTRA_MAX);
+			   "own, more than the %d supported",
+			   c->label, c->desc->name, n, CFG_EXTRA_MAX);
 		n = CFG_EXTRA_MAX;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -841,8 +858,8 @@ extra_finish(struct dev_ctx *c, yaml_node_t *map)
 			continue;
 		if (k->required) {
 			cfg_report(c->r, node_mark(map),
-				   "%s: missing required key \"%s\"",
-				   c->label, k->name);
+				   "%s: missing required key \"%s\"", c->label,
+				   k->name);
 			continue;
 		}
 		if (!k->default_value)
@@ -851,16 +868,16 @@ extra_finish(struct dev_ctx *c, yaml_node_t *map)
 				    strlen(k->default_value), true, v);
 		if (r == -ENOMEM)
 			return r;
-		if (r == 0 && extra_check(k, k->default_value, err,
-					  sizeof(err)) < 0) {
+		if (r == 0 &&
+		    extra_check(k, k->default_value, err, sizeof(err)) < 0) {
 			extra_clear(v);
 			r = -EINVAL;
 		}
 		if (r < 0)
 			cfg_report(c->r, node_mark(map),
 				   "%s: device type \"%s\" has an invalid "
-				   "default for \"%s\"", c->label,
-				   c->desc->name, k->name);
+				   "default for \"%s\"",
+				   c->label, c->desc->name, k->name);
 		v->mark = c->d->mark;
 	}
 	return 0;
@@ -926,8 +943,8 @@ device_extra_pair(struct dev_ctx *c, yaml_node_t *key, yaml_node_t *value)
 
 	ek = extra_key_of(c->desc, key, &index);
 	if (!ek || index >= c->d->extra_count) {
-		cfg_report(c->r, node_mark(key), "%s: unknown key %s",
-			   c->label, quote_scalar(key, q));
+		cfg_report(c->r, node_mark(key), "%s: unknown key %s", c->label,
+			   quote_scalar(key, q));
 		return -EINVAL;
 	}
 	if (c->extra_seen[index]) {
@@ -983,13 +1000,14 @@ device_pair(struct dev_ctx *c, yaml_node_t *key, yaml_node_t *value,
 		return -EINVAL;
 	}
 	other = c->desc && (c->desc->placement & k->bit) ?
-			placement_seen(c, seen, k->bit) : NULL;
+			placement_seen(c, seen, k->bit) :
+			NULL;
 	seen[k - device_keys] = true;
 	if (other) {
 		cfg_report(c->r, node_mark(key),
 			   "%s: \"%s\" and \"%s\" both place the device; "
-			   "give only one of them", c->label, other->name,
-			   k->name);
+			   "give only one of them",
+			   c->label, other->name, k->name);
 		return -EINVAL;
 	}
 	return k->parse(c, k, value);
@@ -1042,8 +1060,7 @@ device_missing(struct dev_ctx *c, yaml_node_t *map,
 
 /* Parse devices[index] into d.  0, -EINVAL (reported) or -ENOMEM. */
 static int
-parse_device(yaml_document_t *doc, struct cfg_report *r,
-	     cfg_type_find_fn *find,
+parse_device(yaml_document_t *doc, struct cfg_report *r, cfg_type_find_fn *find,
 	     unsigned index, yaml_node_t *map, struct cfg_device *d)
 {
 	struct dev_ctx c = { .doc = doc, .r = r, .find = find, .d = d };
@@ -1090,8 +1107,8 @@ parse_device(yaml_document_t *doc, struct cfg_report *r,
 
 static int
 parse_devices(yaml_document_t *doc, struct cfg_report *r,
-	      cfg_type_find_fn *find,
-	      yaml_node_t *list, struct cfg *cfg, bool **ret_skip)
+	      cfg_type_find_fn *find, yaml_node_t *list, struct cfg *cfg,
+	      bool **ret_skip)
 {
 	size_t count;
 	bool *skip;
@@ -1164,8 +1181,7 @@ find_devices(yaml_document_t *doc, struct cfg_report *r, yaml_node_t *root)
 
 int
 cfg_schema_parse(yaml_document_t *doc, struct cfg_report *r,
-		 cfg_type_find_fn *find,
-		 struct cfg *cfg, bool **ret_skip)
+		 cfg_type_find_fn *find, struct cfg *cfg, bool **ret_skip)
 {
 	yaml_node_t *root = yaml_document_get_root_node(doc);
 	yaml_node_t *devices;
@@ -1182,7 +1198,8 @@ cfg_schema_parse(yaml_document_t *doc, struct cfg_report *r,
 	if (root->type != YAML_MAPPING_NODE) {
 		cfg_report(r, node_mark(root),
 			   "the top level must be a mapping with a "
-			   "\"devices\" list, got %s", node_kind(root));
+			   "\"devices\" list, got %s",
+			   node_kind(root));
 		return -EINVAL;
 	}
 	devices = find_devices(doc, r, root);

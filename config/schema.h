@@ -28,8 +28,7 @@
  * which case the caller frees whatever cfg holds).
  */
 int cfg_schema_parse(yaml_document_t *doc, struct cfg_report *r,
-		     cfg_type_find_fn *find, struct cfg *cfg,
-		     bool **ret_skip);
+		     cfg_type_find_fn *find, struct cfg *cfg, bool **ret_skip);
 
 /* 0-based libyaml mark -> 1-based cfg_mark. */
 struct cfg_mark cfg_mark_from_yaml(yaml_mark_t mark);

@@ -17,9 +17,9 @@
 /* Keys a device entry may carry besides `type` and `id`. */
 #define CFG_KEY_PORT	(1u << 0)
 #define CFG_KEY_IRQ	(1u << 1)
-#define CFG_KEY_BACKEND	(1u << 2)
+#define CFG_KEY_BACKEND (1u << 2)
 #define CFG_KEY_MMIO	(1u << 3)
-#define CFG_KEY_PCI	(1u << 4)	/* "pci": "BB:DD.F" */
+#define CFG_KEY_PCI	(1u << 4) /* "pci": "BB:DD.F" */
 
 /* The keys that say where an instance sits (cfg_type_desc.placement). */
 #define CFG_KEYS_PLACEMENT (CFG_KEY_PORT | CFG_KEY_MMIO | CFG_KEY_PCI)
@@ -32,18 +32,18 @@
  */
 enum cfg_extra_type {
 	CFG_EXTRA_STRING,
-	CFG_EXTRA_UINT,		/* decimal or 0x hex, 0..max */
-	CFG_EXTRA_BOOL,		/* true/false */
-	CFG_EXTRA_ENUM,		/* one of choices */
+	CFG_EXTRA_UINT, /* decimal or 0x hex, 0..max */
+	CFG_EXTRA_BOOL, /* true/false */
+	CFG_EXTRA_ENUM, /* one of choices */
 };
 
 struct cfg_extra_key {
 	const char *name;
 	enum cfg_extra_type type;
-	const char *const *choices;	/* ENUM: NULL-terminated */
-	uint64_t max;			/* UINT */
+	const char *const *choices; /* ENUM: NULL-terminated */
+	uint64_t max;		    /* UINT */
 	bool required;
-	const char *default_value;	/* as YAML text, or NULL */
+	const char *default_value; /* as YAML text, or NULL */
 	/*
 	 * Optional: the type's own rule for a value that passed the checks
 	 * above (a MAC address, a path of some shape), given as its text.
@@ -64,14 +64,14 @@ struct cfg_extra_key {
  * and ranges Xen keeps for itself are found before anything starts.
  */
 struct cfg_type_desc {
-	const char *name;		/* YAML `type:` value */
-	unsigned keys;			/* CFG_KEY_* accepted beyond type/id */
-	unsigned required;		/* CFG_KEY_* that must be present */
-	unsigned placement;		/* CFG_KEYS_PLACEMENT: exactly one */
-	uint64_t default_port;		/* used when `port` is absent, if != 0 */
-	unsigned irq_min, irq_max;	/* `irq` range, when keys has IRQ */
-	uint64_t port_size;		/* bytes of port space claimed at `port` */
-	uint64_t mmio_size;		/* bytes of MMIO claimed at `mmio` */
+	const char *name;	   /* YAML `type:` value */
+	unsigned keys;		   /* CFG_KEY_* accepted beyond type/id */
+	unsigned required;	   /* CFG_KEY_* that must be present */
+	unsigned placement;	   /* CFG_KEYS_PLACEMENT: exactly one */
+	uint64_t default_port;	   /* used when `port` is absent, if != 0 */
+	unsigned irq_min, irq_max; /* `irq` range, when keys has IRQ */
+	uint64_t port_size;	   /* bytes of port space claimed at `port` */
+	uint64_t mmio_size;	   /* bytes of MMIO claimed at `mmio` */
 	/* Keys of this type's own, terminated by an entry with name NULL. */
 	const struct cfg_extra_key *extra_keys;
 };

@@ -21,9 +21,9 @@
 struct claim {
 	enum cfg_space space;
 	uint64_t base;
-	uint64_t size;		/* 0: nothing claimed */
+	uint64_t size; /* 0: nothing claimed */
 	struct cfg_mark mark;
-	const char *default_of;	/* type name when the type's default */
+	const char *default_of; /* type name when the type's default */
 };
 
 struct validator {
@@ -51,7 +51,8 @@ device_claim(const struct validator *v, unsigned i, enum cfg_space space)
 {
 	const struct cfg_device *d = &v->cfg->devices[i];
 	const struct cfg_type_desc *desc = v->find && d->type ?
-						v->find(d->type) : NULL;
+						   v->find(d->type) :
+						   NULL;
 	struct claim c = { .space = space };
 
 	if (!desc)
@@ -87,15 +88,14 @@ describe(enum cfg_space space, uint64_t base, uint64_t size, char *buf,
 	 size_t buf_size)
 {
 	const char *what = space == CFG_SPACE_PORT ? "port" : "MMIO address";
-	const char *what_n = space == CFG_SPACE_PORT ? "port range"
-						     : "MMIO range";
+	const char *what_n = space == CFG_SPACE_PORT ? "port range" :
+						       "MMIO range";
 
 	if (size == 1)
 		(void)snprintf(buf, buf_size, "%s 0x%" PRIx64, what, base);
 	else
-		(void)snprintf(buf, buf_size,
-			       "%s 0x%" PRIx64 "-0x%" PRIx64, what_n, base,
-			       base + (size - 1));
+		(void)snprintf(buf, buf_size, "%s 0x%" PRIx64 "-0x%" PRIx64,
+			       what_n, base, base + (size - 1));
 	return buf;
 }
 
@@ -127,9 +127,9 @@ check_duplicate_id(const struct validator *v, unsigned i)
 		/* The id is validated, so printing it raw is safe. */
 		cfg_report(v->r, d->id_mark,
 			   "%s: duplicate id \"%s\", already used by %s at "
-			   "%u:%u", label(v, i, lb), d->id,
-			   cfg_label(j, NULL, other), e->id_mark.line,
-			   e->id_mark.col);
+			   "%u:%u",
+			   label(v, i, lb), d->id, cfg_label(j, NULL, other),
+			   e->id_mark.line, e->id_mark.col);
 		return;
 	}
 }
@@ -142,7 +142,8 @@ check_reserved(const struct validator *v, unsigned i, const struct claim *c)
 
 	while ((x = xen_reserved_next(c->space, c->base, c->size, x))) {
 		bool inside = c->base >= x->base &&
-			      c->base + (c->size - 1) <= x->base + (x->size - 1);
+			      c->base + (c->size - 1) <=
+				      x->base + (x->size - 1);
 
 		(void)describe_claim(c, mine, sizeof(mine));
 		if (inside) {
@@ -172,8 +173,7 @@ check_overlaps(const struct validator *v, unsigned i, const struct claim *c)
 		if (is_skipped(v, j))
 			continue;
 		o = device_claim(v, j, c->space);
-		if (!range_fits(o.base, o.size) ||
-		    !claims_overlap(c, &o))
+		if (!range_fits(o.base, o.size) || !claims_overlap(c, &o))
 			continue;
 		cfg_report(v->r, c->mark, "%s: %s overlaps %s at %u:%u (%s)",
 			   label(v, i, lb),
@@ -229,9 +229,9 @@ check_stdio(const struct validator *v, unsigned i)
 			continue;
 		cfg_report(v->r, d->backend.mark,
 			   "%s: only one device may use the stdio backend; "
-			   "%s at %u:%u already does", label(v, i, lb),
-			   label(v, j, other), e->backend.mark.line,
-			   e->backend.mark.col);
+			   "%s at %u:%u already does",
+			   label(v, i, lb), label(v, j, other),
+			   e->backend.mark.line, e->backend.mark.col);
 		return;
 	}
 }
@@ -275,20 +275,23 @@ check_backend_path(const struct validator *v, unsigned i)
 
 	for (unsigned j = 0; path && j < i; j++) {
 		const char *o = backend_path(v, j);
-		const struct cfg_mark *m = &v->cfg->devices[j].backend.path_mark;
+		const struct cfg_mark *m =
+			&v->cfg->devices[j].backend.path_mark;
 
 		if (!o)
 			continue;
 		if (strcmp(path, o) == 0)
 			cfg_report(v->r, d->backend.path_mark,
 				   "%s: backend path %s is already used by %s "
-				   "at %u:%u", label(v, i, lb),
+				   "at %u:%u",
+				   label(v, i, lb),
 				   cfg_quote(path, strlen(path), q),
 				   label(v, j, other), m->line, m->col);
 		else if (same_file(path, o))
 			cfg_report(v->r, d->backend.path_mark,
 				   "%s: backend path %s is the same file as %s "
-				   "used by %s at %u:%u", label(v, i, lb),
+				   "used by %s at %u:%u",
+				   label(v, i, lb),
 				   cfg_quote(path, strlen(path), q),
 				   cfg_quote(o, strlen(o), qo),
 				   label(v, j, other), m->line, m->col);
@@ -322,9 +325,9 @@ check_backend_file(const struct validator *v, unsigned i)
 		return;
 	cfg_report(v->r, d->backend.path_mark,
 		   "%s: backend: path %s is %s; a file backend needs a "
-		   "regular file or a character device", label(v, i, lb),
-		   cfg_quote(d->backend.path, strlen(d->backend.path), q),
-		   why);
+		   "regular file or a character device",
+		   label(v, i, lb),
+		   cfg_quote(d->backend.path, strlen(d->backend.path), q), why);
 }
 
 static bool
@@ -377,8 +380,8 @@ check_pci(const struct validator *v, unsigned i)
 		cfg_report(v->r, d->pci_mark,
 			   "%s: PCI function %s needs a function %s in the "
 			   "configuration: guests look for function 0 first "
-			   "and skip the slot without it", label(v, i, lb),
-			   bdf(d->pci_sbdf, a), bdf(fn0, b));
+			   "and skip the slot without it",
+			   label(v, i, lb), bdf(d->pci_sbdf, a), bdf(fn0, b));
 }
 
 int
@@ -386,7 +389,10 @@ cfg_validate_with(const struct cfg *cfg, const bool *skip,
 		  cfg_type_find_fn *find, struct cfg_report *r)
 {
 	struct validator v = {
-		.cfg = cfg, .skip = skip, .find = find, .r = r,
+		.cfg = cfg,
+		.skip = skip,
+		.find = find,
+		.r = r,
 	};
 	unsigned before = r->count;
 

@@ -19,12 +19,16 @@
 
 #include "lib/range.h"
 
-#define PORT(b, s, n, src) \
-	{ .space = CFG_SPACE_PORT, .base = (b), .size = (s), .name = (n), \
-	  .source = (src) }
-#define MMIO(b, s, n, src) \
-	{ .space = CFG_SPACE_MMIO, .base = (b), .size = (s), .name = (n), \
-	  .source = (src) }
+#define PORT(b, s, n, src)                                         \
+	{                                                          \
+		.space = CFG_SPACE_PORT, .base = (b), .size = (s), \
+		.name = (n), .source = (src)                       \
+	}
+#define MMIO(b, s, n, src)                                         \
+	{                                                          \
+		.space = CFG_SPACE_MMIO, .base = (b), .size = (s), \
+		.name = (n), .source = (src)                       \
+	}
 
 const struct xen_reserved xen_reserved_ranges[] = {
 	PORT(0x20, 2, "PIC master", "xen/arch/x86/hvm/vpic.c"),
@@ -49,8 +53,8 @@ const struct xen_reserved xen_reserved_ranges[] = {
 	MMIO(0xfee00000, 0x1000, "LAPIC", "xen/arch/x86/hvm/vlapic.c"),
 };
 
-const size_t xen_reserved_count =
-	sizeof(xen_reserved_ranges) / sizeof(xen_reserved_ranges[0]);
+const size_t xen_reserved_count = sizeof(xen_reserved_ranges) /
+				  sizeof(xen_reserved_ranges[0]);
 
 const struct xen_reserved *
 xen_reserved_next(enum cfg_space space, uint64_t base, uint64_t size,
@@ -58,8 +62,7 @@ xen_reserved_next(enum cfg_space space, uint64_t base, uint64_t size,
 {
 	size_t i = prev ? (size_t)(prev - xen_reserved_ranges) + 1 : 0;
 	/* Inclusive last address, saturated, so 2^64 wrap cannot hide one. */
-	uint64_t last = range_fits(base, size) ? base + (size - 1)
-					       : UINT64_MAX;
+	uint64_t last = range_fits(base, size) ? base + (size - 1) : UINT64_MAX;
 
 	if (size == 0)
 		return NULL;

@@ -18,9 +18,9 @@
 struct xen_reserved {
 	enum cfg_space space;
 	uint64_t base;
-	uint64_t size;		/* bytes, half-open [base, base + size) */
-	const char *name;	/* e.g. "PIT" */
-	const char *source;	/* Xen file registering the handler */
+	uint64_t size;	    /* bytes, half-open [base, base + size) */
+	const char *name;   /* e.g. "PIT" */
+	const char *source; /* Xen file registering the handler */
 };
 
 extern const struct xen_reserved xen_reserved_ranges[];

@@ -68,8 +68,7 @@ report_problem(struct cfg_report *r, yaml_mark_t problem_mark,
 			   "%s (%s at %zu:%zu)", problem, context,
 			   context_mark.line + 1, context_mark.column + 1);
 	else
-		cfg_report(r, cfg_mark_from_yaml(problem_mark), "%s",
-			   problem);
+		cfg_report(r, cfg_mark_from_yaml(problem_mark), "%s", problem);
 }
 
 static int
@@ -84,13 +83,13 @@ report_yaml_error(const yaml_parser_t *p, const char *text, size_t len,
 		return -ENOMEM;
 	case YAML_READER_ERROR:
 		if (p->problem_value >= 0)
-			cfg_report(r, mark_at_offset(text, len,
-						     p->problem_offset),
+			cfg_report(r,
+				   mark_at_offset(text, len, p->problem_offset),
 				   "%s (byte 0x%02x)", problem,
 				   (unsigned)p->problem_value & 0xff);
 		else
-			cfg_report(r, mark_at_offset(text, len,
-						     p->problem_offset),
+			cfg_report(r,
+				   mark_at_offset(text, len, p->problem_offset),
 				   "%s", problem);
 		return -EINVAL;
 	default:
@@ -117,13 +116,13 @@ report_yaml_error(const yaml_parser_t *p, const char *text, size_t len,
 /* An open collection; a mapping holds its key until the value comes. */
 struct compose_frame {
 	int node;
-	int key;	/* mapping key waiting for its value, or 0 */
+	int key; /* mapping key waiting for its value, or 0 */
 };
 
 struct compose_anchor {
 	char *name;
 	int node;
-	yaml_mark_t mark;	/* for the "first occurrence" of a duplicate */
+	yaml_mark_t mark; /* for the "first occurrence" of a duplicate */
 };
 
 /* State of composing one document; the anchors are per document. */
@@ -131,10 +130,10 @@ struct composer {
 	yaml_parser_t *parser;
 	yaml_document_t *doc;
 	struct cfg_report *r;
-	const char *text;	/* for reader-error positions */
+	const char *text; /* for reader-error positions */
 	size_t len;
 	struct compose_frame stack[CFG_NESTING_MAX];
-	unsigned depth;		/* entries of stack in use */
+	unsigned depth; /* entries of stack in use */
 	struct compose_anchor *anchors;
 	size_t anchor_count;
 	size_t anchor_cap;
@@ -290,14 +289,14 @@ compose_collection(struct composer *c, const yaml_event_t *e)
 	}
 	if (e->type == YAML_SEQUENCE_START_EVENT) {
 		anchor = e->data.sequence_start.anchor;
-		node = yaml_document_add_sequence(c->doc,
-				node_tag(e->data.sequence_start.tag),
-				e->data.sequence_start.style);
+		node = yaml_document_add_sequence(
+			c->doc, node_tag(e->data.sequence_start.tag),
+			e->data.sequence_start.style);
 	} else {
 		anchor = e->data.mapping_start.anchor;
-		node = yaml_document_add_mapping(c->doc,
-				node_tag(e->data.mapping_start.tag),
-				e->data.mapping_start.style);
+		node = yaml_document_add_mapping(
+			c->doc, node_tag(e->data.mapping_start.tag),
+			e->data.mapping_start.style);
 	}
 	ret = place_node(c, node, e, anchor);
 	if (ret < 0)
@@ -311,7 +310,7 @@ compose_end(struct composer *c, const yaml_event_t *e)
 {
 	int node;
 
-	assert(c->depth > 0);	/* the parser balances start and end */
+	assert(c->depth > 0); /* the parser balances start and end */
 	node = c->stack[--c->depth].node;
 	yaml_document_get_node(c->doc, node)->end_mark = e->end_mark;
 }
@@ -401,7 +400,11 @@ compose_next(yaml_parser_t *parser, const char *text, size_t len,
 	     yaml_document_t *doc, struct cfg_report *r)
 {
 	struct composer c = {
-		.parser = parser, .doc = doc, .r = r, .text = text, .len = len,
+		.parser = parser,
+		.doc = doc,
+		.r = r,
+		.text = text,
+		.len = len,
 	};
 	yaml_event_t e;
 	int ret;
@@ -411,8 +414,9 @@ compose_next(yaml_parser_t *parser, const char *text, size_t len,
 		return ret;
 	if (e.type == YAML_STREAM_END_EVENT) {
 		yaml_event_delete(&e);
-		return yaml_document_initialize(doc, NULL, NULL, NULL, 1, 1)
-			       ? 0 : -ENOMEM;
+		return yaml_document_initialize(doc, NULL, NULL, NULL, 1, 1) ?
+			       0 :
+			       -ENOMEM;
 	}
 	assert(e.type == YAML_DOCUMENT_START_EVENT);
 	ret = compose_document(&c, &e);
@@ -434,8 +438,7 @@ load_document(const char *text, size_t len, yaml_document_t *doc,
 
 	if (!yaml_parser_initialize(&parser))
 		return -ENOMEM;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text,
-				     len);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_parse(&parser, &e)) {
 		ret = report_yaml_error(&parser, text, len, r);
 		goto out_parser;
@@ -445,7 +448,7 @@ load_document(const char *text, size_t len, yaml_document_t *doc,
 	if (ret < 0)
 		goto out_parser;
 	if (!yaml_document_get_root_node(doc))
-		goto out_parser;	/* empty: the schema says so */
+		goto out_parser; /* empty: the schema says so */
 	ret = compose_next(&parser, text, len, &extra, r);
 	if (ret < 0)
 		goto out_doc;

@@ -41,8 +41,7 @@ on_evtchn(evutil_socket_t fd, short what, void *arg)
 
 	if (r < 0 && !ioreq_server_domain_gone(loop->server) &&
 	    ioreq_server_probe(loop->server) != -ESRCH) {
-		log_errno(LOG_LEVEL_ERROR, r,
-			  "domain %u: event channel failed",
+		log_errno(LOG_LEVEL_ERROR, r, "domain %u: event channel failed",
 			  (unsigned)loop->domid);
 		loop_stop(loop, 1);
 		return;
@@ -56,8 +55,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct loop *loop = arg;
 
-	log_info("received %s, stopping", sig == SIGTERM ? "SIGTERM" :
-		 "SIGINT");
+	log_info("received %s, stopping",
+		 sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	loop_stop(loop, 0);
 }
 
@@ -139,9 +138,9 @@ watch_domain(struct loop *loop)
 		loop->domain_watch = NULL;
 		return start_fallback_probe(loop, r);
 	}
-	loop->domain_watch_ev = event_new(loop->base,
-		ioreq_domain_watch_fd(loop->domain_watch),
-		EV_READ | EV_PERSIST, on_domain_watch, loop);
+	loop->domain_watch_ev =
+		event_new(loop->base, ioreq_domain_watch_fd(loop->domain_watch),
+			  EV_READ | EV_PERSIST, on_domain_watch, loop);
 	if (!loop->domain_watch_ev ||
 	    event_add(loop->domain_watch_ev, NULL) < 0)
 		return -ENOMEM;

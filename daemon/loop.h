@@ -24,16 +24,16 @@ struct ioreq_server;
 
 struct loop {
 	struct event_base *base;
-	struct ioreq_server *server;	/* borrowed, set by loop_attach */
+	struct ioreq_server *server; /* borrowed, set by loop_attach */
 	uint16_t domid;
 	struct event *evtchn;
 	struct event *sigterm;
 	struct event *sigint;
-	struct ioreq_domain_watch *domain_watch;	/* NULL: fallback timer */
+	struct ioreq_domain_watch *domain_watch; /* NULL: fallback timer */
 	struct event *domain_watch_ev;
-	struct event *probe;		/* fallback timer, or NULL */
+	struct event *probe; /* fallback timer, or NULL */
 	struct event *watchdog;
-	int exit_status;		/* what main() exits with */
+	int exit_status; /* what main() exits with */
 };
 
 /*

@@ -26,10 +26,10 @@
 #include "ioreq/ioreq.h"
 #include "lib/log.h"
 
-#define DOMID_LIMIT 0x7ff0u	/* DOMID_FIRST_RESERVED */
+#define DOMID_LIMIT 0x7ff0u /* DOMID_FIRST_RESERVED */
 
 struct options {
-	long domid;		/* -1: not given */
+	long domid; /* -1: not given */
 	const char *config;
 	const char *check_config;
 	enum log_level level;
@@ -41,7 +41,7 @@ struct daemon {
 	struct bus bus;
 	struct loop loop;
 	struct ioreq_server *server;
-	struct device *devices;	/* created devices, newest first */
+	struct device *devices; /* created devices, newest first */
 	unsigned device_count;
 };
 
@@ -91,8 +91,8 @@ parse_args(int argc, char **argv, struct options *o)
 	int c;
 
 	*o = (struct options){ .domid = -1, .level = LOG_LEVEL_INFO };
-	while ((c = getopt_long(argc, argv, "d:c:l:n:hV", longopts,
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:c:l:n:hV", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'd':
 			if (parse_domid(optarg, &o->domid) < 0) {
@@ -165,8 +165,8 @@ log_device(const struct device *dev)
 
 		if (reg->size == 0)
 			continue;
-		log_info("device %s (%s): claimed %s 0x%llx-0x%llx",
-			 dev->id, dev->type->name,
+		log_info("device %s (%s): claimed %s 0x%llx-0x%llx", dev->id,
+			 dev->type->name,
 			 reg->space == BUS_SPACE_PORT ? "ports" : "MMIO",
 			 (unsigned long long)reg->base,
 			 (unsigned long long)(reg->base + reg->size - 1));
@@ -195,8 +195,8 @@ log_create_failed(const struct cfg_device *cd, int r)
 	else if (b->type == CFG_BACKEND_FILE && r == -ENXIO)
 		why = " is not a regular file or a character device";
 	return log_errno(LOG_LEVEL_ERROR, r,
-			 "device %s (%s): create: backend path %s%s",
-			 cd->id, cd->type, b->path, why);
+			 "device %s (%s): create: backend path %s%s", cd->id,
+			 cd->type, b->path, why);
 }
 
 static int
@@ -219,8 +219,8 @@ create_device(struct daemon *d, const struct cfg_device *cd)
 	r = ioreq_server_add_device(d->server, dev);
 	if (r < 0)
 		return log_errno(LOG_LEVEL_ERROR, r,
-				 "device %s (%s): claiming its regions",
-				 cd->id, cd->type);
+				 "device %s (%s): claiming its regions", cd->id,
+				 cd->type);
 	log_device(dev);
 	return 0;
 }
@@ -310,8 +310,7 @@ setup(struct daemon *d)
 	int r;
 
 	bus_init(&d->bus);
-	if (cfg_load(d->opts.config, device_type_cfg_find, stderr,
-		     &d->cfg) < 0)
+	if (cfg_load(d->opts.config, device_type_cfg_find, stderr, &d->cfg) < 0)
 		return -EINVAL;
 	r = loop_init(&d->loop, (uint16_t)d->opts.domid);
 	if (r < 0)
@@ -321,7 +320,8 @@ setup(struct daemon *d)
 		return r;
 	r = loop_attach(&d->loop, d->server);
 	if (r < 0)
-		return log_errno(LOG_LEVEL_ERROR, r, "setting up the event loop");
+		return log_errno(LOG_LEVEL_ERROR, r,
+				 "setting up the event loop");
 	return setup_interrupted();
 }
 
@@ -381,7 +381,8 @@ run(struct daemon *d)
 		return status;
 	}
 	log_info("serving domain %ld with %u devices, ioreq server %u, "
-		 "%u vCPUs", d->opts.domid, d->device_count,
+		 "%u vCPUs",
+		 d->opts.domid, d->device_count,
 		 (unsigned)ioreq_server_id(d->server),
 		 ioreq_server_vcpu_count(d->server));
 	release_setup_memory(d);

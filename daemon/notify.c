@@ -78,7 +78,7 @@ notify_watchdog_usec(uint64_t *ret_usec)
 		if (parse_u64(pid_s, &pid) < 0)
 			return -EINVAL;
 		if (pid != (uint64_t)getpid())
-			return 0;	/* meant for another process */
+			return 0; /* meant for another process */
 	}
 	*ret_usec = usec;
 	return 1;

@@ -102,7 +102,7 @@ bus_overlaps(const struct bus *bus, enum bus_space space, uint64_t base,
 	if ((unsigned)space >= _BUS_SPACE_COUNT || size == 0)
 		return false;
 	if (!range_fits(base, size))
-		size = UINT64_MAX - base + 1;	/* clamp to the top */
+		size = UINT64_MAX - base + 1; /* clamp to the top */
 	return table_first_overlap(&bus->spaces[space], base, size) != NULL;
 }
 
@@ -209,7 +209,7 @@ access_width(const struct device_region *r, unsigned size)
 	unsigned sizes = r->access_sizes & DEVICE_ACCESS_ALL;
 	unsigned smallest;
 
-	if (sizes & size)	/* DEVICE_ACCESS_n == n for n = 1, 2, 4, 8 */
+	if (sizes & size) /* DEVICE_ACCESS_n == n for n = 1, 2, 4, 8 */
 		return size;
 	if (!sizes)
 		return 0;
@@ -265,7 +265,7 @@ bus_read(struct bus *bus, enum bus_space space, uint64_t addr, unsigned size)
 	}
 	dev->stats.reads++;
 	if (!dev->ops->read)
-		return 0;	/* absent hook: reads as zero (style.md) */
+		return 0; /* absent hook: reads as zero (style.md) */
 	offset = addr - e->base;
 	for (unsigned done = 0; done < size; done += width) {
 		uint64_t piece = dev->ops->read(dev, e->region, offset + done,
@@ -277,8 +277,8 @@ bus_read(struct bus *bus, enum bus_space space, uint64_t addr, unsigned size)
 }
 
 void
-bus_write(struct bus *bus, enum bus_space space, uint64_t addr,
-	  unsigned size, uint64_t value)
+bus_write(struct bus *bus, enum bus_space space, uint64_t addr, unsigned size,
+	  uint64_t value)
 {
 	const struct bus_entry *e;
 	const struct device_region *r;
@@ -394,8 +394,7 @@ bus_find_pci(const struct bus *bus, uint32_t sbdf)
 }
 
 uint32_t
-bus_config_read(struct bus *bus, uint32_t sbdf, unsigned offset,
-		unsigned size)
+bus_config_read(struct bus *bus, uint32_t sbdf, unsigned offset, unsigned size)
 {
 	struct device *dev = bus_find_pci(bus, sbdf);
 	uint32_t all_ones = (uint32_t)range_all_ones(size);
@@ -414,8 +413,8 @@ bus_config_read(struct bus *bus, uint32_t sbdf, unsigned offset,
 }
 
 void
-bus_config_write(struct bus *bus, uint32_t sbdf, unsigned offset,
-		 unsigned size, uint32_t value)
+bus_config_write(struct bus *bus, uint32_t sbdf, unsigned offset, unsigned size,
+		 uint32_t value)
 {
 	struct device *dev = bus_find_pci(bus, sbdf);
 

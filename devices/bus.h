@@ -27,14 +27,14 @@ struct bus_entry {
 };
 
 struct bus_space_table {
-	struct bus_entry *entries;	/* sorted by base */
+	struct bus_entry *entries; /* sorted by base */
 	unsigned count;
 	unsigned capacity;
 };
 
 /* PCI functions by SBDF, sorted, for configuration requests. */
 struct bus_pci_table {
-	struct device **devs;		/* sorted by pci_sbdf */
+	struct device **devs; /* sorted by pci_sbdf */
 	unsigned count;
 	unsigned capacity;
 };
@@ -42,7 +42,7 @@ struct bus_pci_table {
 struct bus {
 	struct bus_space_table spaces[_BUS_SPACE_COUNT];
 	struct bus_pci_table pci;
-	uint64_t unclaimed;		/* accesses that matched no region */
+	uint64_t unclaimed; /* accesses that matched no region */
 };
 
 void bus_init(struct bus *bus);

@@ -47,7 +47,7 @@
  * LineMax= (48K by default) and would parse a prefix again in the rest,
  * so this must stay below the LineMax= in use.
  */
-#define CHARDEV_JOURNAL_PREFIX "<6>"
+#define CHARDEV_JOURNAL_PREFIX	 "<6>"
 #define CHARDEV_JOURNAL_LINE_MAX 4096
 
 /*
@@ -64,10 +64,10 @@ enum chardev_kind {
 };
 
 enum chardev_out_mode {
-	CHARDEV_OUT_NONE,	/* discard */
-	CHARDEV_OUT_DIRECT,	/* regular file or /dev/null-like: just write */
-	CHARDEV_OUT_NONBLOCK,	/* our own non-blocking fd: write until EAGAIN */
-	CHARDEV_OUT_POLLED,	/* someone else's blocking fd: write only after
+	CHARDEV_OUT_NONE,     /* discard */
+	CHARDEV_OUT_DIRECT,   /* regular file or /dev/null-like: just write */
+	CHARDEV_OUT_NONBLOCK, /* our own non-blocking fd: write until EAGAIN */
+	CHARDEV_OUT_POLLED,   /* someone else's blocking fd: write only after
 				 * POLLOUT, at most PIPE_BUF bytes at a time */
 };
 
@@ -75,50 +75,50 @@ struct chardev {
 	enum chardev_kind kind;
 	const struct device_events *ev;
 	char label[64];
-	char *path;			/* file/socket path, pty slave path */
+	char *path; /* file/socket path, pty slave path */
 
 	const struct chardev_frontend_ops *fe;
 	void *fe_opaque;
 
 	/* socket back-end */
 	int listen_fd;
-	struct device_watch *listen_w;	/* READ on listen_fd */
-	dev_t sock_dev;			/* identity of the socket file we */
-	ino_t sock_ino;			/* created, so close removes only it */
+	struct device_watch *listen_w; /* READ on listen_fd */
+	dev_t sock_dev;		       /* identity of the socket file we */
+	ino_t sock_ino;		       /* created, so close removes only it */
 
 	/* the connection: input and output fd (may be equal) */
 	int in_fd;
 	int out_fd;
 	bool own_fds;
-	bool out_is_socket;		/* use send(MSG_NOSIGNAL) */
+	bool out_is_socket; /* use send(MSG_NOSIGNAL) */
 	enum chardev_out_mode out_mode;
-	bool connected;			/* a reader exists; else discard */
-	struct device_watch *in_w;	/* READ on in_fd */
-	struct device_watch *out_w;	/* WRITE on out_fd */
-	struct device_watch *hup_w;	/* socket: HUP on in_fd while paused */
-	bool hup_pending;		/* hup_w is watching */
-	bool in_pending;		/* in_w is watching */
-	bool in_direct;			/* regular file: read without polling */
-	bool in_eof;			/* input ended for good */
-	bool out_pending;		/* out_w is watching */
+	bool connected;		    /* a reader exists; else discard */
+	struct device_watch *in_w;  /* READ on in_fd */
+	struct device_watch *out_w; /* WRITE on out_fd */
+	struct device_watch *hup_w; /* socket: HUP on in_fd while paused */
+	bool hup_pending;	    /* hup_w is watching */
+	bool in_pending;	    /* in_w is watching */
+	bool in_direct;		    /* regular file: read without polling */
+	bool in_eof;		    /* input ended for good */
+	bool out_pending;	    /* out_w is watching */
 
-	struct device_work kick_work;	/* deferred flush / input resume */
+	struct device_work kick_work; /* deferred flush / input resume */
 	bool kick_flush;
 	bool kick_input;
 	struct device_timer *retry_timer; /* pty reader poll, accept back-off */
-	bool pty_dropped;		/* output discarded since the last
+	bool pty_dropped;		  /* output discarded since the last
 					 * check for a pty reader */
 
-	uint8_t out[CHARDEV_OUT_SIZE];	/* ring */
+	uint8_t out[CHARDEV_OUT_SIZE]; /* ring */
 	size_t out_head;
 	size_t out_len;
-	bool want_writable;		/* a short write owes a writable() */
-	uint64_t out_dropped;		/* bytes lost to write errors */
+	bool want_writable;   /* a short write owes a writable() */
+	uint64_t out_dropped; /* bytes lost to write errors */
 
 	/* stdio on a journal stream: each guest line gets our own prefix */
 	bool journal;
-	bool journal_bol;		/* next guest byte starts a line */
-	size_t journal_col;		/* guest bytes in the current line */
+	bool journal_bol;   /* next guest byte starts a line */
+	size_t journal_col; /* guest bytes in the current line */
 };
 
 static void chardev_flush(struct chardev *cd);
@@ -145,8 +145,7 @@ kick(struct chardev *cd)
 
 /* Turn one single-condition watch on or off: 0 or -errno. */
 static int
-watch_enable(struct chardev *cd, struct device_watch *w, unsigned bit,
-	     bool on)
+watch_enable(struct chardev *cd, struct device_watch *w, unsigned bit, bool on)
 {
 	return device_watch_set(cd->ev, w, on ? bit : 0);
 }
@@ -191,8 +190,8 @@ hup_watch(struct chardev *cd, bool on)
 	if (!cd->hup_w || on == cd->hup_pending)
 		return;
 	if (on)
-		cd->hup_pending = watch_enable(cd, cd->hup_w,
-					       DEVICE_WATCH_HUP, true) == 0;
+		cd->hup_pending = watch_enable(cd, cd->hup_w, DEVICE_WATCH_HUP,
+					       true) == 0;
 	else {
 		(void)watch_enable(cd, cd->hup_w, DEVICE_WATCH_HUP, false);
 		cd->hup_pending = false;
@@ -358,8 +357,7 @@ input_resume(struct chardev *cd)
 	hup_watch(cd, false);
 	if (watch_enable(cd, cd->in_w, DEVICE_WATCH_READ, true) < 0) {
 		/* e.g. stdin is a regular file or /dev/null under epoll */
-		log_debug("%s: input not pollable, ignoring input",
-			  cd->label);
+		log_debug("%s: input not pollable, ignoring input", cd->label);
 		cd->in_eof = true;
 		return;
 	}
@@ -443,7 +441,8 @@ chardev_flush(struct chardev *cd)
 			break;
 		}
 		if (r < 0) {
-			log_debug("%s: write: %s", cd->label, strerror((int)-r));
+			log_debug("%s: write: %s", cd->label,
+				  strerror((int)-r));
 			if (cd->out_mode == CHARDEV_OUT_DIRECT &&
 			    cd->kind == CHARDEV_FILE) {
 				/* full disk etc.: lose this batch, keep going */
@@ -458,7 +457,8 @@ chardev_flush(struct chardev *cd)
 				 */
 				if (cd->out_pending)
 					(void)watch_enable(cd, cd->out_w,
-						DEVICE_WATCH_WRITE, false);
+							   DEVICE_WATCH_WRITE,
+							   false);
 				cd->out_pending = false;
 				cd->out_mode = CHARDEV_OUT_NONE;
 				output_discard(cd);
@@ -468,7 +468,7 @@ chardev_flush(struct chardev *cd)
 			break;
 		}
 		if (cd->out_mode == CHARDEV_OUT_POLLED)
-			break;	/* one chunk per POLLOUT */
+			break; /* one chunk per POLLOUT */
 	}
 	if (cd->out_len == 0 && cd->out_pending) {
 		(void)watch_enable(cd, cd->out_w, DEVICE_WATCH_WRITE, false);
@@ -481,7 +481,7 @@ size_t
 chardev_write_room(const struct chardev *cd)
 {
 	if (!cd->connected || cd->out_mode == CHARDEV_OUT_NONE)
-		return CHARDEV_OUT_SIZE;	/* discarded anyway */
+		return CHARDEV_OUT_SIZE; /* discarded anyway */
 	return CHARDEV_OUT_SIZE - cd->out_len;
 }
 
@@ -495,7 +495,7 @@ pty_output_dropped(struct chardev *cd)
 {
 	cd->pty_dropped = true;
 	if (!device_timer_armed(cd->ev, cd->retry_timer))
-		pty_arm_retry(cd);	/* no syscall: a timer-heap insert */
+		pty_arm_retry(cd); /* no syscall: a timer-heap insert */
 }
 
 /* Append n bytes to the ring; the caller checked there is room. */
@@ -503,8 +503,8 @@ static void
 ring_put(struct chardev *cd, const uint8_t *buf, size_t n)
 {
 	size_t tail = (cd->out_head + cd->out_len) % CHARDEV_OUT_SIZE;
-	size_t first = CHARDEV_OUT_SIZE - tail < n ? CHARDEV_OUT_SIZE - tail
-						   : n;
+	size_t first = CHARDEV_OUT_SIZE - tail < n ? CHARDEV_OUT_SIZE - tail :
+						     n;
 
 	memcpy(cd->out + tail, buf, first);
 	memcpy(cd->out, buf + first, n - first);
@@ -557,10 +557,12 @@ journal_put(struct chardev *cd, const uint8_t *buf, size_t len)
 			cd->journal_bol = false;
 			cd->journal_col = 0;
 		}
-		n = line_chunk(buf + done, len - done, room <
-			       CHARDEV_JOURNAL_LINE_MAX - cd->journal_col ?
-			       room : CHARDEV_JOURNAL_LINE_MAX -
-			       cd->journal_col);
+		n = line_chunk(buf + done, len - done,
+			       room < CHARDEV_JOURNAL_LINE_MAX -
+						       cd->journal_col ?
+				       room :
+				       CHARDEV_JOURNAL_LINE_MAX -
+					       cd->journal_col);
 		ring_put(cd, buf + done, n);
 		done += n;
 		cd->journal_col += n;
@@ -578,7 +580,7 @@ chardev_write(struct chardev *cd, const uint8_t *buf, size_t len)
 	if (!cd->connected && cd->kind == CHARDEV_PTY)
 		pty_output_dropped(cd);
 	if (!cd->connected || cd->out_mode == CHARDEV_OUT_NONE)
-		return len;	/* nobody listening: the bytes are gone */
+		return len; /* nobody listening: the bytes are gone */
 	if (cd->journal) {
 		n = journal_put(cd, buf, len);
 	} else {
@@ -607,8 +609,8 @@ chardev_accept_input(struct chardev *cd)
 }
 
 void
-chardev_set_frontend(struct chardev *cd,
-		     const struct chardev_frontend_ops *ops, void *opaque)
+chardev_set_frontend(struct chardev *cd, const struct chardev_frontend_ops *ops,
+		     void *opaque)
 {
 	cd->fe = ops;
 	cd->fe_opaque = opaque;
@@ -631,9 +633,9 @@ chardev_path(const struct chardev *cd)
 }
 
 enum chardev_in_kind {
-	CHARDEV_IN_NONE,	/* not something we can read input from */
-	CHARDEV_IN_POLLED,	/* pipe, socket, tty */
-	CHARDEV_IN_DIRECT,	/* regular file, /dev/null: epoll refuses */
+	CHARDEV_IN_NONE,   /* not something we can read input from */
+	CHARDEV_IN_POLLED, /* pipe, socket, tty */
+	CHARDEV_IN_DIRECT, /* regular file, /dev/null: epoll refuses */
 };
 
 static enum chardev_in_kind
@@ -646,8 +648,7 @@ in_kind_for(int fd)
 	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
 	    (S_ISCHR(st.st_mode) && isatty(fd)))
 		return CHARDEV_IN_POLLED;
-	if (S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) ||
-	    S_ISBLK(st.st_mode))
+	if (S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
 		return CHARDEV_IN_DIRECT;
 	return CHARDEV_IN_NONE;
 }
@@ -693,7 +694,7 @@ out_mode_for(int fd, bool own)
 	if (fstat(fd, &st) == 0 &&
 	    (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) ||
 	     (S_ISCHR(st.st_mode) && !isatty(fd))))
-		return CHARDEV_OUT_DIRECT;	/* epoll refuses these */
+		return CHARDEV_OUT_DIRECT; /* epoll refuses these */
 	return own ? CHARDEV_OUT_NONBLOCK : CHARDEV_OUT_POLLED;
 }
 
@@ -745,7 +746,8 @@ on_accept(void *arg, int fd, unsigned what)
 	}
 	if (cd->in_fd >= 0) {
 		log_debug("%s: previous client hung up, dropping its %d "
-			  "unread bytes", cd->label, socket_unread(cd->in_fd));
+			  "unread bytes",
+			  cd->label, socket_unread(cd->in_fd));
 		connection_lost(cd);
 	}
 	cd->in_fd = c;
@@ -797,8 +799,8 @@ socket_probe(const struct sockaddr_un *sa)
 
 	if (fd < 0)
 		return errno;
-	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ?
-	    0 : errno;
+	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? 0 :
+									 errno;
 	(void)close(fd);
 	return r;
 }
@@ -825,9 +827,9 @@ socket_path_clear(const char *path, const struct sockaddr_un *sa)
 	if (r == 0 || r == EINPROGRESS || r == EAGAIN)
 		return -EADDRINUSE;
 	if (r == ENOENT)
-		return 0;	/* removed meanwhile */
+		return 0; /* removed meanwhile */
 	if (r != ECONNREFUSED)
-		return -r;	/* cannot tell: leave it */
+		return -r; /* cannot tell: leave it */
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
@@ -846,8 +848,8 @@ socket_listen(struct chardev *cd, const char *path)
 	r = socket_path_clear(path, &sa);
 	if (r < 0)
 		return r;
-	cd->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
-			       SOCK_CLOEXEC, 0);
+	cd->listen_fd = socket(AF_UNIX,
+			       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (cd->listen_fd < 0)
 		return -errno;
 	if (bind(cd->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
@@ -992,8 +994,10 @@ static int
 file_open(const char *path)
 {
 	struct stat st;
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-		      O_NOCTTY | O_NONBLOCK, 0640);
+	int fd = open(path,
+		      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
+			      O_NONBLOCK,
+		      0640);
 
 	if (fd < 0)
 		return -errno;
@@ -1108,7 +1112,7 @@ chardev_open(const struct cfg_backend *cfg, const struct device_events *ev,
 	r = backend_setup(cd, cfg);
 	if (r < 0) {
 		if (cfg->type == CFG_BACKEND_STDIO)
-			cd->in_fd = cd->out_fd = -1;	/* not ours */
+			cd->in_fd = cd->out_fd = -1; /* not ours */
 		chardev_close(cd);
 		return r;
 	}

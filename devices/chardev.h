@@ -95,9 +95,8 @@ struct chardev_frontend_ops {
  * open/bind/listen/posix_openpt).  Never blocks.  Logs nothing except the
  * pty path (notice).
  */
-int chardev_open(const struct cfg_backend *cfg,
-		 const struct device_events *ev, const char *label,
-		 struct chardev **ret_cd);
+int chardev_open(const struct cfg_backend *cfg, const struct device_events *ev,
+		 const char *label, struct chardev **ret_cd);
 
 /*
  * A back-end on fds the caller already has (tests, embedding).  in_fd and

@@ -21,12 +21,12 @@
 #include "lib/range.h"
 
 #define DEBUGCON_DEFAULT_PORT 0x402
-#define DEBUGCON_READ_VALUE 0xe9
+#define DEBUGCON_READ_VALUE   0xe9
 
 struct debugcon {
 	struct device dev;
 	struct chardev *cd;
-	uint64_t dropped;	/* bytes the back-end had no room for */
+	uint64_t dropped; /* bytes the back-end had no room for */
 	struct log_ratelimit rl;
 };
 
@@ -52,8 +52,8 @@ static const struct device_ops debugcon_ops;
 
 /* config/ has put the default port in when `port` was absent. */
 static int
-debugcon_create(const struct cfg_device *cfg,
-		const struct device_services *svc, struct device **ret_dev)
+debugcon_create(const struct cfg_device *cfg, const struct device_services *svc,
+		struct device **ret_dev)
 {
 	struct debugcon *s;
 	int r;
@@ -116,7 +116,8 @@ static void
 debugcon_stats(const struct device *dev, const struct device_stats_writer *w)
 {
 	device_stats_emit(w, "dropped",
-			  container_of(dev, const struct debugcon, dev)->dropped);
+			  container_of(dev, const struct debugcon, dev)
+				  ->dropped);
 }
 
 static const struct device_ops debugcon_ops = {

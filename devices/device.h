@@ -27,16 +27,16 @@ struct pci_function;
 
 /* Address spaces a region can live in. */
 enum bus_space {
-	BUS_SPACE_PORT,		/* x86 port I/O, 16-bit addresses */
-	BUS_SPACE_MMIO,		/* guest-physical memory-mapped I/O */
+	BUS_SPACE_PORT, /* x86 port I/O, 16-bit addresses */
+	BUS_SPACE_MMIO, /* guest-physical memory-mapped I/O */
 	_BUS_SPACE_COUNT,
 };
 
 /* Access-size bits for struct device_region.access_sizes. */
-#define DEVICE_ACCESS_1 (1u << 0)
-#define DEVICE_ACCESS_2 (1u << 1)
-#define DEVICE_ACCESS_4 (1u << 2)
-#define DEVICE_ACCESS_8 (1u << 3)
+#define DEVICE_ACCESS_1	  (1u << 0)
+#define DEVICE_ACCESS_2	  (1u << 1)
+#define DEVICE_ACCESS_4	  (1u << 2)
+#define DEVICE_ACCESS_8	  (1u << 3)
 #define DEVICE_ACCESS_ALL 0xfu
 
 #define DEVICE_MAX_REGIONS 8
@@ -50,15 +50,15 @@ enum bus_space {
 struct device_region {
 	enum bus_space space;
 	uint64_t base;
-	uint64_t size;		/* bytes; 0 means "not in use" */
-	unsigned access_sizes;	/* DEVICE_ACCESS_* */
+	uint64_t size;	       /* bytes; 0 means "not in use" */
+	unsigned access_sizes; /* DEVICE_ACCESS_* */
 };
 
 /* Counters every device has; shown by the daemon and the control socket. */
 struct device_stats {
 	uint64_t reads;
 	uint64_t writes;
-	uint64_t bad_accesses;	/* wrong width, outside region, ... */
+	uint64_t bad_accesses; /* wrong width, outside region, ... */
 	uint64_t irq_raises;
 };
 
@@ -83,7 +83,7 @@ device_stats_emit(const struct device_stats_writer *w, const char *name,
 enum device_shutdown {
 	DEVICE_SHUTDOWN_POWEROFF,
 	DEVICE_SHUTDOWN_REBOOT,
-	DEVICE_SHUTDOWN_CRASH,		/* the guest told a device it crashed */
+	DEVICE_SHUTDOWN_CRASH, /* the guest told a device it crashed */
 };
 
 /*
@@ -136,8 +136,8 @@ struct device_services {
 	 * During a guest request the core may claim with the hypervisor only
 	 * at the request's end; if that fails, it sets the region's size to 0.
 	 */
-	int (*region_changed)(void *opaque, struct device *dev,
-			      unsigned region, const struct device_region *old);
+	int (*region_changed)(void *opaque, struct device *dev, unsigned region,
+			      const struct device_region *old);
 
 	/*
 	 * Ask for the guest to be shut down, e.g. pvpanic's on-panic: crash,
@@ -152,9 +152,9 @@ struct device_services {
  * one config/ hands over in cfg_device.pci_sbdf.
  */
 #define DEVICE_PCI_SBDF(bus, dev, fn) CFG_PCI_SBDF(bus, dev, fn)
-#define DEVICE_PCI_SLOT(sbdf) CFG_PCI_SLOT(sbdf)
-#define DEVICE_PCI_FUNC(sbdf) CFG_PCI_FUNC(sbdf)
-#define DEVICE_PCI_CONFIG_SIZE 4096
+#define DEVICE_PCI_SLOT(sbdf)	      CFG_PCI_SLOT(sbdf)
+#define DEVICE_PCI_FUNC(sbdf)	      CFG_PCI_FUNC(sbdf)
+#define DEVICE_PCI_CONFIG_SIZE	      4096
 
 /*
  * A device type: one `const` object per type, listed in devices/registry.c.
@@ -162,7 +162,7 @@ struct device_services {
  * before create ever sees it.
  */
 struct device_type {
-	const char *name;		/* YAML `type:` value, == cfg->name */
+	const char *name; /* YAML `type:` value, == cfg->name */
 	const struct cfg_type_desc *cfg;
 
 	/*
@@ -204,8 +204,8 @@ struct device_ops {
 	 */
 	uint32_t (*config_read)(struct device *dev, unsigned offset,
 				unsigned size);
-	void (*config_write)(struct device *dev, unsigned offset,
-			     unsigned size, uint32_t value);
+	void (*config_write)(struct device *dev, unsigned offset, unsigned size,
+			     uint32_t value);
 
 	/*
 	 * Optional: the device's own counters, beyond struct device_stats,
@@ -222,15 +222,15 @@ struct device_ops {
 struct device {
 	const struct device_type *type;
 	const struct device_ops *ops;
-	char id[64];				/* from config `id` */
+	char id[64]; /* from config `id` */
 	const struct device_services *svc;
 	struct device_region regions[DEVICE_MAX_REGIONS];
 	unsigned region_count;
 	struct device_stats stats;
-	bool is_pci;				/* a PCI function ... */
-	uint32_t pci_sbdf;			/* ... at this SBDF */
-	struct pci_function *pci;		/* generic model, or NULL */
-	struct device *next;			/* daemon's device list */
+	bool is_pci;		  /* a PCI function ... */
+	uint32_t pci_sbdf;	  /* ... at this SBDF */
+	struct pci_function *pci; /* generic model, or NULL */
+	struct device *next;	  /* daemon's device list */
 };
 
 /* Initialise the common header (zeroes stats, copies id). */
@@ -252,8 +252,7 @@ device_has_config(const struct device *dev)
 
 /* The device's own counters through w; nothing when it has none. */
 static inline void
-device_emit_stats(const struct device *dev,
-		  const struct device_stats_writer *w)
+device_emit_stats(const struct device *dev, const struct device_stats_writer *w)
 {
 	if (dev->ops->stats)
 		dev->ops->stats(dev, w);

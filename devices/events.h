@@ -29,10 +29,10 @@ struct device_watch;
 struct device_completion;
 
 /* Bits of a watch's mask and of what its callback is told. */
-#define DEVICE_WATCH_READ (1u << 0)	/* readable (or EOF, error) */
-#define DEVICE_WATCH_WRITE (1u << 1)	/* writable */
-#define DEVICE_WATCH_HUP (1u << 2)	/* peer closed its end (sockets) */
-#define DEVICE_WATCH_ALL 0x7u
+#define DEVICE_WATCH_READ  (1u << 0) /* readable (or EOF, error) */
+#define DEVICE_WATCH_WRITE (1u << 1) /* writable */
+#define DEVICE_WATCH_HUP   (1u << 2) /* peer closed its end (sockets) */
+#define DEVICE_WATCH_ALL   0x7u
 
 /*
  * One piece of deferred work, embedded by its owner (no allocation), who
@@ -43,7 +43,7 @@ struct device_completion;
 struct device_work {
 	void (*fn)(struct device_work *work);
 	struct device_work *next;
-	struct device_work **pprev;	/* NULL while not queued */
+	struct device_work **pprev; /* NULL while not queued */
 };
 
 /*
@@ -100,8 +100,7 @@ device_timer_arm(const struct device_events *ev, struct device_timer *timer,
 
 /* Disarm; the callback will not run until armed again.  Harmless twice. */
 static inline void
-device_timer_cancel(const struct device_events *ev,
-		    struct device_timer *timer)
+device_timer_cancel(const struct device_events *ev, struct device_timer *timer)
 {
 	ev->timer_cancel(ev->opaque, timer);
 }

@@ -34,8 +34,8 @@
 #define GUEST_SG_MAX 16
 
 struct guest_sg_seg {
-	void *hva;		/* host address of the segment's first byte */
-	size_t len;		/* bytes, never 0 */
+	void *hva;  /* host address of the segment's first byte */
+	size_t len; /* bytes, never 0 */
 };
 
 /*
@@ -47,9 +47,9 @@ struct guest_sg {
 	unsigned n;
 	struct guest_sg_seg seg[GUEST_SG_MAX];
 
-	const uint64_t *epoch_now;	/* the core's revocation counter */
-	uint64_t epoch;			/* its value when mapped */
-	void *pin[GUEST_SG_MAX];	/* the core's handle per segment */
+	const uint64_t *epoch_now; /* the core's revocation counter */
+	uint64_t epoch;		   /* its value when mapped */
+	void *pin[GUEST_SG_MAX];   /* the core's handle per segment */
 };
 
 /* Has the core revoked this (still held) mapping?  See above. */

@@ -25,20 +25,20 @@
 #include "devices/uart16550.h"
 #include "lib/container.h"
 
-#define PCI_SERIAL_VENDOR_ID	0x1b36	/* Red Hat, Inc. (QEMU devices) */
-#define PCI_SERIAL_DEVICE_ID	0x0002	/* QEMU PCI 16550A adapter */
-#define PCI_SERIAL_REVISION	1
-#define PCI_SERIAL_CLASS	0x070002 /* serial controller, 16550 */
-#define PCI_SERIAL_SUBVENDOR_ID	0x1af4	/* QEMU's default subsystem ... */
-#define PCI_SERIAL_SUBSYSTEM_ID	0x1100	/* ... ids for its devices */
-#define PCI_SERIAL_MSIX_BAR	1
+#define PCI_SERIAL_VENDOR_ID	 0x1b36 /* Red Hat, Inc. (QEMU devices) */
+#define PCI_SERIAL_DEVICE_ID	 0x0002 /* QEMU PCI 16550A adapter */
+#define PCI_SERIAL_REVISION	 1
+#define PCI_SERIAL_CLASS	 0x070002 /* serial controller, 16550 */
+#define PCI_SERIAL_SUBVENDOR_ID	 0x1af4	  /* QEMU's default subsystem ... */
+#define PCI_SERIAL_SUBSYSTEM_ID	 0x1100	  /* ... ids for its devices */
+#define PCI_SERIAL_MSIX_BAR	 1
 #define PCI_SERIAL_MSIX_BAR_SIZE 0x1000
-#define PCI_SERIAL_MSIX_PBA	0x800
+#define PCI_SERIAL_MSIX_PBA	 0x800
 
-enum pci_serial_interrupt {	/* index into interrupt_choices */
-	PCI_SERIAL_INTX,
-	PCI_SERIAL_MSI,
-	PCI_SERIAL_MSIX,
+enum pci_serial_interrupt { /* index into interrupt_choices */
+			    PCI_SERIAL_INTX,
+			    PCI_SERIAL_MSI,
+			    PCI_SERIAL_MSIX,
 };
 
 static const char *const interrupt_choices[] = {
@@ -49,8 +49,10 @@ static const char *const interrupt_choices[] = {
 };
 
 static const struct cfg_extra_key pci_serial_keys[] = {
-	{ .name = "interrupt", .type = CFG_EXTRA_ENUM,
-	  .choices = interrupt_choices, .default_value = "intx" },
+	{ .name = "interrupt",
+	  .type = CFG_EXTRA_ENUM,
+	  .choices = interrupt_choices,
+	  .default_value = "intx" },
 	{ .name = NULL },
 };
 
@@ -126,7 +128,7 @@ pci_serial_create(const struct cfg_device *cfg,
 		.class_code = PCI_SERIAL_CLASS,
 		.subsystem_vendor_id = PCI_SERIAL_SUBVENDOR_ID,
 		.subsystem_id = PCI_SERIAL_SUBSYSTEM_ID,
-		.interrupt_pin = 1,	/* INTA */
+		.interrupt_pin = 1, /* INTA */
 	};
 	struct pci_serial *s;
 	int r;

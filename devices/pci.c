@@ -27,28 +27,28 @@
 #include <string.h>
 
 /* MSI capability (PCIe 4.0 §7.7.1): offsets from the capability start. */
-#define MSI_CTRL		2
-#define MSI_CTRL_ENABLE		0x0001u		/* RW */
-#define MSI_CTRL_MMC_SHIFT	1		/* RO, 3 bits */
-#define MSI_CTRL_MME_SHIFT	4		/* RW, 3 bits */
-#define MSI_CTRL_MME_MASK	0x0070u
-#define MSI_CTRL_64BIT		0x0080u		/* RO */
-#define MSI_CTRL_MASKABLE	0x0100u		/* RO */
-#define MSI_ADDR_LO		4		/* RW, bits 1:0 RO 0 */
-#define MSI_ADDR_HI		8		/* 64-bit only */
+#define MSI_CTRL	   2
+#define MSI_CTRL_ENABLE	   0x0001u /* RW */
+#define MSI_CTRL_MMC_SHIFT 1	   /* RO, 3 bits */
+#define MSI_CTRL_MME_SHIFT 4	   /* RW, 3 bits */
+#define MSI_CTRL_MME_MASK  0x0070u
+#define MSI_CTRL_64BIT	   0x0080u /* RO */
+#define MSI_CTRL_MASKABLE  0x0100u /* RO */
+#define MSI_ADDR_LO	   4	   /* RW, bits 1:0 RO 0 */
+#define MSI_ADDR_HI	   8	   /* 64-bit only */
 
 /* MSI-X capability (§7.7.2) and table entry layout. */
-#define MSIX_CTRL		2
-#define MSIX_CTRL_FMASK		0x4000u		/* RW: function mask */
-#define MSIX_CTRL_ENABLE	0x8000u		/* RW */
-#define MSIX_TABLE		4		/* RO: offset | BIR */
-#define MSIX_PBA		8		/* RO: offset | BIR */
-#define MSIX_CAP_LEN		12
-#define MSIX_ENTRY_ADDR_LO	0
-#define MSIX_ENTRY_ADDR_HI	1
-#define MSIX_ENTRY_DATA		2
-#define MSIX_ENTRY_CTRL		3		/* bit 0: vector masked */
-#define MSIX_ENTRY_DWORDS	4
+#define MSIX_CTRL	   2
+#define MSIX_CTRL_FMASK	   0x4000u /* RW: function mask */
+#define MSIX_CTRL_ENABLE   0x8000u /* RW */
+#define MSIX_TABLE	   4	   /* RO: offset | BIR */
+#define MSIX_PBA	   8	   /* RO: offset | BIR */
+#define MSIX_CAP_LEN	   12
+#define MSIX_ENTRY_ADDR_LO 0
+#define MSIX_ENTRY_ADDR_HI 1
+#define MSIX_ENTRY_DATA	   2
+#define MSIX_ENTRY_CTRL	   3 /* bit 0: vector masked */
+#define MSIX_ENTRY_DWORDS  4
 
 /*
  * Highest byte a 64-bit BAR may decode: x86's architectural maximum
@@ -56,7 +56,7 @@
  * the halves of a 64-bit BAR being sized or reprogrammed one dword at a
  * time (high dword all ones) would otherwise claim ranges near the top.
  */
-#define PCI_MEM64_LIMIT		((UINT64_C(1) << 52) - 1)
+#define PCI_MEM64_LIMIT ((UINT64_C(1) << 52) - 1)
 
 /* ---- image helpers ---- */
 
@@ -123,8 +123,9 @@ pci_function_init(struct pci_function *pf, struct device *dev,
 	set_byte(pf->cfg, PCI_INTERRUPT_PIN,
 		 ids->interrupt_pin <= 4 ? ids->interrupt_pin : 0);
 
-	set_word(pf->wmask, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
-		 PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
+	set_word(pf->wmask, PCI_COMMAND,
+		 PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
+			 PCI_COMMAND_INTX_DISABLE);
 	set_word(pf->w1cmask, PCI_STATUS, PCI_STATUS_ERRORS);
 	set_byte(pf->wmask, PCI_CACHE_LINE_SIZE, 0xff);
 	set_byte(pf->wmask, PCI_INTERRUPT_LINE, 0xff);
@@ -171,9 +172,9 @@ pci_add_bar(struct pci_function *pf, unsigned index, enum pci_bar_type type,
 	if (index >= PCI_BAR_COUNT || !bar_size_valid(type, size) ||
 	    pf->bars[index].type != PCI_BAR_NONE ||
 	    (index > 0 && pf->bars[index - 1].type == PCI_BAR_MEM64) ||
-	    (type == PCI_BAR_MEM64 && (index + 1 >= PCI_BAR_COUNT ||
-				       pf->bars[index + 1].type !=
-				       PCI_BAR_NONE)) ||
+	    (type == PCI_BAR_MEM64 &&
+	     (index + 1 >= PCI_BAR_COUNT ||
+	      pf->bars[index + 1].type != PCI_BAR_NONE)) ||
 	    (type == PCI_BAR_IO && prefetchable))
 		return -EINVAL;
 
@@ -295,7 +296,7 @@ pci_msi_init(struct pci_function *pf, unsigned vectors, bool is64,
 	if (maskable)
 		set_long(pf->wmask, msi_mask_off(pf),
 			 vectors == 32 ? UINT32_MAX :
-			 (UINT32_C(1) << vectors) - 1);
+					 (UINT32_C(1) << vectors) - 1);
 	return off;
 }
 
@@ -491,8 +492,9 @@ msix_send_vector(struct pci_function *pf, unsigned v)
 {
 	const uint32_t *e = &pf->msix.table[v * MSIX_ENTRY_DWORDS];
 
-	return send_msi(pf, e[MSIX_ENTRY_ADDR_LO] |
-			(uint64_t)e[MSIX_ENTRY_ADDR_HI] << 32,
+	return send_msi(pf,
+			e[MSIX_ENTRY_ADDR_LO] | (uint64_t)e[MSIX_ENTRY_ADDR_HI]
+							<< 32,
 			e[MSIX_ENTRY_DATA]);
 }
 
@@ -568,8 +570,8 @@ msix_access_ok(uint64_t offset, unsigned size, bool whole)
 }
 
 bool
-pci_msix_mmio_read(struct pci_function *pf, unsigned region,
-		   uint64_t offset, unsigned size, uint64_t *ret_value)
+pci_msix_mmio_read(struct pci_function *pf, unsigned region, uint64_t offset,
+		   unsigned size, uint64_t *ret_value)
 {
 	struct pci_msix *m = &pf->msix;
 	bool whole = false;
@@ -618,8 +620,8 @@ msix_entry_write(struct pci_function *pf, uint64_t idx, uint32_t value)
 }
 
 bool
-pci_msix_mmio_write(struct pci_function *pf, unsigned region,
-		    uint64_t offset, unsigned size, uint64_t value)
+pci_msix_mmio_write(struct pci_function *pf, unsigned region, uint64_t offset,
+		    unsigned size, uint64_t value)
 {
 	struct pci_msix *m = &pf->msix;
 	bool whole = false;
@@ -637,7 +639,7 @@ pci_msix_mmio_write(struct pci_function *pf, unsigned region,
 		return true;
 	}
 	if (where == 2)
-		return true;	/* PBA is read-only */
+		return true; /* PBA is read-only */
 	idx = (offset - m->table_offset) / 4;
 	msix_entry_write(pf, idx, (uint32_t)value);
 	if (size == 8)
@@ -659,7 +661,7 @@ intx_refresh(struct pci_function *pf)
 	int r;
 
 	st = status ? (st | PCI_STATUS_INTERRUPT) :
-		(uint16_t)(st & ~PCI_STATUS_INTERRUPT);
+		      (uint16_t)(st & ~PCI_STATUS_INTERRUPT);
 	set_word(pf->cfg, PCI_STATUS, st);
 	level = status && pin >= 1 && pin <= 4 &&
 		!(pci_get_word(pf, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE);
@@ -716,13 +718,13 @@ bar_decoded(const struct pci_function *pf, unsigned i, uint64_t *ret_base)
 		if (!(cmd & PCI_COMMAND_IO))
 			return 0;
 		addr = low & ~UINT32_C(3);
-		limit = RANGE_PORT_SPACE_SIZE - 1;	/* x86 port space */
+		limit = RANGE_PORT_SPACE_SIZE - 1; /* x86 port space */
 		break;
 	case PCI_BAR_MEM32:
 		if (!(cmd & PCI_COMMAND_MEMORY))
 			return 0;
 		addr = low & ~UINT32_C(0xf);
-		limit = UINT32_MAX - 1;		/* QEMU: last < 4 GiB - 1 */
+		limit = UINT32_MAX - 1; /* QEMU: last < 4 GiB - 1 */
 		break;
 	case PCI_BAR_MEM64:
 		if (!(cmd & PCI_COMMAND_MEMORY))
@@ -765,8 +767,7 @@ bar_sync(struct pci_function *pf, unsigned i)
 					"%s: BAR%u at %#llx (%llu bytes) "
 					"refused: %s, leaving it undecoded",
 					dev->id, i, (unsigned long long)base,
-					(unsigned long long)size,
-					strerror(-r));
+					(unsigned long long)size, strerror(-r));
 		else
 			warn(pf, "releasing a BAR", r);
 		reg->size = 0;
@@ -822,7 +823,8 @@ config_side_effects(struct pci_function *pf, unsigned offset, unsigned size,
 		    touches(offset, size, msi_mask_off(pf), 4))
 			msi_deliver_pending(pf);
 	}
-	if (pf->msix.cap && touches(offset, size, pf->msix.cap + MSIX_CTRL, 2) &&
+	if (pf->msix.cap &&
+	    touches(offset, size, pf->msix.cap + MSIX_CTRL, 2) &&
 	    msix_ctrl(pf) != old_msix_ctrl) {
 		irq_mode = true;
 		msix_deliver_pending(pf);
@@ -864,12 +866,13 @@ pci_function_reset(struct pci_function *pf)
 	struct pci_msix *m = &pf->msix;
 
 	for (unsigned i = 0; i < DEVICE_PCI_CONFIG_SIZE; i++)
-		pf->cfg[i] &= (uint8_t)~(pf->wmask[i] | pf->w1cmask[i]);
+		pf->cfg[i] &= (uint8_t) ~(pf->wmask[i] | pf->w1cmask[i]);
 	if (pf->msi.cap && pf->msi.maskable)
 		set_long(pf->cfg, msi_pending_off(pf), 0);
 	if (m->cap) {
-		memset(m->table, 0, (size_t)m->vectors * MSIX_ENTRY_DWORDS *
-		       sizeof(m->table[0]));
+		memset(m->table, 0,
+		       (size_t)m->vectors * MSIX_ENTRY_DWORDS *
+			       sizeof(m->table[0]));
 		for (unsigned v = 0; v < m->vectors; v++)
 			m->table[v * MSIX_ENTRY_DWORDS + MSIX_ENTRY_CTRL] = 1;
 		memset(m->pba, 0, msix_pba_size(m));

@@ -42,106 +42,106 @@
 #include "lib/range.h"
 
 /* Type 0 header offsets. */
-#define PCI_VENDOR_ID		0x00	/* 16, RO */
-#define PCI_DEVICE_ID		0x02	/* 16, RO */
-#define PCI_COMMAND		0x04	/* 16 */
-#define PCI_STATUS		0x06	/* 16 */
-#define PCI_REVISION_ID		0x08	/* 8, RO */
-#define PCI_CLASS_PROG		0x09	/* 24-bit class code at 0x09..0x0b */
-#define PCI_CACHE_LINE_SIZE	0x0c	/* 8, RW */
-#define PCI_LATENCY_TIMER	0x0d	/* 8, RO 0 here */
-#define PCI_HEADER_TYPE		0x0e	/* 8, RO */
-#define PCI_BAR0		0x10	/* 6 dwords */
+#define PCI_VENDOR_ID		0x00 /* 16, RO */
+#define PCI_DEVICE_ID		0x02 /* 16, RO */
+#define PCI_COMMAND		0x04 /* 16 */
+#define PCI_STATUS		0x06 /* 16 */
+#define PCI_REVISION_ID		0x08 /* 8, RO */
+#define PCI_CLASS_PROG		0x09 /* 24-bit class code at 0x09..0x0b */
+#define PCI_CACHE_LINE_SIZE	0x0c /* 8, RW */
+#define PCI_LATENCY_TIMER	0x0d /* 8, RO 0 here */
+#define PCI_HEADER_TYPE		0x0e /* 8, RO */
+#define PCI_BAR0		0x10 /* 6 dwords */
 #define PCI_CARDBUS_CIS		0x28
-#define PCI_SUBSYSTEM_VENDOR_ID	0x2c	/* 16, RO */
-#define PCI_SUBSYSTEM_ID	0x2e	/* 16, RO */
-#define PCI_ROM_ADDRESS		0x30	/* RO 0: no expansion ROM */
-#define PCI_CAPABILITY_LIST	0x34	/* 8, RO */
-#define PCI_INTERRUPT_LINE	0x3c	/* 8, RW */
-#define PCI_INTERRUPT_PIN	0x3d	/* 8, RO: 0 none, 1-4 INTA-INTD */
+#define PCI_SUBSYSTEM_VENDOR_ID 0x2c /* 16, RO */
+#define PCI_SUBSYSTEM_ID	0x2e /* 16, RO */
+#define PCI_ROM_ADDRESS		0x30 /* RO 0: no expansion ROM */
+#define PCI_CAPABILITY_LIST	0x34 /* 8, RO */
+#define PCI_INTERRUPT_LINE	0x3c /* 8, RW */
+#define PCI_INTERRUPT_PIN	0x3d /* 8, RO: 0 none, 1-4 INTA-INTD */
 #define PCI_HEADER_SIZE		0x40
-#define PCI_CONFIG_SPACE_SIZE	256	/* conventional space */
+#define PCI_CONFIG_SPACE_SIZE	256 /* conventional space */
 
-#define PCI_COMMAND_IO		(1u << 0)
-#define PCI_COMMAND_MEMORY	(1u << 1)
-#define PCI_COMMAND_MASTER	(1u << 2)
+#define PCI_COMMAND_IO		 (1u << 0)
+#define PCI_COMMAND_MEMORY	 (1u << 1)
+#define PCI_COMMAND_MASTER	 (1u << 2)
 #define PCI_COMMAND_INTX_DISABLE (1u << 10)
 
-#define PCI_STATUS_INTERRUPT	(1u << 3)	/* RO: INTx pending */
-#define PCI_STATUS_CAP_LIST	(1u << 4)	/* RO */
-#define PCI_STATUS_ERRORS	0xf900u		/* bits 8, 11-15: W1C */
+#define PCI_STATUS_INTERRUPT (1u << 3) /* RO: INTx pending */
+#define PCI_STATUS_CAP_LIST  (1u << 4) /* RO */
+#define PCI_STATUS_ERRORS    0xf900u   /* bits 8, 11-15: W1C */
 
-#define PCI_HEADER_TYPE_MULTI	0x80
+#define PCI_HEADER_TYPE_MULTI 0x80
 
-#define PCI_BAR_COUNT		6
-#define PCI_BAR_IO_BIT		0x1u
-#define PCI_BAR_MEM_64		0x4u
-#define PCI_BAR_MEM_PREFETCH	0x8u
+#define PCI_BAR_COUNT	     6
+#define PCI_BAR_IO_BIT	     0x1u
+#define PCI_BAR_MEM_64	     0x4u
+#define PCI_BAR_MEM_PREFETCH 0x8u
 
-#define PCI_CAP_ID_MSI		0x05
-#define PCI_CAP_ID_VNDR		0x09
-#define PCI_CAP_ID_MSIX		0x11
-#define PCI_CAP_FIRST		0x40	/* first byte after the header */
+#define PCI_CAP_ID_MSI	0x05
+#define PCI_CAP_ID_VNDR 0x09
+#define PCI_CAP_ID_MSIX 0x11
+#define PCI_CAP_FIRST	0x40 /* first byte after the header */
 
-#define PCI_MSI_MAX_VECTORS	32
-#define PCI_MSIX_MAX_VECTORS	2048
-#define PCI_MSIX_ENTRY_SIZE	16
+#define PCI_MSI_MAX_VECTORS  32
+#define PCI_MSIX_MAX_VECTORS 2048
+#define PCI_MSIX_ENTRY_SIZE  16
 
 enum pci_bar_type {
-	PCI_BAR_NONE,		/* unused slot: reads 0, RO */
-	PCI_BAR_IO,		/* I/O space; decodes only below 64 KiB */
-	PCI_BAR_MEM32,		/* 32-bit memory */
-	PCI_BAR_MEM64,		/* 64-bit memory: this slot and the next */
+	PCI_BAR_NONE,  /* unused slot: reads 0, RO */
+	PCI_BAR_IO,    /* I/O space; decodes only below 64 KiB */
+	PCI_BAR_MEM32, /* 32-bit memory */
+	PCI_BAR_MEM64, /* 64-bit memory: this slot and the next */
 	_PCI_BAR_TYPE_COUNT,
 };
 
 struct pci_bar {
 	enum pci_bar_type type;
 	bool prefetchable;
-	uint64_t size;		/* bytes, power of two */
+	uint64_t size; /* bytes, power of two */
 };
 
 /* MSI capability state (the registers themselves live in cfg[]). */
 struct pci_msi {
-	unsigned cap;		/* capability offset; 0 = absent */
-	unsigned vectors;	/* vectors the device has: 1, 2, 4, ... 32 */
-	bool is64;		/* 64-bit message address */
-	bool maskable;		/* per-vector mask and pending bits */
+	unsigned cap;	  /* capability offset; 0 = absent */
+	unsigned vectors; /* vectors the device has: 1, 2, 4, ... 32 */
+	bool is64;	  /* 64-bit message address */
+	bool maskable;	  /* per-vector mask and pending bits */
 };
 
 /* MSI-X capability state; table and PBA live in memory BAR `bar`. */
 struct pci_msix {
-	unsigned cap;		/* capability offset; 0 = absent */
-	unsigned vectors;	/* table entries, 1..2048 */
-	unsigned bar;		/* BIR: BAR (= region) holding both */
-	uint32_t table_offset;	/* bytes into the BAR, 8-byte aligned */
-	uint32_t pba_offset;	/* bytes into the BAR, 8-byte aligned */
-	uint32_t *table;	/* vectors * 4 dwords: addr lo/hi, data, ctrl */
-	uint64_t *pba;		/* pending bits, (vectors + 63) / 64 qwords */
+	unsigned cap;	       /* capability offset; 0 = absent */
+	unsigned vectors;      /* table entries, 1..2048 */
+	unsigned bar;	       /* BIR: BAR (= region) holding both */
+	uint32_t table_offset; /* bytes into the BAR, 8-byte aligned */
+	uint32_t pba_offset;   /* bytes into the BAR, 8-byte aligned */
+	uint32_t *table;       /* vectors * 4 dwords: addr lo/hi, data, ctrl */
+	uint64_t *pba;	       /* pending bits, (vectors + 63) / 64 qwords */
 };
 
 /* Counters for the control socket. */
 struct pci_stats {
-	uint64_t msi_sent;		/* MSI and MSI-X messages delivered */
-	uint64_t msi_masked;		/* raised while masked (pending set) */
-	uint64_t msi_dropped;		/* raised with no vector to use */
-	uint64_t intx_changes;		/* set_pci_intx calls */
-	uint64_t bar_refused;		/* region_changed refused a BAR */
+	uint64_t msi_sent;     /* MSI and MSI-X messages delivered */
+	uint64_t msi_masked;   /* raised while masked (pending set) */
+	uint64_t msi_dropped;  /* raised with no vector to use */
+	uint64_t intx_changes; /* set_pci_intx calls */
+	uint64_t bar_refused;  /* region_changed refused a BAR */
 };
 
 struct pci_function {
-	struct device *dev;			/* the device embedding us */
-	uint8_t cfg[DEVICE_PCI_CONFIG_SIZE];	/* config image */
-	uint8_t wmask[DEVICE_PCI_CONFIG_SIZE];	/* 1 = guest-writable bit */
+	struct device *dev;			 /* the device embedding us */
+	uint8_t cfg[DEVICE_PCI_CONFIG_SIZE];	 /* config image */
+	uint8_t wmask[DEVICE_PCI_CONFIG_SIZE];	 /* 1 = guest-writable bit */
 	uint8_t w1cmask[DEVICE_PCI_CONFIG_SIZE]; /* 1 = write-1-to-clear */
 	struct pci_bar bars[PCI_BAR_COUNT];
 	struct pci_msi msi;
 	struct pci_msix msix;
-	unsigned cap_next;	/* first free byte for the next capability */
-	unsigned cap_last;	/* offset of the last capability, 0 = none */
-	bool irq_pending;	/* device's condition (pci_irq_update) */
-	bool intx_pending;	/* INTx condition (pci_set_irq) */
-	bool intx_level;	/* level last given to set_pci_intx */
+	unsigned cap_next; /* first free byte for the next capability */
+	unsigned cap_last; /* offset of the last capability, 0 = none */
+	bool irq_pending;  /* device's condition (pci_irq_update) */
+	bool intx_pending; /* INTx condition (pci_set_irq) */
+	bool intx_level;   /* level last given to set_pci_intx */
 	struct pci_stats stats;
 	struct log_ratelimit rl;
 };
@@ -151,11 +151,11 @@ struct pci_ids {
 	uint16_t vendor_id;
 	uint16_t device_id;
 	uint8_t revision;
-	uint32_t class_code;	/* 24 bits: base << 16 | sub << 8 | prog-if */
+	uint32_t class_code; /* 24 bits: base << 16 | sub << 8 | prog-if */
 	uint16_t subsystem_vendor_id;
 	uint16_t subsystem_id;
-	uint8_t interrupt_pin;	/* 0 none, 1-4 = INTA-INTD */
-	bool multi_function;	/* header type bit 7 */
+	uint8_t interrupt_pin; /* 0 none, 1-4 = INTA-INTD */
+	bool multi_function;   /* header type bit 7 */
 };
 
 /*
@@ -178,9 +178,8 @@ void pci_function_fini(struct pci_function *pf);
  * (DEVICE_ACCESS_*) and raises dev->region_count to cover it.  Returns 0,
  * or -EINVAL (bad index/size/type, slot already used).
  */
-int pci_add_bar(struct pci_function *pf, unsigned index,
-		enum pci_bar_type type, uint64_t size, bool prefetchable,
-		unsigned access_sizes);
+int pci_add_bar(struct pci_function *pf, unsigned index, enum pci_bar_type type,
+		uint64_t size, bool prefetchable, unsigned access_sizes);
 
 /*
  * Reserve `len` bytes (>= 2) of conventional config space for a
@@ -229,8 +228,8 @@ pci_config_access_valid(unsigned offset, unsigned size)
  */
 uint32_t pci_config_read(struct pci_function *pf, unsigned offset,
 			 unsigned size);
-void pci_config_write(struct pci_function *pf, unsigned offset,
-		      unsigned size, uint32_t value);
+void pci_config_write(struct pci_function *pf, unsigned offset, unsigned size,
+		      uint32_t value);
 
 /*
  * MSI-X table and PBA accesses within BAR region `region`.  Return false

@@ -32,22 +32,22 @@
 #include "lib/log.h"
 #include "lib/range.h"
 
-#define PVPANIC_DEFAULT_PORT	0x505
-#define PVPANIC_PCI_VENDOR_ID	0x1b36	/* Red Hat, Inc. (QEMU devices) */
-#define PVPANIC_PCI_DEVICE_ID	0x0011	/* QEMU pvpanic */
-#define PVPANIC_PCI_REVISION	1
-#define PVPANIC_PCI_CLASS	0x088000 /* system peripheral, other */
-#define PVPANIC_PCI_SUBVENDOR	0x1af4	/* QEMU's default subsystem ids */
-#define PVPANIC_PCI_SUBSYSTEM	0x1100
-#define PVPANIC_PCI_BAR_SIZE	4096
-#define PVPANIC_PCI_REG_SIZE	2	/* bytes decoded as the register */
+#define PVPANIC_DEFAULT_PORT  0x505
+#define PVPANIC_PCI_VENDOR_ID 0x1b36 /* Red Hat, Inc. (QEMU devices) */
+#define PVPANIC_PCI_DEVICE_ID 0x0011 /* QEMU pvpanic */
+#define PVPANIC_PCI_REVISION  1
+#define PVPANIC_PCI_CLASS     0x088000 /* system peripheral, other */
+#define PVPANIC_PCI_SUBVENDOR 0x1af4   /* QEMU's default subsystem ids */
+#define PVPANIC_PCI_SUBSYSTEM 0x1100
+#define PVPANIC_PCI_BAR_SIZE  4096
+#define PVPANIC_PCI_REG_SIZE  2 /* bytes decoded as the register */
 
 /* Events the guest reported, for the stats hook. */
 struct pvpanic_stats {
-	uint64_t panicked;	/* PVPANIC_PANICKED writes */
-	uint64_t crash_loaded;	/* PVPANIC_CRASH_LOADED writes */
-	uint64_t unknown;	/* writes carrying unsupported bits */
-	uint64_t shutdowns;	/* shutdown requests made (on-panic: crash) */
+	uint64_t panicked;     /* PVPANIC_PANICKED writes */
+	uint64_t crash_loaded; /* PVPANIC_CRASH_LOADED writes */
+	uint64_t unknown;      /* writes carrying unsupported bits */
+	uint64_t shutdowns;    /* shutdown requests made (on-panic: crash) */
 };
 
 struct pvpanic {
@@ -55,7 +55,7 @@ struct pvpanic {
 	struct pvpanic_stats stats;
 	enum pvpanic_action action;
 	struct log_ratelimit rl;
-	struct pci_function pf;		/* pvpanic-pci only */
+	struct pci_function pf; /* pvpanic-pci only */
 };
 
 /* Indexed by enum pvpanic_action. */
@@ -108,7 +108,8 @@ pvpanic_crash(struct pvpanic *s)
 	if (r < 0)
 		log_ratelimited(&s->rl, LOG_LEVEL_ERROR,
 				"%s: crashing the guest (on-panic: crash) "
-				"failed: %s", s->dev.id, strerror(-r));
+				"failed: %s",
+				s->dev.id, strerror(-r));
 }
 
 static void

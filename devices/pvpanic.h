@@ -13,14 +13,14 @@
 #include "devices/device.h"
 
 /* Event bits of the register (Linux include/uapi/misc/pvpanic.h). */
-#define PVPANIC_PANICKED	(1u << 0)
-#define PVPANIC_CRASH_LOADED	(1u << 1)
-#define PVPANIC_EVENTS		(PVPANIC_PANICKED | PVPANIC_CRASH_LOADED)
+#define PVPANIC_PANICKED     (1u << 0)
+#define PVPANIC_CRASH_LOADED (1u << 1)
+#define PVPANIC_EVENTS	     (PVPANIC_PANICKED | PVPANIC_CRASH_LOADED)
 
 /* YAML `on-panic`, the index of its choice. */
 enum pvpanic_action {
-	PVPANIC_ACTION_LOG,	/* log and count only (default) */
-	PVPANIC_ACTION_CRASH,	/* also svc->shutdown(DEVICE_SHUTDOWN_CRASH) */
+	PVPANIC_ACTION_LOG,   /* log and count only (default) */
+	PVPANIC_ACTION_CRASH, /* also svc->shutdown(DEVICE_SHUTDOWN_CRASH) */
 	_PVPANIC_ACTION_COUNT,
 };
 

@@ -9,8 +9,7 @@
 #define DEVICE_TYPE_ADDRESS(name) &name,
 
 const struct device_type *const device_types[] = {
-	DEVICE_TYPE_LIST(DEVICE_TYPE_ADDRESS)
-	NULL,
+	DEVICE_TYPE_LIST(DEVICE_TYPE_ADDRESS) NULL,
 };
 
 const struct device_type *

@@ -33,53 +33,53 @@
 #include "lib/range.h"
 
 /* IER */
-#define IER_ERBFI 0x01		/* received data available */
-#define IER_ETBEI 0x02		/* THR empty */
-#define IER_ELSI 0x04		/* receiver line status */
-#define IER_EDSSI 0x08		/* modem status */
-#define IER_MASK 0x0f
+#define IER_ERBFI 0x01 /* received data available */
+#define IER_ETBEI 0x02 /* THR empty */
+#define IER_ELSI  0x04 /* receiver line status */
+#define IER_EDSSI 0x08 /* modem status */
+#define IER_MASK  0x0f
 /* IIR */
-#define IIR_NO_INT 0x01
-#define IIR_ID_MSR 0x00
-#define IIR_ID_THRE 0x02
-#define IIR_ID_RDA 0x04
-#define IIR_ID_RLS 0x06
+#define IIR_NO_INT     0x01
+#define IIR_ID_MSR     0x00
+#define IIR_ID_THRE    0x02
+#define IIR_ID_RDA     0x04
+#define IIR_ID_RLS     0x06
 #define IIR_ID_TIMEOUT 0x0c
-#define IIR_FIFO_ON 0xc0
+#define IIR_FIFO_ON    0xc0
 /* FCR */
-#define FCR_ENABLE 0x01
+#define FCR_ENABLE   0x01
 #define FCR_RX_RESET 0x02
 #define FCR_TX_RESET 0x04
-#define FCR_DMA 0x08
-#define FCR_TRIGGER 0xc0
+#define FCR_DMA	     0x08
+#define FCR_TRIGGER  0xc0
 /* LCR */
 #define LCR_DLAB 0x80
 /* MCR */
-#define MCR_DTR 0x01
-#define MCR_RTS 0x02
+#define MCR_DTR	 0x01
+#define MCR_RTS	 0x02
 #define MCR_OUT1 0x04
 #define MCR_OUT2 0x08
 #define MCR_LOOP 0x10
 #define MCR_MASK 0x1f
 /* LSR */
-#define LSR_DR 0x01
-#define LSR_OE 0x02
-#define LSR_PE 0x04
-#define LSR_FE 0x08
-#define LSR_BI 0x10
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
+#define LSR_DR	     0x01
+#define LSR_OE	     0x02
+#define LSR_PE	     0x04
+#define LSR_FE	     0x08
+#define LSR_BI	     0x10
+#define LSR_THRE     0x20
+#define LSR_TEMT     0x40
 #define LSR_FIFO_ERR 0x80
-#define LSR_ERRORS (LSR_OE | LSR_PE | LSR_FE | LSR_BI)
+#define LSR_ERRORS   (LSR_OE | LSR_PE | LSR_FE | LSR_BI)
 /* MSR */
-#define MSR_DCTS 0x01
-#define MSR_DDSR 0x02
-#define MSR_TERI 0x04
-#define MSR_DDCD 0x08
-#define MSR_CTS 0x10
-#define MSR_DSR 0x20
-#define MSR_RI 0x40
-#define MSR_DCD 0x80
+#define MSR_DCTS   0x01
+#define MSR_DDSR   0x02
+#define MSR_TERI   0x04
+#define MSR_DDCD   0x08
+#define MSR_CTS	   0x10
+#define MSR_DSR	   0x20
+#define MSR_RI	   0x40
+#define MSR_DCD	   0x80
 #define MSR_DELTAS 0x0f
 /* Modem inputs outside loopback: a modem that is there and ready. */
 #define MSR_EXTERNAL_LINES (MSR_CTS | MSR_DSR | MSR_DCD)
@@ -237,7 +237,7 @@ tx_drain(struct uart16550 *u)
 			rx_push(u, b);
 			looped = true;
 		} else if (u->cd && chardev_write(u->cd, &b, 1) == 0) {
-			break;	/* back-end full: chardev will call writable */
+			break; /* back-end full: chardev will call writable */
 		}
 		u->tx_head = (u->tx_head + 1) % UART16550_FIFO_SIZE;
 		u->tx_count--;
@@ -260,9 +260,10 @@ thr_write(struct uart16550 *u, uint8_t value)
 		u->stats.tx_overruns++;
 		log_ratelimited(&u->rl, LOG_LEVEL_WARNING,
 				"%s: THR written while TX FIFO full, "
-				"byte lost, ignoring", u->name);
+				"byte lost, ignoring",
+				u->name);
 		if (!fifo_enabled(u))
-			u->tx_fifo[u->tx_head] = value;	/* THR overwritten */
+			u->tx_fifo[u->tx_head] = value; /* THR overwritten */
 		return;
 	}
 	u->tx_fifo[(u->tx_head + u->tx_count) % UART16550_FIFO_SIZE] = value;
@@ -281,7 +282,7 @@ rbr_read(struct uart16550 *u)
 	u->timeout_ipending = false;
 	rx_timer_restart(u);
 	if (u->rx_count == 0 && u->cd)
-		chardev_accept_input(u->cd);	/* drained: more, please */
+		chardev_accept_input(u->cd); /* drained: more, please */
 	return u->rbr_last;
 }
 
@@ -323,7 +324,7 @@ msr_update(struct uart16550 *u)
 	if ((lines ^ old) & MSR_DSR)
 		u->msr |= MSR_DDSR;
 	if ((old & MSR_RI) && !(lines & MSR_RI))
-		u->msr |= MSR_TERI;	/* trailing edge of RI only */
+		u->msr |= MSR_TERI; /* trailing edge of RI only */
 	if ((lines ^ old) & MSR_DCD)
 		u->msr |= MSR_DDCD;
 	u->msr = (u->msr & MSR_DELTAS) | lines;
@@ -379,9 +380,9 @@ mcr_write(struct uart16550 *u, uint8_t value)
 	u->mcr = value & MCR_MASK;
 	msr_update(u);
 	if (was_loop && !loopback(u) && u->cd)
-		chardev_accept_input(u->cd);	/* serial input reconnected */
+		chardev_accept_input(u->cd); /* serial input reconnected */
 	if (was_loop != loopback(u))
-		tx_drain(u);	/* bytes waiting for the back-end move on */
+		tx_drain(u); /* bytes waiting for the back-end move on */
 }
 
 uint8_t
@@ -564,7 +565,7 @@ uart16550_init(struct uart16550 *u, const char *name,
 		u->ev = ev;
 	}
 	u->cd = cd;
-	uart16550_reset(u);	/* irq_level is false: set_irq not called */
+	uart16550_reset(u); /* irq_level is false: set_irq not called */
 	u->set_irq = set_irq;
 	u->opaque = opaque;
 	if (cd)
@@ -660,8 +661,8 @@ isa_create(const struct cfg_device *cfg, const struct device_services *svc,
 			 svc->events, cfg->id, &s->cd);
 	if (r < 0)
 		goto err_free;
-	r = uart16550_init(&s->uart, cfg->id, svc->events, s->cd,
-			   isa_set_irq, s);
+	r = uart16550_init(&s->uart, cfg->id, svc->events, s->cd, isa_set_irq,
+			   s);
 	if (r < 0)
 		goto err_free;
 	*ret_dev = &s->dev;
@@ -679,8 +680,7 @@ isa_reset(struct device *dev)
 }
 
 static uint64_t
-isa_read(struct device *dev, unsigned region, uint64_t offset,
-	 unsigned size)
+isa_read(struct device *dev, unsigned region, uint64_t offset, unsigned size)
 {
 	if (region != 0 || offset >= UART16550_REG_COUNT || size != 1) {
 		dev->stats.bad_accesses++;
@@ -690,15 +690,14 @@ isa_read(struct device *dev, unsigned region, uint64_t offset,
 }
 
 static void
-isa_write(struct device *dev, unsigned region, uint64_t offset,
-	  unsigned size, uint64_t value)
+isa_write(struct device *dev, unsigned region, uint64_t offset, unsigned size,
+	  uint64_t value)
 {
 	if (region != 0 || offset >= UART16550_REG_COUNT || size != 1) {
 		dev->stats.bad_accesses++;
 		return;
 	}
-	uart16550_write(&to_isa(dev)->uart, (unsigned)offset,
-			(uint8_t)value);
+	uart16550_write(&to_isa(dev)->uart, (unsigned)offset, (uint8_t)value);
 }
 
 static const struct device_ops isa_ops = {
@@ -714,7 +713,7 @@ static const struct cfg_type_desc isa_cfg = {
 	.required = CFG_KEY_IRQ,
 	.placement = CFG_KEY_PORT,
 	.irq_min = 0,
-	.irq_max = 15,		/* an ISA line */
+	.irq_max = 15, /* an ISA line */
 	.port_size = UART16550_REG_COUNT,
 };
 

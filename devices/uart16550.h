@@ -27,60 +27,60 @@ struct chardev;
 struct device_events;
 struct device_timer;
 
-#define UART16550_REG_COUNT 8		/* register window, bytes */
+#define UART16550_REG_COUNT 8 /* register window, bytes */
 #define UART16550_FIFO_SIZE 16
-#define UART16550_CLOCK_HZ 1843200	/* 1.8432 MHz: baud = 115200 / DL */
+#define UART16550_CLOCK_HZ  1843200 /* 1.8432 MHz: baud = 115200 / DL */
 
 /* Register offsets (DLAB = LCR bit 7 selects DLL/DLM at 0/1). */
 enum {
-	UART16550_RBR = 0,	/* R, DLAB=0: receiver buffer */
-	UART16550_THR = 0,	/* W, DLAB=0: transmitter holding */
-	UART16550_DLL = 0,	/* R/W, DLAB=1: divisor latch low */
-	UART16550_IER = 1,	/* R/W, DLAB=0: interrupt enable */
-	UART16550_DLM = 1,	/* R/W, DLAB=1: divisor latch high */
-	UART16550_IIR = 2,	/* R: interrupt identification */
-	UART16550_FCR = 2,	/* W: FIFO control */
-	UART16550_LCR = 3,	/* R/W: line control */
-	UART16550_MCR = 4,	/* R/W: modem control */
-	UART16550_LSR = 5,	/* R: line status */
-	UART16550_MSR = 6,	/* R: modem status */
-	UART16550_SCR = 7,	/* R/W: scratch */
+	UART16550_RBR = 0, /* R, DLAB=0: receiver buffer */
+	UART16550_THR = 0, /* W, DLAB=0: transmitter holding */
+	UART16550_DLL = 0, /* R/W, DLAB=1: divisor latch low */
+	UART16550_IER = 1, /* R/W, DLAB=0: interrupt enable */
+	UART16550_DLM = 1, /* R/W, DLAB=1: divisor latch high */
+	UART16550_IIR = 2, /* R: interrupt identification */
+	UART16550_FCR = 2, /* W: FIFO control */
+	UART16550_LCR = 3, /* R/W: line control */
+	UART16550_MCR = 4, /* R/W: modem control */
+	UART16550_LSR = 5, /* R: line status */
+	UART16550_MSR = 6, /* R: modem status */
+	UART16550_SCR = 7, /* R/W: scratch */
 };
 
 /* Counters of things a guest or back-end did that lost or refused data. */
 struct uart16550_stats {
-	uint64_t rx_bytes;		/* bytes entered the RX FIFO */
-	uint64_t tx_bytes;		/* bytes left the TX FIFO */
-	uint64_t rx_overruns;		/* LSR.OE events */
-	uint64_t tx_overruns;		/* THR written while TX FIFO full */
-	uint64_t bad_writes;		/* writes to read-only LSR/MSR */
+	uint64_t rx_bytes;    /* bytes entered the RX FIFO */
+	uint64_t tx_bytes;    /* bytes left the TX FIFO */
+	uint64_t rx_overruns; /* LSR.OE events */
+	uint64_t tx_overruns; /* THR written while TX FIFO full */
+	uint64_t bad_writes;  /* writes to read-only LSR/MSR */
 };
 
 struct uart16550 {
 	/* guest-visible state */
-	uint8_t ier;		/* IER (R/W), low 4 bits */
-	uint8_t fcr;		/* FCR (W): bit 0, DMA bit 3, trigger 7:6 */
-	uint8_t lcr;		/* LCR (R/W) */
-	uint8_t mcr;		/* MCR (R/W), low 5 bits */
-	uint8_t lsr_err;	/* LSR (R) bits OE/PE/FE/BI, clear on read;
+	uint8_t ier;	  /* IER (R/W), low 4 bits */
+	uint8_t fcr;	  /* FCR (W): bit 0, DMA bit 3, trigger 7:6 */
+	uint8_t lcr;	  /* LCR (R/W) */
+	uint8_t mcr;	  /* MCR (R/W), low 5 bits */
+	uint8_t lsr_err;  /* LSR (R) bits OE/PE/FE/BI, clear on read;
 				 * DR, THRE, TEMT and bit 7 are derived */
-	uint8_t msr;		/* MSR (R): lines 7:4, deltas 3:0 */
-	uint8_t scr;		/* SCR (R/W) */
-	uint16_t divisor;	/* DLL/DLM (R/W) */
-	uint8_t rbr_last;	/* RBR (R): what an empty FIFO reads back */
+	uint8_t msr;	  /* MSR (R): lines 7:4, deltas 3:0 */
+	uint8_t scr;	  /* SCR (R/W) */
+	uint16_t divisor; /* DLL/DLM (R/W) */
+	uint8_t rbr_last; /* RBR (R): what an empty FIFO reads back */
 	uint8_t rx_fifo[UART16550_FIFO_SIZE];
 	unsigned rx_head, rx_count;
-	uint8_t tx_fifo[UART16550_FIFO_SIZE];	/* THR in 16450 mode */
+	uint8_t tx_fifo[UART16550_FIFO_SIZE]; /* THR in 16450 mode */
 	unsigned tx_head, tx_count;
-	bool thr_ipending;	/* THRE interrupt latched */
-	bool timeout_ipending;	/* RX character timeout latched */
+	bool thr_ipending;     /* THRE interrupt latched */
+	bool timeout_ipending; /* RX character timeout latched */
 
 	/* host side */
-	bool irq_level;		/* last level given to set_irq */
+	bool irq_level; /* last level given to set_irq */
 	void (*set_irq)(void *opaque, bool level);
 	void *opaque;
-	struct chardev *cd;	/* not owned; may be NULL (discard) */
-	const struct device_events *ev;	/* NULL: no timeout */
+	struct chardev *cd;		/* not owned; may be NULL (discard) */
+	const struct device_events *ev; /* NULL: no timeout */
 	struct device_timer *rx_timer;	/* NULL without ev */
 	char name[64];
 	struct log_ratelimit rl;
@@ -119,7 +119,6 @@ bool uart16550_irq_level(const struct uart16550 *uart);
  * bytes (beyond the room they overrun, as on the wire).
  */
 size_t uart16550_can_receive(const struct uart16550 *uart);
-void uart16550_receive(struct uart16550 *uart, const uint8_t *buf,
-		       size_t len);
+void uart16550_receive(struct uart16550 *uart, const uint8_t *buf, size_t len);
 
 #endif

@@ -121,9 +121,10 @@ reject(struct ioreq_dispatch *d, struct ioreq_request *req, const char *why)
 	d->stats.bad_requests++;
 	log_ratelimited(&d->ratelimit, LOG_LEVEL_WARNING,
 			"domain %u: %s (type %u, addr 0x%llx, size %u, "
-			"count %u), ignoring", (unsigned)d->domid, why,
-			(unsigned)req->type, (unsigned long long)req->addr,
-			(unsigned)req->size, (unsigned)req->count);
+			"count %u), ignoring",
+			(unsigned)d->domid, why, (unsigned)req->type,
+			(unsigned long long)req->addr, (unsigned)req->size,
+			(unsigned)req->count);
 	if (req->read && !req->data_is_ptr)
 		req->data = ioreq_size_mask(req->size);
 }
@@ -138,7 +139,8 @@ clamp_count(struct ioreq_dispatch *d, const struct ioreq_request *req)
 	d->stats.clamped++;
 	log_ratelimited(&d->ratelimit, LOG_LEVEL_WARNING,
 			"domain %u: rep count %u at 0x%llx exceeds %u, "
-			"clamping", (unsigned)d->domid, (unsigned)req->count,
+			"clamping",
+			(unsigned)d->domid, (unsigned)req->count,
 			(unsigned long long)req->addr, (unsigned)max);
 	return max;
 }

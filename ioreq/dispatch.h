@@ -39,27 +39,27 @@ enum ioreq_type {
 
 /* A decoded request; fields as in ioreq_t (guest-controlled, untrusted). */
 struct ioreq_request {
-	uint64_t addr;		/* port, gpa, or SBDF << 32 | reg */
-	uint64_t data;		/* value, or gpa of the buffer if data_is_ptr */
-	uint32_t count;		/* elements (rep) */
-	uint32_t size;		/* bytes per element */
-	uint8_t type;		/* IOREQ_REQ_* (any value may arrive) */
-	bool read;		/* dir == IOREQ_READ */
-	bool df;		/* direction flag: elements step downwards */
+	uint64_t addr;	/* port, gpa, or SBDF << 32 | reg */
+	uint64_t data;	/* value, or gpa of the buffer if data_is_ptr */
+	uint32_t count; /* elements (rep) */
+	uint32_t size;	/* bytes per element */
+	uint8_t type;	/* IOREQ_REQ_* (any value may arrive) */
+	bool read;	/* dir == IOREQ_READ */
+	bool df;	/* direction flag: elements step downwards */
 	bool data_is_ptr;
 };
 
 struct ioreq_dispatch_stats {
 	uint64_t requests;
-	uint64_t bad_requests;	/* bad size/type, PIO size 8, ... */
-	uint64_t clamped;	/* rep counts cut to IOREQ_REP_MAX_BYTES */
-	uint64_t guest_faults;	/* guest RAM not mappable during rep */
+	uint64_t bad_requests; /* bad size/type, PIO size 8, ... */
+	uint64_t clamped;      /* rep counts cut to IOREQ_REP_MAX_BYTES */
+	uint64_t guest_faults; /* guest RAM not mappable during rep */
 	uint64_t invalidates;
 };
 
 struct ioreq_dispatch {
 	struct bus *bus;
-	uint16_t domid;		/* for messages */
+	uint16_t domid; /* for messages */
 
 	/* Guest RAM (0 or -EFAULT); opaque is guest_opaque. */
 	void *guest_opaque;
@@ -80,9 +80,9 @@ struct ioreq_dispatch {
 	void (*request_begin)(void *opaque);
 	void (*request_end)(void *opaque);
 
-	int64_t time_offset;	/* sum of TIMEOFFSET deltas, seconds */
+	int64_t time_offset; /* sum of TIMEOFFSET deltas, seconds */
 	struct ioreq_dispatch_stats stats;
-	struct log_ratelimit ratelimit;	/* guest-triggered warnings */
+	struct log_ratelimit ratelimit; /* guest-triggered warnings */
 };
 
 /*

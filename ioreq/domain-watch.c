@@ -21,7 +21,7 @@
 #include <string.h>
 #include <xenstore.h>
 
-#define WATCH_PATH "@releaseDomain"
+#define WATCH_PATH  "@releaseDomain"
 #define WATCH_TOKEN "ioreqd"
 /* Events taken per call; the fd stays readable for the rest. */
 #define WATCH_BATCH 64

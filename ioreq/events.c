@@ -20,13 +20,13 @@
 #include <event2/event.h>
 
 struct ioreq_events {
-	struct device_events ops;	/* ops.opaque points back here */
+	struct device_events ops; /* ops.opaque points back here */
 	struct event_base *base;
-	struct event *run_ev;		/* fd -1: runs work deferred outside
+	struct event *run_ev; /* fd -1: runs work deferred outside
 					 * an ioreq */
-	bool run_scheduled;		/* run_ev made active, not run yet */
+	bool run_scheduled;   /* run_ev made active, not run yet */
 	struct device_work *head;
-	struct device_work **tail;	/* &head, or &last->next */
+	struct device_work **tail; /* &head, or &last->next */
 	unsigned queued;
 };
 
@@ -52,13 +52,13 @@ static const unsigned watch_bits[_WATCH_COUNT] = {
 
 struct device_watch {
 	struct event *ev[_WATCH_COUNT];
-	unsigned mask;			/* bits whose event is added */
+	unsigned mask; /* bits whose event is added */
 	void (*cb)(void *arg, int fd, unsigned what);
 	void *arg;
 };
 
 struct device_completion {
-	int fd;				/* eventfd */
+	int fd; /* eventfd */
 	struct event *ev;
 	void (*cb)(void *arg);
 	void *arg;
@@ -194,8 +194,8 @@ ev_watch_new(void *opaque, int fd, unsigned mask,
 	w->arg = arg;
 	for (unsigned i = 0; i < _WATCH_COUNT; i++) {
 		w->ev[i] = event_new(e->base, fd,
-				     watch_ev_flags[i] | EV_PERSIST,
-				     on_watch, w);
+				     watch_ev_flags[i] | EV_PERSIST, on_watch,
+				     w);
 		if (!w->ev[i]) {
 			ev_watch_free(opaque, w);
 			return -ENOMEM;
@@ -324,8 +324,8 @@ ev_completion_new(void *opaque, void (*cb)(void *arg), void *arg,
 		ev_completion_free(opaque, c);
 		return r;
 	}
-	c->ev = event_new(e->base, c->fd, EV_READ | EV_PERSIST,
-			  on_completion, c);
+	c->ev = event_new(e->base, c->fd, EV_READ | EV_PERSIST, on_completion,
+			  c);
 	if (!c->ev || event_add(c->ev, NULL) < 0) {
 		ev_completion_free(opaque, c);
 		return -ENOMEM;

@@ -23,8 +23,7 @@ struct ioreq_events;
  * Services on `base` (borrowed: must outlive them).  0 and *ret_events,
  * or -ENOMEM.
  */
-int ioreq_events_new(struct event_base *base,
-		     struct ioreq_events **ret_events);
+int ioreq_events_new(struct event_base *base, struct ioreq_events **ret_events);
 
 /* What devices get in struct device_services. */
 const struct device_events *ioreq_events_services(struct ioreq_events *events);

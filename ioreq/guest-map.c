@@ -101,7 +101,7 @@ guest_copy(struct ioreq_guest *guest, uint64_t addr, void *buf, size_t len,
 			memcpy(p, hva, n);
 		p += n;
 		len -= n;
-		addr += n;	/* may wrap to 0 after the last page */
+		addr += n; /* may wrap to 0 after the last page */
 	}
 	return 0;
 }
@@ -114,8 +114,8 @@ ioreq_guest_read(struct ioreq_guest *guest, uint64_t addr, void *buf,
 }
 
 int
-ioreq_guest_write(struct ioreq_guest *guest, uint64_t addr,
-		  const void *buf, size_t len)
+ioreq_guest_write(struct ioreq_guest *guest, uint64_t addr, const void *buf,
+		  size_t len)
 {
 	return guest_copy(guest, addr, (void *)buf, len, true);
 }
@@ -171,7 +171,7 @@ ioreq_guest_map(struct ioreq_guest *guest, uint64_t addr, size_t len,
 		sg->seg[sg->n] = (struct guest_sg_seg){ c->hva + off, n };
 		sg->n++;
 		len -= n;
-		addr += n;	/* may wrap to 0 after the last chunk */
+		addr += n; /* may wrap to 0 after the last chunk */
 	}
 	return 0;
 }

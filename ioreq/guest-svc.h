@@ -11,8 +11,8 @@
 
 struct guest_sg;
 
-int ioreq_guest_svc_map(void *opaque, uint64_t gpa, size_t len,
-			bool writable, struct guest_sg *sg);
+int ioreq_guest_svc_map(void *opaque, uint64_t gpa, size_t len, bool writable,
+			struct guest_sg *sg);
 void ioreq_guest_svc_unmap(void *opaque, struct guest_sg *sg);
 
 #endif

@@ -232,16 +232,16 @@ backend_map(struct ioreq_guest *guest, uint64_t key, bool writable,
 {
 	xen_pfn_t pfns[IOREQ_GUEST_CHUNK_PAGES];
 	int err[IOREQ_GUEST_CHUNK_PAGES];
-	uint64_t first = key << (IOREQ_GUEST_CHUNK_SHIFT -
-				 IOREQ_GUEST_PAGE_SHIFT);
+	uint64_t first = key
+			 << (IOREQ_GUEST_CHUNK_SHIFT - IOREQ_GUEST_PAGE_SHIFT);
 	uint32_t ref = (uint32_t)key;
 	uint8_t *hva;
 
 	if (guest->mode == IOREQ_GUEST_GRANT) {
 		*ret_valid = 1;
-		return xengnttab_map_domain_grant_refs(guest->xgt, 1,
-				guest->domid, &ref,
-				PROT_READ | (writable ? PROT_WRITE : 0));
+		return xengnttab_map_domain_grant_refs(
+			guest->xgt, 1, guest->domid, &ref,
+			PROT_READ | (writable ? PROT_WRITE : 0));
 	}
 	for (unsigned i = 0; i < IOREQ_GUEST_CHUNK_PAGES; i++) {
 		pfns[i] = (xen_pfn_t)(first + i);
@@ -314,9 +314,11 @@ chunk_fill(struct ioreq_guest *guest, uint64_t key, bool writable)
 	guest->stats.maps++;
 	w = way_for_new(guest, set);
 	c = pool_free_entry(guest);
-	if (!c) {	/* cannot happen (see the top); stay safe anyway */
+	if (!c) { /* cannot happen (see the top); stay safe anyway */
 		backend_unmap(guest, &(struct ioreq_guest_unmap){
-			.hva = hva, .pages = ioreq_guest_chunk_pages(guest) });
+					     .hva = hva,
+					     .pages = ioreq_guest_chunk_pages(
+						     guest) });
 		guest->stats.unmaps++;
 		return NULL;
 	}
@@ -360,8 +362,7 @@ ioreq_guest_chunk_pin(struct ioreq_guest *guest, struct ioreq_guest_chunk *c)
 }
 
 void
-ioreq_guest_chunk_unpin(struct ioreq_guest *guest,
-			struct ioreq_guest_chunk *c)
+ioreq_guest_chunk_unpin(struct ioreq_guest *guest, struct ioreq_guest_chunk *c)
 {
 	/* after fini the pool is empty and the pins are gone */
 	if (!c->hva || c->pins == 0)

@@ -52,17 +52,17 @@
 #include <xengnttab.h>
 
 #include "devices/guest-mem.h"
-#include "ioreq/ioreq.h"	/* struct ioreq_guest_stats */
+#include "ioreq/ioreq.h" /* struct ioreq_guest_stats */
 
-#define IOREQ_GUEST_PAGE_SHIFT 12
-#define IOREQ_GUEST_CHUNK_SHIFT 16	/* foreign: 64 KiB per chunk, aligned */
+#define IOREQ_GUEST_PAGE_SHIFT	12
+#define IOREQ_GUEST_CHUNK_SHIFT 16 /* foreign: 64 KiB per chunk, aligned */
 #define IOREQ_GUEST_CHUNK_PAGES \
 	(1u << (IOREQ_GUEST_CHUNK_SHIFT - IOREQ_GUEST_PAGE_SHIFT))
-#define IOREQ_GUEST_SETS 16		/* chunk key % SETS picks the set */
-#define IOREQ_GUEST_WAYS 4		/* chunks per set, LRU among them */
-#define IOREQ_GUEST_MAX_CHUNKS (IOREQ_GUEST_SETS * IOREQ_GUEST_WAYS) /* 4 MiB */
-#define IOREQ_GUEST_MAX_PINS 64		/* chunk pins held at once, at most */
-#define IOREQ_GUEST_UNMAP_BATCH 16	/* evictions queued before a flush */
+#define IOREQ_GUEST_SETS	16 /* chunk key % SETS picks the set */
+#define IOREQ_GUEST_WAYS	4  /* chunks per set, LRU among them */
+#define IOREQ_GUEST_MAX_CHUNKS	(IOREQ_GUEST_SETS * IOREQ_GUEST_WAYS) /* 4 MiB */
+#define IOREQ_GUEST_MAX_PINS	64 /* chunk pins held at once, at most */
+#define IOREQ_GUEST_UNMAP_BATCH 16 /* evictions queued before a flush */
 /* Chunks that can exist: the cache's plus doomed ones (each is pinned). */
 #define IOREQ_GUEST_POOL (IOREQ_GUEST_MAX_CHUNKS + IOREQ_GUEST_MAX_PINS)
 /* Grant DMA addresses (Linux drivers/xen/grant-dma-ops.c). */
@@ -76,13 +76,13 @@ enum ioreq_guest_mode {
 };
 
 struct ioreq_guest_chunk {
-	uint64_t key;		/* foreign: gpa >> CHUNK_SHIFT; grant: ref */
-	uint8_t *hva;		/* NULL: pool entry free */
-	uint64_t last_use;	/* guest->clock at the last access (LRU) */
-	uint16_t valid;		/* bit i: page i mapped (err[i] == 0) */
-	uint16_t pins;		/* guest_sg segments holding it */
-	bool writable;		/* mapped with PROT_WRITE */
-	bool doomed;		/* out of the cache, unmapped at last unpin */
+	uint64_t key;	   /* foreign: gpa >> CHUNK_SHIFT; grant: ref */
+	uint8_t *hva;	   /* NULL: pool entry free */
+	uint64_t last_use; /* guest->clock at the last access (LRU) */
+	uint16_t valid;	   /* bit i: page i mapped (err[i] == 0) */
+	uint16_t pins;	   /* guest_sg segments holding it */
+	bool writable;	   /* mapped with PROT_WRITE */
+	bool doomed;	   /* out of the cache, unmapped at last unpin */
 };
 
 struct ioreq_guest_unmap {
@@ -92,15 +92,15 @@ struct ioreq_guest_unmap {
 
 struct ioreq_guest {
 	enum ioreq_guest_mode mode;
-	xenforeignmemory_handle *fmem;	/* borrowed; foreign mode */
-	xengnttab_handle *xgt;		/* borrowed; grant mode */
+	xenforeignmemory_handle *fmem; /* borrowed; foreign mode */
+	xengnttab_handle *xgt;	       /* borrowed; grant mode */
 	uint16_t domid;
-	unsigned max_chunks;		/* cap on chunks in the cache */
-	unsigned mapped;		/* chunks in the cache now */
-	unsigned max_pins;		/* cap on pins held */
-	unsigned pins;			/* pins held now */
-	uint64_t clock;			/* access counter for LRU */
-	uint64_t epoch;			/* revocations so far (guest_sg) */
+	unsigned max_chunks; /* cap on chunks in the cache */
+	unsigned mapped;     /* chunks in the cache now */
+	unsigned max_pins;   /* cap on pins held */
+	unsigned pins;	     /* pins held now */
+	uint64_t clock;	     /* access counter for LRU */
+	uint64_t epoch;	     /* revocations so far (guest_sg) */
 	struct ioreq_guest_chunk pool[IOREQ_GUEST_POOL];
 	/* NULL: way empty; else a pool entry, never doomed */
 	struct ioreq_guest_chunk *sets[IOREQ_GUEST_SETS][IOREQ_GUEST_WAYS];
@@ -114,8 +114,8 @@ struct ioreq_guest {
  * keeps open; NULL: every access faults), capped at IOREQ_GUEST_MAX_CHUNKS
  * chunks and IOREQ_GUEST_MAX_PINS pins.
  */
-void ioreq_guest_init(struct ioreq_guest *guest,
-		      xenforeignmemory_handle *fmem, uint16_t domid);
+void ioreq_guest_init(struct ioreq_guest *guest, xenforeignmemory_handle *fmem,
+		      uint16_t domid);
 /*
  * Switch to `mode`; grant mode maps through `xgt` (the caller keeps it
  * open), foreign mode ignores it.  Only while nothing is mapped (-EBUSY);
@@ -160,8 +160,8 @@ void ioreq_guest_get_stats(const struct ioreq_guest *guest,
  */
 int ioreq_guest_read(struct ioreq_guest *guest, uint64_t addr, void *buf,
 		     size_t len);
-int ioreq_guest_write(struct ioreq_guest *guest, uint64_t addr,
-		      const void *buf, size_t len);
+int ioreq_guest_write(struct ioreq_guest *guest, uint64_t addr, const void *buf,
+		      size_t len);
 
 /*
  * Map [addr, addr + len) in place into *sg, writable or read-only; one

@@ -54,8 +54,8 @@ int ioreq_unmap_range(struct ioreq_server *server, enum bus_space space,
  * The services (IRQ, MSI, guest memory, region changes, events) for
  * devices.
  */
-const struct device_services *ioreq_server_services(
-	struct ioreq_server *server);
+const struct device_services *
+ioreq_server_services(struct ioreq_server *server);
 
 /*
  * Put every region of `dev` with size != 0 on the bus and claim it with
@@ -115,7 +115,7 @@ struct ioreq_guest_stats {
 	uint64_t maps;		/* successful xenforeignmemory_map calls */
 	uint64_t unmaps;	/* chunks unmapped (eviction, invalidate) */
 	uint64_t map_failures;	/* the map call returned NULL */
-	uint64_t unmap_batches;	/* flushes that unmapped something */
+	uint64_t unmap_batches; /* flushes that unmapped something */
 	uint64_t pins;		/* chunk pins taken by guest_map */
 	uint64_t revocations;	/* pinned chunks INVALIDATE revoked */
 };

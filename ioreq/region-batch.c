@@ -37,8 +37,7 @@
 static bool
 same_window(const struct device_region *a, const struct device_region *b)
 {
-	return a->space == b->space && a->base == b->base &&
-	       a->size == b->size;
+	return a->space == b->space && a->base == b->base && a->size == b->size;
 }
 
 /* The entry for (dev, region), made on first sight; NULL when full. */
@@ -108,8 +107,7 @@ ioreq_region_changed(struct ioreq_server *s, struct device *dev,
 {
 	struct ioreq_region_pending *p;
 
-	if (!dev || region >= DEVICE_MAX_REGIONS ||
-	    region >= dev->region_count)
+	if (!dev || region >= DEVICE_MAX_REGIONS || region >= dev->region_count)
 		return -EINVAL;
 	if (old && old->size == 0)
 		old = NULL;
@@ -167,8 +165,8 @@ pending_map(struct ioreq_server *s, const struct ioreq_region_pending *p)
 	}
 	log_ratelimited(&s->region_ratelimit, LOG_LEVEL_WARNING,
 			"device %s: claiming region %u at 0x%llx (%llu bytes) "
-			"with Xen: %s, leaving it undecoded", p->dev->id,
-			p->region, (unsigned long long)reg->base,
+			"with Xen: %s, leaving it undecoded",
+			p->dev->id, p->region, (unsigned long long)reg->base,
 			(unsigned long long)reg->size, strerror(-r));
 	(void)bus_remove(s->bus, reg->space, reg->base, p->dev, p->region);
 	reg->size = 0;
@@ -186,7 +184,8 @@ ioreq_regions_end(struct ioreq_server *s)
 
 	b->open = false;
 	for (unsigned i = 0; i < b->count; i++) {
-		if (b->pending[i].mapped && !pending_unchanged(s, &b->pending[i]))
+		if (b->pending[i].mapped &&
+		    !pending_unchanged(s, &b->pending[i]))
 			pending_unmap(s, &b->pending[i]);
 	}
 	for (unsigned i = 0; i < b->count; i++) {

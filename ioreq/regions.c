@@ -55,16 +55,17 @@ ioreq_map_range(struct ioreq_server *s, enum bus_space space, uint64_t base,
 
 	if (r < 0)
 		return r;
-	if (xendevicemodel_map_io_range_to_ioreq_server(
-		    s->dmod, s->domid, s->id, space == BUS_SPACE_MMIO, base,
-		    last) < 0)
+	if (xendevicemodel_map_io_range_to_ioreq_server(s->dmod, s->domid,
+							s->id,
+							space == BUS_SPACE_MMIO,
+							base, last) < 0)
 		return ioreq_server_dmop_error(s);
 	return 0;
 }
 
 int
-ioreq_unmap_range(struct ioreq_server *s, enum bus_space space,
-		  uint64_t base, uint64_t size)
+ioreq_unmap_range(struct ioreq_server *s, enum bus_space space, uint64_t base,
+		  uint64_t size)
 {
 	uint64_t last;
 	int r = range_last(space, base, size, &last);
@@ -90,8 +91,8 @@ ioreq_region_log(struct ioreq_server *s, const struct device *dev,
 		 unsigned region)
 {
 	log_ratelimited(&s->region_ratelimit, LOG_LEVEL_DEBUG,
-			"device %s: %s %s 0x%llx-0x%llx (region %u)",
-			dev->id, what, space_name(win->space),
+			"device %s: %s %s 0x%llx-0x%llx (region %u)", dev->id,
+			what, space_name(win->space),
 			(unsigned long long)win->base,
 			(unsigned long long)(win->base + win->size - 1),
 			region);
@@ -111,8 +112,7 @@ ioreq_region_claimed(const struct ioreq_server *s, const struct device *dev,
 }
 
 int
-ioreq_region_claim(struct ioreq_server *s, struct device *dev,
-		   unsigned region)
+ioreq_region_claim(struct ioreq_server *s, struct device *dev, unsigned region)
 {
 	const struct device_region *reg = &dev->regions[region];
 	int r;

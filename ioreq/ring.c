@@ -36,10 +36,10 @@ _Static_assert(sizeof(struct buf_ioreq) == 8, "buf_ioreq_t layout");
 
 /* The bit-field byte of ioreq_t: state:4, data_is_ptr:1, dir:1, df:1. */
 #define SLOT_FLAGS_OFFSET 30
-#define SLOT_STATE_MASK 0x0fu
-#define SLOT_DATA_IS_PTR 0x10u
-#define SLOT_DIR_READ 0x20u
-#define SLOT_DF 0x40u
+#define SLOT_STATE_MASK	  0x0fu
+#define SLOT_DATA_IS_PTR  0x10u
+#define SLOT_DIR_READ	  0x20u
+#define SLOT_DF		  0x40u
 
 /* Re-reads of the pointer pair before giving up on this event. */
 #define RING_POINTER_RETRIES 8
@@ -151,7 +151,8 @@ static void
 ring_entry(struct buffered_iopage *pg, uint32_t ptr, uint32_t *ret_word,
 	   uint32_t *ret_data)
 {
-	uint32_t *entry = (uint32_t *)&pg->buf_ioreq[ptr % IOREQ_BUFFER_SLOT_NUM];
+	uint32_t *entry =
+		(uint32_t *)&pg->buf_ioreq[ptr % IOREQ_BUFFER_SLOT_NUM];
 
 	*ret_word = __atomic_load_n(&entry[0], __ATOMIC_RELAXED);
 	*ret_data = __atomic_load_n(&entry[1], __ATOMIC_RELAXED);
@@ -163,10 +164,11 @@ ring_bad(struct ioreq_ring *ring, const char *why, uint32_t rp, uint32_t wp)
 	struct ioreq_dispatch *d = ring->dispatch;
 
 	ring->stats.bad_buffered++;
-	log_ratelimited(&d->ratelimit, LOG_LEVEL_WARNING,
-			"domain %u: buffered ioreq ring %s (read %u, write %u), "
-			"ignoring", (unsigned)d->domid, why, (unsigned)rp,
-			(unsigned)wp);
+	log_ratelimited(
+		&d->ratelimit, LOG_LEVEL_WARNING,
+		"domain %u: buffered ioreq ring %s (read %u, write %u), "
+		"ignoring",
+		(unsigned)d->domid, why, (unsigned)rp, (unsigned)wp);
 }
 
 /*

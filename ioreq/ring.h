@@ -18,16 +18,16 @@
 #define IOREQ_RING_MAX_VCPUS 128u
 
 struct ioreq_ring_stats {
-	uint64_t sync;		/* synchronous requests answered */
-	uint64_t spurious;	/* events whose slot was not READY */
-	uint64_t buffered;	/* buffered entries consumed */
-	uint64_t bad_buffered;	/* corrupt ring pointers / torn entries */
+	uint64_t sync;	       /* synchronous requests answered */
+	uint64_t spurious;     /* events whose slot was not READY */
+	uint64_t buffered;     /* buffered entries consumed */
+	uint64_t bad_buffered; /* corrupt ring pointers / torn entries */
 };
 
 struct ioreq_ring {
-	void *sync_page;	/* shared_iopage_t, 4096 bytes */
-	void *buf_page;		/* buffered_iopage_t, or NULL (no ring) */
-	unsigned vcpu_count;	/* <= IOREQ_RING_MAX_VCPUS */
+	void *sync_page;     /* shared_iopage_t, 4096 bytes */
+	void *buf_page;	     /* buffered_iopage_t, or NULL (no ring) */
+	unsigned vcpu_count; /* <= IOREQ_RING_MAX_VCPUS */
 	struct ioreq_dispatch *dispatch;
 	/*
 	 * Kick `vcpu` after its response is published (xenevtchn_notify on

@@ -31,7 +31,7 @@ enum ioreq_stage {
 /* Local event-channel port -> what it carries. */
 struct ioreq_port {
 	evtchn_port_t local;
-	int vcpu;		/* vCPU index, or IOREQ_PORT_BUFFERED */
+	int vcpu; /* vCPU index, or IOREQ_PORT_BUFFERED */
 };
 
 #define IOREQ_PORT_BUFFERED (-1)
@@ -51,7 +51,7 @@ struct ioreq_region_pending {
 #define IOREQ_BATCH_MAX 16
 
 struct ioreq_region_batch {
-	bool open;			/* inside a request */
+	bool open; /* inside a request */
 	unsigned count;
 	struct ioreq_region_pending pending[IOREQ_BATCH_MAX];
 };
@@ -61,7 +61,7 @@ struct ioreq_server {
 	uint16_t domid;
 	ioservid_t id;
 	bool domain_gone;
-	bool irq_level_unsupported;	/* set_irq_level said EOPNOTSUPP */
+	bool irq_level_unsupported; /* set_irq_level said EOPNOTSUPP */
 
 	xendevicemodel_handle *dmod;
 	xenevtchn_handle *xce;
@@ -69,19 +69,19 @@ struct ioreq_server {
 	xenforeignmemory_resource_handle *fres;
 
 	unsigned vcpu_count;
-	evtchn_port_t *vcpu_ports;	/* local port per vCPU, 0 = unbound */
-	evtchn_port_t buf_port;		/* local, 0 = unbound */
-	struct ioreq_port *port_table;	/* sorted by local port */
+	evtchn_port_t *vcpu_ports;     /* local port per vCPU, 0 = unbound */
+	evtchn_port_t buf_port;	       /* local, 0 = unbound */
+	struct ioreq_port *port_table; /* sorted by local port */
 	unsigned port_count;
 
-	struct bus *bus;		/* borrowed */
+	struct bus *bus; /* borrowed */
 	struct ioreq_dispatch dispatch;
 	struct ioreq_ring ring;
 	struct ioreq_guest guest;
-	struct ioreq_events *events;	/* device event services */
+	struct ioreq_events *events; /* device event services */
 	struct device_services services;
 	struct log_ratelimit ratelimit;
-	struct log_ratelimit region_ratelimit;	/* guest-driven BAR moves */
+	struct log_ratelimit region_ratelimit; /* guest-driven BAR moves */
 	struct ioreq_region_batch batch;
 };
 

@@ -190,8 +190,8 @@ err:
 static unsigned
 region_count(const struct device *dev)
 {
-	return dev->region_count < DEVICE_MAX_REGIONS ? dev->region_count
-						      : DEVICE_MAX_REGIONS;
+	return dev->region_count < DEVICE_MAX_REGIONS ? dev->region_count :
+							DEVICE_MAX_REGIONS;
 }
 
 int
@@ -250,13 +250,14 @@ bind_port(struct ioreq_server *s, evtchn_port_t remote, int vcpu,
 	xenevtchn_port_or_error_t local;
 
 	if (remote == 0)
-		return -ENOENT;	/* not enabled, or no such channel */
+		return -ENOENT; /* not enabled, or no such channel */
 	local = xenevtchn_bind_interdomain(s->xce, s->domid, remote);
 	if (local < 0)
 		return ioreq_server_dmop_error(s);
 	*ret_local = (evtchn_port_t)local;
 	s->port_table[s->port_count++] = (struct ioreq_port){
-		.local = (evtchn_port_t)local, .vcpu = vcpu,
+		.local = (evtchn_port_t)local,
+		.vcpu = vcpu,
 	};
 	return 0;
 }
@@ -273,8 +274,8 @@ bind_ports(struct ioreq_server *s)
 		if (r < 0)
 			return r;
 	}
-	if (xendevicemodel_get_ioreq_server_info(s->dmod, s->domid, s->id,
-						 NULL, NULL, &buf_remote) < 0)
+	if (xendevicemodel_get_ioreq_server_info(s->dmod, s->domid, s->id, NULL,
+						 NULL, &buf_remote) < 0)
 		return ioreq_server_dmop_error(s);
 	r = bind_port(s, buf_remote, IOREQ_PORT_BUFFERED, &s->buf_port);
 	if (r < 0)
@@ -289,8 +290,8 @@ ioreq_server_enable(struct ioreq_server *s)
 {
 	if (s->stage != IOREQ_STAGE_PAGES_MAPPED)
 		return -EALREADY;
-	if (xendevicemodel_set_ioreq_server_state(s->dmod, s->domid, s->id,
-						  1) < 0)
+	if (xendevicemodel_set_ioreq_server_state(s->dmod, s->domid, s->id, 1) <
+	    0)
 		return ioreq_server_dmop_error(s);
 	s->stage = IOREQ_STAGE_ENABLED;
 	return bind_ports(s);
@@ -363,8 +364,8 @@ ioreq_server_probe(struct ioreq_server *s)
 {
 	evtchn_port_t port;
 
-	if (xendevicemodel_get_ioreq_server_info(s->dmod, s->domid, s->id,
-						 NULL, NULL, &port) == 0)
+	if (xendevicemodel_get_ioreq_server_info(s->dmod, s->domid, s->id, NULL,
+						 NULL, &port) == 0)
 		return 0;
 	if (errno == ENOENT) {
 		s->domain_gone = true;

@@ -12,9 +12,9 @@
 #include <errno.h>
 #include <xen/sched.h>
 
-#define ISA_IRQ_COUNT 16
+#define ISA_IRQ_COUNT  16
 #define PCI_SLOT_COUNT 32
-#define PCI_PIN_COUNT 4
+#define PCI_PIN_COUNT  4
 
 static int
 svc_set_isa_irq(void *opaque, unsigned irq, bool level)
@@ -126,9 +126,12 @@ static int
 xen_shutdown_reason(enum device_shutdown reason)
 {
 	switch (reason) {
-	case DEVICE_SHUTDOWN_POWEROFF: return SHUTDOWN_poweroff;
-	case DEVICE_SHUTDOWN_REBOOT: return SHUTDOWN_reboot;
-	case DEVICE_SHUTDOWN_CRASH: return SHUTDOWN_crash;
+	case DEVICE_SHUTDOWN_POWEROFF:
+		return SHUTDOWN_poweroff;
+	case DEVICE_SHUTDOWN_REBOOT:
+		return SHUTDOWN_reboot;
+	case DEVICE_SHUTDOWN_CRASH:
+		return SHUTDOWN_crash;
 	}
 	return -1;
 }

@@ -9,7 +9,7 @@
 
 #ifndef container_of
 #define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 #endif
 
 #endif

@@ -10,7 +10,7 @@
 #include <time.h>
 
 static enum log_level current_level = LOG_LEVEL_INFO;
-static int journal = -1;	/* -1: not decided yet */
+static int journal = -1; /* -1: not decided yet */
 
 /* syslog priorities used by the sd-daemon prefixes */
 static const int level_priority[_LOG_LEVEL_COUNT] = { 3, 4, 5, 6, 7 };
@@ -38,9 +38,12 @@ log_parse_level(const char *name, enum log_level *ret_level)
 		const char *name;
 		enum log_level level;
 	} names[] = {
-		{ "error", LOG_LEVEL_ERROR },	{ "err", LOG_LEVEL_ERROR },
-		{ "warn", LOG_LEVEL_WARNING },	{ "warning", LOG_LEVEL_WARNING },
-		{ "notice", LOG_LEVEL_NOTICE },	{ "info", LOG_LEVEL_INFO },
+		{ "error", LOG_LEVEL_ERROR },
+		{ "err", LOG_LEVEL_ERROR },
+		{ "warn", LOG_LEVEL_WARNING },
+		{ "warning", LOG_LEVEL_WARNING },
+		{ "notice", LOG_LEVEL_NOTICE },
+		{ "info", LOG_LEVEL_INFO },
 		{ "debug", LOG_LEVEL_DEBUG },
 	};
 
@@ -113,8 +116,8 @@ now_usec(void)
 }
 
 void
-log_ratelimited(struct log_ratelimit *rl, enum log_level level,
-		const char *fmt, ...)
+log_ratelimited(struct log_ratelimit *rl, enum log_level level, const char *fmt,
+		...)
 {
 	uint64_t now;
 	va_list ap;

@@ -32,18 +32,18 @@ void log_msg(enum log_level level, const char *fmt, ...)
 int log_errno(enum log_level level, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-#define log_error(...)   log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_error(...)	 log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
-#define log_notice(...)  log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
-#define log_info(...)    log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_debug(...)   log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_notice(...)	 log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
+#define log_info(...)	 log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...)	 log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 
 /*
  * Rate limiter for guest-triggered messages: at most LOG_RATELIMIT_BURST
  * messages per LOG_RATELIMIT_INTERVAL_USEC per limiter; the first message
  * after a suppressed stretch says how many were dropped.  Zero-initialise.
  */
-#define LOG_RATELIMIT_BURST 10
+#define LOG_RATELIMIT_BURST	    10
 #define LOG_RATELIMIT_INTERVAL_USEC (5 * 1000000ull)
 
 struct log_ratelimit {
@@ -53,6 +53,7 @@ struct log_ratelimit {
 };
 
 void log_ratelimited(struct log_ratelimit *rl, enum log_level level,
-		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+		     const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

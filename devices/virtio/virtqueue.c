@@ -18,8 +18,8 @@
 
 #include "lib/range.h"
 
-#define AVAIL_RING_OFF	4u			/* avail.ring[0] */
-#define USED_RING_OFF	4u			/* used.ring[0] */
+#define AVAIL_RING_OFF 4u /* avail.ring[0] */
+#define USED_RING_OFF  4u /* used.ring[0] */
 
 /* One descriptor, as copied out of guest memory (host byte order). */
 struct vq_desc {
@@ -71,8 +71,8 @@ area_ptr(const struct vq_area *a, size_t off, size_t len)
 		const struct guest_sg_seg *s = &a->sg.seg[i];
 
 		if (off < s->len)
-			return len <= s->len - off ? (uint8_t *)s->hva + off
-						   : NULL;
+			return len <= s->len - off ? (uint8_t *)s->hva + off :
+						     NULL;
 		off -= s->len;
 	}
 	return NULL;
@@ -149,7 +149,7 @@ vq_map(struct virtqueue *vq)
 	vq->used_flags_p = area_u16(&vq->used, 0);
 	vq->used_idx_p = area_u16(&vq->used, 2);
 	vq->avail_event_p = area_u16(&vq->used,
-				   USED_RING_OFF + VQ_USED_ELEM_SIZE * size);
+				     USED_RING_OFF + VQ_USED_ELEM_SIZE * size);
 	if (!vq->avail_flags_p || !vq->avail_idx_p || !vq->used_event_p ||
 	    !vq->used_flags_p || !vq->used_idx_p || !vq->avail_event_p) {
 		r = -EINVAL;
@@ -328,7 +328,8 @@ vq_chain_add(struct vq_chain *chain, const struct vq_desc *d)
 	if (chain->count >= VQ_CHAIN_MAX)
 		return VQ_ERR_CHAIN_LONG;
 	e = &chain->elem[chain->count++];
-	*e = (struct vq_elem){ .gpa = d->addr, .len = d->len,
+	*e = (struct vq_elem){ .gpa = d->addr,
+			       .len = d->len,
 			       .writable = writable };
 	if (writable) {
 		chain->writable_len += d->len;
@@ -431,8 +432,8 @@ virtqueue_pop(struct virtqueue *vq, struct vq_chain *chain)
 	if (pending == 0)
 		return -EAGAIN;
 
-	off = AVAIL_RING_OFF + 2 * (size_t)(vq->last_avail_idx &
-					     (vq->size - 1));
+	off = AVAIL_RING_OFF +
+	      2 * (size_t)(vq->last_avail_idx & (vq->size - 1));
 	if (!area_copy(&vq->avail, off, &head, sizeof(head), false))
 		return vq_break(vq, VQ_ERR_FAULT);
 	head = le16toh(head);
@@ -463,8 +464,8 @@ virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t written_len)
 		return r;
 	if (head >= vq->size)
 		return -EINVAL;
-	off = USED_RING_OFF + VQ_USED_ELEM_SIZE * (size_t)(vq->used_idx &
-							    (vq->size - 1));
+	off = USED_RING_OFF +
+	      VQ_USED_ELEM_SIZE * (size_t)(vq->used_idx & (vq->size - 1));
 	if (!area_copy(&vq->used, off, elem, sizeof(elem), true))
 		return vq_break(vq, VQ_ERR_FAULT);
 	vq->used_idx++;
@@ -523,9 +524,9 @@ virtqueue_set_notify(struct virtqueue *vq, bool enable)
 			guest_store_release_u16(vq->avail_event_p,
 						htole16(vq->last_avail_idx));
 	} else {
-		guest_store_release_u16(vq->used_flags_p,
-					htole16(enable ? 0 :
-						VIRTQ_USED_F_NO_NOTIFY));
+		guest_store_release_u16(
+			vq->used_flags_p,
+			htole16(enable ? 0 : VIRTQ_USED_F_NO_NOTIFY));
 	}
 	if (!enable)
 		return 0;

@@ -44,52 +44,52 @@
 #include "devices/guest-mem.h"
 
 /* Feature bit numbers that change how the ring is used (spec 6). */
-#define VIRTIO_F_INDIRECT_DESC	28
-#define VIRTIO_F_EVENT_IDX	29
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX     29
 
 /* Ring layout (spec 2.7.5 - 2.7.8), all fields little-endian. */
-#define VIRTQ_DESC_F_NEXT	1u	/* next is valid */
-#define VIRTQ_DESC_F_WRITE	2u	/* device-writable buffer */
-#define VIRTQ_DESC_F_INDIRECT	4u	/* buffer is a descriptor table */
-#define VIRTQ_AVAIL_F_NO_INTERRUPT 1u	/* avail.flags: driver wants none */
-#define VIRTQ_USED_F_NO_NOTIFY	1u	/* used.flags: device wants none */
+#define VIRTQ_DESC_F_NEXT	   1u /* next is valid */
+#define VIRTQ_DESC_F_WRITE	   2u /* device-writable buffer */
+#define VIRTQ_DESC_F_INDIRECT	   4u /* buffer is a descriptor table */
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1u /* avail.flags: driver wants none */
+#define VIRTQ_USED_F_NO_NOTIFY	   1u /* used.flags: device wants none */
 
-#define VQ_DESC_SIZE		16u	/* struct virtq_desc */
-#define VQ_USED_ELEM_SIZE	8u	/* struct virtq_used_elem */
+#define VQ_DESC_SIZE	  16u /* struct virtq_desc */
+#define VQ_USED_ELEM_SIZE 8u  /* struct virtq_used_elem */
 
 /* Queue sizes this implementation takes: powers of two up to this. */
-#define VQ_SIZE_MAX		1024u
+#define VQ_SIZE_MAX 1024u
 /* Entries of one indirect table, at most (len / 16). */
-#define VQ_INDIRECT_MAX		1024u
+#define VQ_INDIRECT_MAX 1024u
 /*
  * Elements of one chain, at most, direct and indirect together (the
  * spec's "no chain longer than the queue size", with QEMU's cap of 1024
  * so that a table behind a small queue still works).
  */
-#define VQ_CHAIN_MAX		1024u
+#define VQ_CHAIN_MAX 1024u
 
 /* Why a queue broke (virtqueue_error()); the guest's fault in each case. */
 enum vq_error {
 	VQ_ERR_NONE,
-	VQ_ERR_AVAIL_IDX,	/* avail.idx moved by more than the size */
-	VQ_ERR_HEAD,		/* avail ring entry >= size */
-	VQ_ERR_NEXT,		/* next >= size (or >= table entries) */
-	VQ_ERR_CHAIN_LONG,	/* loop, or longer than size / VQ_CHAIN_MAX */
-	VQ_ERR_ORDER,		/* device-readable after device-writable */
+	VQ_ERR_AVAIL_IDX,	 /* avail.idx moved by more than the size */
+	VQ_ERR_HEAD,		 /* avail ring entry >= size */
+	VQ_ERR_NEXT,		 /* next >= size (or >= table entries) */
+	VQ_ERR_CHAIN_LONG,	 /* loop, or longer than size / VQ_CHAIN_MAX */
+	VQ_ERR_ORDER,		 /* device-readable after device-writable */
 	VQ_ERR_INDIRECT_FEATURE, /* INDIRECT without VIRTIO_F_INDIRECT_DESC */
-	VQ_ERR_INDIRECT_NEXT,	/* INDIRECT together with NEXT */
-	VQ_ERR_INDIRECT_NESTED,	/* INDIRECT inside an indirect table */
-	VQ_ERR_INDIRECT_LEN,	/* table len 0, not 16k, or > VQ_INDIRECT_MAX */
-	VQ_ERR_ADDR,		/* buffer or table wraps past 2^64 */
-	VQ_ERR_FAULT,		/* indirect table or ring not in guest memory */
+	VQ_ERR_INDIRECT_NEXT,	 /* INDIRECT together with NEXT */
+	VQ_ERR_INDIRECT_NESTED,	 /* INDIRECT inside an indirect table */
+	VQ_ERR_INDIRECT_LEN, /* table len 0, not 16k, or > VQ_INDIRECT_MAX */
+	VQ_ERR_ADDR,	     /* buffer or table wraps past 2^64 */
+	VQ_ERR_FAULT,	     /* indirect table or ring not in guest memory */
 	_VQ_ERR_COUNT,
 };
 
 /* One buffer of a chain: [gpa, gpa + len) of guest memory. */
 struct vq_elem {
 	uint64_t gpa;
-	uint32_t len;		/* bytes, may be 0 */
-	bool writable;		/* device-writable (VIRTQ_DESC_F_WRITE) */
+	uint32_t len;  /* bytes, may be 0 */
+	bool writable; /* device-writable (VIRTQ_DESC_F_WRITE) */
 };
 
 /*
@@ -99,57 +99,57 @@ struct vq_elem {
  * small stack.
  */
 struct vq_chain {
-	uint16_t head;			/* id for virtqueue_push() */
-	unsigned count;			/* elements */
-	unsigned readable_count;	/* of which device-readable */
-	uint64_t readable_len;		/* bytes, sum over readable */
-	uint64_t writable_len;		/* bytes, sum over writable */
+	uint16_t head;		 /* id for virtqueue_push() */
+	unsigned count;		 /* elements */
+	unsigned readable_count; /* of which device-readable */
+	uint64_t readable_len;	 /* bytes, sum over readable */
+	uint64_t writable_len;	 /* bytes, sum over writable */
 	struct vq_elem elem[VQ_CHAIN_MAX];
 };
 
 /* Counters for the control socket; kept across reset. */
 struct vq_stats {
-	uint64_t pops;			/* chains popped */
-	uint64_t pushes;		/* chains completed */
-	uint64_t bytes_read;		/* readable_len of popped chains */
-	uint64_t bytes_written;		/* written_len pushed */
-	uint64_t errors;		/* times the queue broke */
-	uint64_t notifies;		/* should_notify said yes */
-	uint64_t suppressed;		/* ... and no, after a push */
-	uint64_t remaps;		/* revoked mappings mapped again */
+	uint64_t pops;		/* chains popped */
+	uint64_t pushes;	/* chains completed */
+	uint64_t bytes_read;	/* readable_len of popped chains */
+	uint64_t bytes_written; /* written_len pushed */
+	uint64_t errors;	/* times the queue broke */
+	uint64_t notifies;	/* should_notify said yes */
+	uint64_t suppressed;	/* ... and no, after a push */
+	uint64_t remaps;	/* revoked mappings mapped again */
 };
 
 /* One mapped area of the ring. */
 struct vq_area {
 	uint64_t gpa;
-	size_t size;			/* bytes */
+	size_t size; /* bytes */
 	bool writable;
-	struct guest_sg sg;		/* empty while unmapped */
+	struct guest_sg sg; /* empty while unmapped */
 };
 
 struct virtqueue {
-	const struct device_services *svc;	/* borrowed */
+	const struct device_services *svc; /* borrowed */
 
 	/* Set by virtqueue_configure(). */
-	uint16_t size;			/* Queue Size, power of 2 */
-	uint64_t features;		/* negotiated feature bits */
-	struct vq_area desc;		/* 16 * size, read-only */
-	struct vq_area avail;		/* 6 + 2 * size, read-only */
-	struct vq_area used;		/* 6 + 8 * size, writable */
+	uint16_t size;	      /* Queue Size, power of 2 */
+	uint64_t features;    /* negotiated feature bits */
+	struct vq_area desc;  /* 16 * size, read-only */
+	struct vq_area avail; /* 6 + 2 * size, read-only */
+	struct vq_area used;  /* 6 + 8 * size, writable */
 
-	bool enabled;			/* between enable and disable */
-	bool mapped;			/* all three areas mapped */
-	bool notify;			/* driver kicks wanted (set_notify) */
-	enum vq_error error;		/* != NONE: broken until reset */
+	bool enabled;	     /* between enable and disable */
+	bool mapped;	     /* all three areas mapped */
+	bool notify;	     /* driver kicks wanted (set_notify) */
+	enum vq_error error; /* != NONE: broken until reset */
 
 	/* Host pointers of the 16-bit fields, while mapped. */
 	void *avail_flags_p, *avail_idx_p, *used_event_p;
 	void *used_flags_p, *used_idx_p, *avail_event_p;
 
-	uint16_t last_avail_idx;	/* next avail entry to pop */
-	uint16_t used_idx;		/* shadow of used.idx, never read back */
-	uint16_t signalled_used;	/* used_idx at the last should_notify */
-	bool signalled_valid;		/* ... which happened since enable */
+	uint16_t last_avail_idx; /* next avail entry to pop */
+	uint16_t used_idx;	 /* shadow of used.idx, never read back */
+	uint16_t signalled_used; /* used_idx at the last should_notify */
+	bool signalled_valid;	 /* ... which happened since enable */
 
 	struct vq_stats stats;
 };
@@ -165,9 +165,9 @@ void virtqueue_init(struct virtqueue *vq, const struct device_services *svc);
  * here).  Only while disabled (-EBUSY); -EINVAL for a bad size, a
  * misaligned address or an area that wraps past 2^64.  Maps nothing.
  */
-int virtqueue_configure(struct virtqueue *vq, unsigned size,
-			uint64_t desc_gpa, uint64_t avail_gpa,
-			uint64_t used_gpa, uint64_t features);
+int virtqueue_configure(struct virtqueue *vq, unsigned size, uint64_t desc_gpa,
+			uint64_t avail_gpa, uint64_t used_gpa,
+			uint64_t features);
 
 /*
  * Start using the queue (the driver set queue_enable / DRIVER_OK): map

@@ -17,7 +17,7 @@
 #include "devices/device.h"
 
 #define ITERATIONS 800
-#define MAX_INPUT 4096
+#define MAX_INPUT  4096
 
 static const char *const seeds[] = {
 	"devices:\n"
@@ -47,11 +47,14 @@ static const char *const seeds[] = {
 
 /* Fragments that tend to steer libyaml into interesting states. */
 static const char *const tokens[] = {
-	":", "- ", "{", "}", "[", "]", ",", "\n", "  ", "\t", "#", "&a ",
-	"*a", "!!int ", "? ", "|", ">", "'", "\"", "\\", "---\n", "...\n",
-	"0x", "-1", "99999999999999999999", "type", "id", "port", "irq",
-	"backend", "path", "stdio", "null", "devices:", "%YAML 1.2\n",
-	"\xff", "\xc3\xa9", "\x00",
+	":",	 "- ",	     "{",    "}",	 "[",
+	"]",	 ",",	     "\n",   "  ",	 "\t",
+	"#",	 "&a ",	     "*a",   "!!int ",	 "? ",
+	"|",	 ">",	     "'",    "\"",	 "\\",
+	"---\n", "...\n",    "0x",   "-1",	 "99999999999999999999",
+	"type",	 "id",	     "port", "irq",	 "backend",
+	"path",	 "stdio",    "null", "devices:", "%YAML 1.2\n",
+	"\xff",	 "\xc3\xa9", "\x00",
 };
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -76,11 +79,11 @@ mutate(char *buf, size_t len)
 		size_t span;
 
 		switch (rng() % 5) {
-		case 0:		/* flip a byte */
+		case 0: /* flip a byte */
 			if (len)
 				buf[pos % len] ^= (char)(1u << (rng() % 8));
 			break;
-		case 1: {	/* insert a token */
+		case 1: { /* insert a token */
 			const char *t = tokens[rng() % (sizeof(tokens) /
 							sizeof(tokens[0]))];
 			size_t tl = t[0] ? strlen(t) : 1;
@@ -92,14 +95,14 @@ mutate(char *buf, size_t len)
 			len += tl;
 			break;
 		}
-		case 2:		/* delete a span */
+		case 2: /* delete a span */
 			span = rng() % 16;
 			if (pos + span > len)
 				span = len - pos;
 			memmove(buf + pos, buf + pos + span, len - pos - span);
 			len -= span;
 			break;
-		case 3:		/* duplicate a span (e.g. whole lines) */
+		case 3: /* duplicate a span (e.g. whole lines) */
 			span = rng() % 64;
 			if (pos + span > len)
 				span = len - pos;
@@ -108,7 +111,7 @@ mutate(char *buf, size_t len)
 			memmove(buf + pos + span, buf + pos, len - pos);
 			len += span;
 			break;
-		default:	/* random byte */
+		default: /* random byte */
 			if (len)
 				buf[pos % len] = (char)rng();
 			break;
@@ -172,7 +175,7 @@ run_one(const char *in, size_t len)
 	char *out = NULL;
 	size_t out_size = 0;
 	FILE *errs = open_memstream(&out, &out_size);
-	struct cfg *cfg = (struct cfg *)&cfg;	/* must be overwritten */
+	struct cfg *cfg = (struct cfg *)&cfg; /* must be overwritten */
 	int ret;
 
 	if (!errs) {

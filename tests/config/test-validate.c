@@ -26,13 +26,13 @@
 
 static unsigned failures;
 
-#define CHECK(cond)                                                         \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			(void)fprintf(stderr, "%s:%d: CHECK(%s) failed\n",  \
-				      __FILE__, __LINE__, #cond);           \
-			failures++;                                         \
-		}                                                           \
+#define CHECK(cond)                                                        \
+	do {                                                               \
+		if (!(cond)) {                                             \
+			(void)fprintf(stderr, "%s:%d: CHECK(%s) failed\n", \
+				      __FILE__, __LINE__, #cond);          \
+			failures++;                                        \
+		}                                                          \
 	} while (0)
 
 /* ---- xen-reserved -------------------------------------------------- */
@@ -49,16 +49,16 @@ test_reserved_ports(void)
 	/* Ports Xen 4.17 handles itself (vpic.c, emul-i8254.c, rtc.c,
 	 * hvm.c, pmtimer.c). */
 	static const uint64_t taken[] = {
-		0x20, 0x21, 0xa0, 0xa1, 0x40, 0x41, 0x42, 0x43, 0x61,
-		0x70, 0x71, 0x4d0, 0x4d1, 0xe9,
-		0x1f40, 0x1f43, 0x1f48, 0x1f4b, 0xb000, 0xb003, 0xb008, 0xb00b,
+		0x20,	0x21,	0xa0,	0xa1,	0x40,	0x41,	0x42,	0x43,
+		0x61,	0x70,	0x71,	0x4d0,	0x4d1,	0xe9,	0x1f40, 0x1f43,
+		0x1f48, 0x1f4b, 0xb000, 0xb003, 0xb008, 0xb00b,
 	};
 	/* Neighbours, and ports Xen forwards to device models. */
 	static const uint64_t free_ports[] = {
-		0x1f, 0x22, 0x9f, 0xa2, 0x3f, 0x44, 0x60, 0x62, 0x6f, 0x72,
-		0x4cf, 0x4d2, 0xe8, 0xea, 0x1f3f, 0x1f44, 0x1f47, 0x1f4c,
-		0xafff, 0xb004, 0xb007, 0xb00c, 0x3f8, 0x402, 0xcf8, 0xcfc,
-		0x3c4, 0x3ce, 0x0, 0xffff,
+		0x1f,	0x22,	0x9f,	0xa2,	0x3f,	0x44,	0x60,	0x62,
+		0x6f,	0x72,	0x4cf,	0x4d2,	0xe8,	0xea,	0x1f3f, 0x1f44,
+		0x1f47, 0x1f4c, 0xafff, 0xb004, 0xb007, 0xb00c, 0x3f8,	0x402,
+		0xcf8,	0xcfc,	0x3c4,	0x3ce,	0x0,	0xffff,
 	};
 
 	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
@@ -217,8 +217,7 @@ fixture_init(struct fixture *f)
 
 /* Run the validator; compare its whole output with `expected`. */
 static void
-expect(struct fixture *f, const bool *skip, const char *expected,
-       int line)
+expect(struct fixture *f, const bool *skip, const char *expected, int line)
 {
 	char *out = NULL;
 	size_t out_size = 0;
@@ -232,12 +231,11 @@ expect(struct fixture *f, const bool *skip, const char *expected,
 	}
 	ret = cfg_validate_with(&f->cfg, skip, test_find, &r);
 	(void)fclose(s);
-	if (strcmp(out, expected) != 0 ||
-	    ret != (expected[0] ? -EINVAL : 0)) {
+	if (strcmp(out, expected) != 0 || ret != (expected[0] ? -EINVAL : 0)) {
 		(void)fprintf(stderr,
 			      "%s:%d: validator returned %d, wrote:\n%s"
-			      "expected:\n%s", __FILE__, line, ret, out,
-			      expected);
+			      "expected:\n%s",
+			      __FILE__, line, ret, out, expected);
 		failures++;
 	}
 	free(out);
@@ -251,8 +249,8 @@ test_validate_mmio(void)
 
 	fixture_init(&f);
 	(void)add_mmio(&f, "a", 0xd0000000);
-	(void)add_mmio(&f, "b", 0xd0001000);	/* adjacent: fine */
-	(void)add_mmio(&f, "c", 0xd0000800);	/* overlaps a and b */
+	(void)add_mmio(&f, "b", 0xd0001000); /* adjacent: fine */
+	(void)add_mmio(&f, "c", 0xd0000800); /* overlaps a and b */
 	(void)add_mmio(&f, "lapic", 0xfee00000);
 	(void)add_mmio(&f, "ioapic", 0xfebff800);
 	(void)add_mmio(&f, "hpet", 0xfed00000);
@@ -300,10 +298,10 @@ test_validate_ports_ids_stdio(void)
 
 	fixture_init(&f);
 	(void)add_port(&f, "a", 0x100);
-	(void)add_port(&f, "b", 0x108);		/* adjacent: fine */
-	(void)add_port(&f, "a", 0x200);		/* duplicate id */
-	(void)add_port(&f, "top", 0xfff8);	/* last 8 ports: fine */
-	(void)add_port(&f, "over", 0xfff9);	/* one past */
+	(void)add_port(&f, "b", 0x108);	    /* adjacent: fine */
+	(void)add_port(&f, "a", 0x200);	    /* duplicate id */
+	(void)add_port(&f, "top", 0xfff8);  /* last 8 ports: fine */
+	(void)add_port(&f, "over", 0xfff9); /* one past */
 	add_mmio(&f, "m", 0x100)->keys |= CFG_KEY_BACKEND; /* other space */
 	f.dev[5].backend.type = CFG_BACKEND_STDIO;
 	f.dev[1].keys |= CFG_KEY_BACKEND;
@@ -340,11 +338,11 @@ test_validate_pci(void)
 
 	fixture_init(&f);
 	(void)add_pci(&f, "a", 5, 0);
-	(void)add_pci(&f, "b", 5, 1);	/* fine: function 0 is there */
-	(void)add_pci(&f, "c", 5, 1);	/* duplicate of b */
-	(void)add_pci(&f, "d", 6, 3);	/* no 00:06.0 */
-	(void)add_pci(&f, "e", 0x1f, 7);	/* no 00:1f.0 */
-	(void)add_pci(&f, "f", 0x1f, 7);	/* duplicate: reported once */
+	(void)add_pci(&f, "b", 5, 1);	 /* fine: function 0 is there */
+	(void)add_pci(&f, "c", 5, 1);	 /* duplicate of b */
+	(void)add_pci(&f, "d", 6, 3);	 /* no 00:06.0 */
+	(void)add_pci(&f, "e", 0x1f, 7); /* no 00:1f.0 */
+	(void)add_pci(&f, "f", 0x1f, 7); /* duplicate: reported once */
 	expect(&f, NULL,
 	       "t.yaml:35:10: devices[2] (c): PCI address 00:05.1 is already "
 	       "used by devices[1] (b) at 25:10\n"
@@ -369,17 +367,23 @@ static const char *const mode_choices[] = { "a", "b", "c", NULL };
 
 static const struct cfg_extra_key xdev_keys[] = {
 	{ .name = "label", .type = CFG_EXTRA_STRING, .default_value = "none" },
-	{ .name = "depth", .type = CFG_EXTRA_UINT, .max = 64,
+	{ .name = "depth",
+	  .type = CFG_EXTRA_UINT,
+	  .max = 64,
 	  .default_value = "0x10" },
 	{ .name = "fast", .type = CFG_EXTRA_BOOL, .default_value = "false" },
-	{ .name = "mode", .type = CFG_EXTRA_ENUM, .choices = mode_choices,
+	{ .name = "mode",
+	  .type = CFG_EXTRA_ENUM,
+	  .choices = mode_choices,
 	  .required = true },
 	{ .name = "opt", .type = CFG_EXTRA_UINT, .max = 10 },
 	{ .name = NULL },
 };
 
 static const struct cfg_extra_key ydev_keys[] = {
-	{ .name = "level", .type = CFG_EXTRA_UINT, .max = 3,
+	{ .name = "level",
+	  .type = CFG_EXTRA_UINT,
+	  .max = 3,
 	  .default_value = "4" },
 	{ .name = NULL },
 };
@@ -408,20 +412,25 @@ check_mac(const char *value, char *err, size_t errlen)
 	    value[2] == ':' && !(b[0] & 1))
 		return 0;
 	/* a control byte, which config/ must not print as it is */
-	(void)snprintf(err, errlen, "must be a unicast MAC address like "
+	(void)snprintf(err, errlen,
+		       "must be a unicast MAC address like "
 		       "52:54:00:12:34:56\n");
 	return -EINVAL;
 }
 
 static const struct cfg_extra_key nic_keys[] = {
-	{ .name = "mac", .type = CFG_EXTRA_STRING, .check = check_mac,
+	{ .name = "mac",
+	  .type = CFG_EXTRA_STRING,
+	  .check = check_mac,
 	  .default_value = "52:54:00:00:00:01" },
 	{ .name = NULL },
 };
 
 static const struct cfg_extra_key badnic_keys[] = {
-	{ .name = "mac", .type = CFG_EXTRA_STRING, .check = check_mac,
-	  .default_value = "01:00:5e:00:00:01" },	/* multicast */
+	{ .name = "mac",
+	  .type = CFG_EXTRA_STRING,
+	  .check = check_mac,
+	  .default_value = "01:00:5e:00:00:01" }, /* multicast */
 	{ .name = NULL },
 };
 
@@ -485,11 +494,11 @@ load(const char *yaml, const char *expected, int line)
 	ret = cfg_load_string("x.yaml", yaml, strlen(yaml), extra_find, s,
 			      &cfg);
 	(void)fclose(s);
-	if (strcmp(out, expected) != 0 ||
-	    (ret == 0) != (expected[0] == '\0')) {
-		(void)fprintf(stderr, "%s:%d: load returned %d, wrote:\n%s"
-			      "expected:\n%s", __FILE__, line, ret, out,
-			      expected);
+	if (strcmp(out, expected) != 0 || (ret == 0) != (expected[0] == '\0')) {
+		(void)fprintf(stderr,
+			      "%s:%d: load returned %d, wrote:\n%s"
+			      "expected:\n%s",
+			      __FILE__, line, ret, out, expected);
 		failures++;
 	}
 	free(out);
@@ -499,17 +508,16 @@ load(const char *yaml, const char *expected, int line)
 static void
 test_extra_values(void)
 {
-	struct cfg *cfg = load(
-		"devices:\n"
-		"  - type: xdev\n"
-		"    id: x\n"
-		"    mode: c\n"
-		"    depth: 64\n"
-		"    fast: true\n"
-		"    label: \"hello world\"\n"
-		"    pci: \"00:03.0\"\n"
-		"  - {type: xdev, id: y, mode: a}\n",
-		"", __LINE__);
+	struct cfg *cfg = load("devices:\n"
+			       "  - type: xdev\n"
+			       "    id: x\n"
+			       "    mode: c\n"
+			       "    depth: 64\n"
+			       "    fast: true\n"
+			       "    label: \"hello world\"\n"
+			       "    pci: \"00:03.0\"\n"
+			       "  - {type: xdev, id: y, mode: a}\n",
+			       "", __LINE__);
 	const struct cfg_extra_value *v;
 	const struct cfg_device *d;
 
@@ -520,14 +528,14 @@ test_extra_values(void)
 	v = cfg_device_extra(d, "mode");
 	CHECK(v && v->num == 2 && v->str && strcmp(v->str, "c") == 0);
 	CHECK(v && v->mark.line == 4 && v->mark.col == 11);
-	CHECK(v && v->name == xdev_keys[3].name);	/* into the table */
+	CHECK(v && v->name == xdev_keys[3].name); /* into the table */
 	v = cfg_device_extra(d, "depth");
 	CHECK(v && v->num == 64 && !v->str);
 	v = cfg_device_extra(d, "fast");
 	CHECK(v && v->num == 1);
 	v = cfg_device_extra(d, "label");
 	CHECK(v && strcmp(v->str, "hello world") == 0);
-	CHECK(cfg_device_extra(d, "opt") == NULL);	/* no default */
+	CHECK(cfg_device_extra(d, "opt") == NULL); /* no default */
 	CHECK(cfg_device_extra(d, "nonesuch") == NULL);
 	CHECK(cfg_device_extra(d, NULL) == NULL);
 	CHECK(d->keys & CFG_KEY_PCI);
@@ -598,10 +606,10 @@ test_extra_errors(void)
 static void
 test_extra_enum(void)
 {
-	struct cfg *cfg = load(
-		"devices:\n"
-		"  - {type: xdev, id: x, mode: c, pci: \"00:03.0\"}\n",
-		"", __LINE__);
+	struct cfg *cfg =
+		load("devices:\n"
+		     "  - {type: xdev, id: x, mode: c, pci: \"00:03.0\"}\n",
+		     "", __LINE__);
 
 	if (!cfg)
 		return;
@@ -661,13 +669,13 @@ test_extra_check(void)
 static void
 test_placement_and_irq(void)
 {
-	struct cfg *cfg = load(
-		"devices:\n"
-		"  - {type: nic, id: n0, mmio: 0xfe000000, irq: 32}\n"
-		"  - {type: nic, id: n1, pci: \"00:04.0\", irq: 987}\n"
-		"  - {type: either, id: e0}\n"
-		"  - {type: either, id: e1, pci: \"00:05.0\"}\n",
-		"", __LINE__);
+	struct cfg *cfg =
+		load("devices:\n"
+		     "  - {type: nic, id: n0, mmio: 0xfe000000, irq: 32}\n"
+		     "  - {type: nic, id: n1, pci: \"00:04.0\", irq: 987}\n"
+		     "  - {type: either, id: e0}\n"
+		     "  - {type: either, id: e1, pci: \"00:05.0\"}\n",
+		     "", __LINE__);
 
 	if (cfg) {
 		CHECK(cfg->devices[0].irq == 32);
@@ -733,21 +741,22 @@ test_backend_file_kinds(void)
 	CHECK(mkfifo(fifo, 0600) == 0);
 	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	(void)snprintf(yaml, sizeof(yaml),
-		"devices:\n"
-		"  - type: bytedev\n"
-		"    id: d0\n"
-		"    port: 0x402\n"
-		"    backend: {type: file, path: %s}\n"
-		"  - {type: bytedev, id: d1, port: 0x403,\n"
-		"     backend: {type: file, path: \"%s\"}}\n"
-		"  - {type: bytedev, id: d2, port: 0x404,\n"
-		"     backend: {type: file, path: %s}}\n"
-		"  - {type: bytedev, id: d3, port: 0x405,\n"
-		"     backend: {type: file, path: %s/new.log}}\n"
-		"  - {type: bytedev, id: d4, port: 0x406,\n"
-		"     backend: {type: file, path: /dev/null}}\n",
-		fifo, sock, dir, dir);
-	(void)snprintf(want, sizeof(want),
+		       "devices:\n"
+		       "  - type: bytedev\n"
+		       "    id: d0\n"
+		       "    port: 0x402\n"
+		       "    backend: {type: file, path: %s}\n"
+		       "  - {type: bytedev, id: d1, port: 0x403,\n"
+		       "     backend: {type: file, path: \"%s\"}}\n"
+		       "  - {type: bytedev, id: d2, port: 0x404,\n"
+		       "     backend: {type: file, path: %s}}\n"
+		       "  - {type: bytedev, id: d3, port: 0x405,\n"
+		       "     backend: {type: file, path: %s/new.log}}\n"
+		       "  - {type: bytedev, id: d4, port: 0x406,\n"
+		       "     backend: {type: file, path: /dev/null}}\n",
+		       fifo, sock, dir, dir);
+	(void)snprintf(
+		want, sizeof(want),
 		"x.yaml:5:33: devices[0] (d0): backend: path \"%s\" is a "
 		"FIFO; a file backend needs a regular file or a character "
 		"device\n"
@@ -756,7 +765,8 @@ test_backend_file_kinds(void)
 		"device\n"
 		"x.yaml:9:34: devices[2] (d2): backend: path \"%s\" is a "
 		"directory; a file backend needs a regular file or a "
-		"character device\n", fifo, sock, dir);
+		"character device\n",
+		fifo, sock, dir);
 	s = open_memstream(&out, &out_size);
 	if (!s) {
 		perror("open_memstream");

@@ -29,7 +29,7 @@ struct bench_thread {
 	struct hv *hv;
 	const struct bench_io_params *params;
 	unsigned vcpu;
-	uint32_t *samples;	/* params->count round trips, ns */
+	uint32_t *samples; /* params->count round trips, ns */
 	enum hv_status status;
 	struct bench_gate *gate;
 	pthread_t tid;
@@ -50,7 +50,7 @@ bench_thread_main(void *arg)
 	struct bench_thread *t = arg;
 	const struct bench_io_params *p = t->params;
 	uint64_t mask = p->size >= 8 ? UINT64_MAX :
-		(UINT64_C(1) << (p->size * 8)) - 1;
+				       (UINT64_C(1) << (p->size * 8)) - 1;
 	uint64_t i;
 	bool cancelled;
 
@@ -70,8 +70,8 @@ bench_thread_main(void *arg)
 			st = hv_mmio(t->hv, t->vcpu, p->addr, p->size,
 				     p->is_read, &v);
 		else
-			st = hv_pio(t->hv, t->vcpu, (uint16_t)p->addr,
-				    p->size, p->is_read, &v);
+			st = hv_pio(t->hv, t->vcpu, (uint16_t)p->addr, p->size,
+				    p->is_read, &v);
 		dt = now_ns() - t0;
 		t->samples[i] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
 		if (st != HV_OK) {

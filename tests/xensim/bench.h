@@ -15,19 +15,19 @@
 #define BENCH_IO_MAX_COUNT 10000000ull
 
 struct bench_io_params {
-	unsigned vcpus;		/* vCPUs 0..vcpus-1 run in parallel */
-	uint64_t count;		/* accesses per vCPU, 1..BENCH_IO_MAX_COUNT */
-	bool mmio;		/* false: port I/O */
+	unsigned vcpus; /* vCPUs 0..vcpus-1 run in parallel */
+	uint64_t count; /* accesses per vCPU, 1..BENCH_IO_MAX_COUNT */
+	bool mmio;	/* false: port I/O */
 	bool is_read;
-	uint64_t addr;		/* port or guest-physical address */
-	unsigned size;		/* bytes: 1/2/4 (pio), 1/2/4/8 (mmio) */
+	uint64_t addr; /* port or guest-physical address */
+	unsigned size; /* bytes: 1/2/4 (pio), 1/2/4/8 (mmio) */
 };
 
 struct bench_io_result {
-	uint64_t ops_per_sec;	/* all vCPUs together */
-	uint64_t median_ns;	/* round trip of one access */
+	uint64_t ops_per_sec; /* all vCPUs together */
+	uint64_t median_ns;   /* round trip of one access */
 	uint64_t p99_ns;
-	enum hv_status status;	/* first non-HV_OK status seen, or HV_OK */
+	enum hv_status status; /* first non-HV_OK status seen, or HV_OK */
 };
 
 /*

@@ -23,21 +23,21 @@
 struct hv;
 
 struct hv_config {
-	uint16_t domid;		/* guest domid, default 1 */
-	unsigned vcpus;		/* default 2, max 128 */
-	uint64_t memory;	/* guest RAM bytes, default 64 MiB */
-	unsigned timeout_ms;	/* per-request answer timeout */
-	FILE *trace;		/* one line per ioreq and per dm_op, or NULL */
-	bool no_xenstored;	/* xs_open fails with ENOENT (no xenstored) */
+	uint16_t domid;	     /* guest domid, default 1 */
+	unsigned vcpus;	     /* default 2, max 128 */
+	uint64_t memory;     /* guest RAM bytes, default 64 MiB */
+	unsigned timeout_ms; /* per-request answer timeout */
+	FILE *trace;	     /* one line per ioreq and per dm_op, or NULL */
+	bool no_xenstored;   /* xs_open fails with ENOENT (no xenstored) */
 };
 
 /* Result of a guest access. */
 enum hv_status {
 	HV_OK = 0,
-	HV_TIMEOUT,		/* the device model did not answer in time */
-	HV_CRASHED,		/* the domain crashed (bad state, bad port...) */
-	HV_DEAD,		/* the domain was destroyed */
-	HV_BAD_ARG,		/* invalid size/address for this access kind */
+	HV_TIMEOUT, /* the device model did not answer in time */
+	HV_CRASHED, /* the domain crashed (bad state, bad port...) */
+	HV_DEAD,    /* the domain was destroyed */
+	HV_BAD_ARG, /* invalid size/address for this access kind */
 };
 
 int hv_create(const struct hv_config *cfg, struct hv **ret_hv);
@@ -84,11 +84,11 @@ void *hv_guest_ptr(struct hv *hv, uint64_t gpa, size_t len);
 
 /* --- injections recorded from dm_ops --- */
 enum hv_irq_kind {
-	HV_IRQ_ISA,	/* a: irq, level */
-	HV_IRQ_INTX,	/* a: sbdf (bus<<8|dev<<3), b: pin 0-3, level */
-	HV_IRQ_MSI,	/* addr, data */
-	HV_IRQ_SPI,	/* a: irq, level */
-	HV_IRQ_LINK,	/* a: link, b: isa irq */
+	HV_IRQ_ISA,  /* a: irq, level */
+	HV_IRQ_INTX, /* a: sbdf (bus<<8|dev<<3), b: pin 0-3, level */
+	HV_IRQ_MSI,  /* addr, data */
+	HV_IRQ_SPI,  /* a: irq, level */
+	HV_IRQ_LINK, /* a: link, b: isa irq */
 };
 
 struct hv_injection {

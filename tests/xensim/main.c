@@ -30,15 +30,15 @@
 #endif
 
 #define XENSIM_MAX_START_FAULTS 8
-#define XENSIM_READY_MIN_MS 10000u	/* start-up may be slow under ASan */
-#define XENSIM_STOP_MS 5000u
+#define XENSIM_READY_MIN_MS	10000u /* start-up may be slow under ASan */
+#define XENSIM_STOP_MS		5000u
 
 struct options {
 	struct hv_config cfg;
 	const char *script;
 	const char *trace;
 	const char *lib_dir;
-	char **argv;		/* device model command */
+	char **argv; /* device model command */
 	/* --fail-dmop NAME:ERRNO, armed before the model starts */
 	struct {
 		char name[64];
@@ -93,12 +93,25 @@ parse_size(const char *s, uint64_t *ret)
 	if (errno)
 		return -EINVAL;
 	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	default:
+		break;
 	}
-	if (*end == 'i' || *end == 'B')	/* tolerate "MiB" / "MB" */
+	if (*end == 'i' || *end == 'B') /* tolerate "MiB" / "MB" */
 		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
 	if (*end || v == 0 || v > (UINT64_MAX >> shift))
 		return -EINVAL;
@@ -130,7 +143,8 @@ parse_fault(const char *arg, struct options *o)
 	uint64_t v;
 	int e;
 
-	if (!colon || colon == arg || o->fault_count >= XENSIM_MAX_START_FAULTS ||
+	if (!colon || colon == arg ||
+	    o->fault_count >= XENSIM_MAX_START_FAULTS ||
 	    (size_t)(colon - arg) >= sizeof(o->faults[0].name))
 		return -EINVAL;
 	e = script_errno_by_name(colon + 1);
@@ -184,13 +198,19 @@ parse_options(int argc, char **argv, struct options *o)
 			if (parse_timeout(optarg, &o->cfg.timeout_ms) < 0)
 				goto bad_value;
 			break;
-		case 'T': o->trace = optarg; break;
-		case 'L': o->lib_dir = optarg; break;
+		case 'T':
+			o->trace = optarg;
+			break;
+		case 'L':
+			o->lib_dir = optarg;
+			break;
 		case 'F':
 			if (parse_fault(optarg, o) < 0)
 				goto bad_value;
 			break;
-		case 'X': o->cfg.no_xenstored = true; break;
+		case 'X':
+			o->cfg.no_xenstored = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -246,8 +266,8 @@ describe_status(int status, char *buf, size_t len)
 	if (WIFEXITED(status))
 		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d (%s)",
-			 WTERMSIG(status), strsignal(WTERMSIG(status)));
+		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
 	else
 		snprintf(buf, len, "wait status %#x", status);
 }
@@ -262,17 +282,19 @@ finish(struct hv *hv, const char *script, bool destroyed, bool ready)
 	if (destroyed) {
 		r = hv_wait_child(hv, XENSIM_STOP_MS, &status);
 		if (r < 0) {
-			fprintf(stderr, "%s: expected the device model to exit "
+			fprintf(stderr,
+				"%s: expected the device model to exit "
 				"by itself within %u ms after destroy-domain, "
-				"got %s\n", script, XENSIM_STOP_MS,
-				strerror(-r));
+				"got %s\n",
+				script, XENSIM_STOP_MS, strerror(-r));
 			/* make sure it goes away */
 			hv_stop_child(hv, 1000, &status, msg, sizeof(msg));
 			return false;
 		}
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 			describe_status(status, st, sizeof(st));
-			fprintf(stderr, "%s: expected the device model to exit "
+			fprintf(stderr,
+				"%s: expected the device model to exit "
 				"with status 0 after destroy-domain, got %s\n",
 				script, st);
 			return false;
@@ -282,9 +304,10 @@ finish(struct hv *hv, const char *script, bool destroyed, bool ready)
 	r = hv_stop_child(hv, XENSIM_STOP_MS, &status, msg, sizeof(msg));
 	if (r < 0) {
 		if (ready)
-			fprintf(stderr, "%s: expected a clean shutdown of the "
-				"device model on SIGTERM, got %s\n", script,
-				msg);
+			fprintf(stderr,
+				"%s: expected a clean shutdown of the "
+				"device model on SIGTERM, got %s\n",
+				script, msg);
 		return false;
 	}
 	return true;
@@ -337,8 +360,10 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < o.fault_count; i++) {
 		r = hv_fail_dmop(hv, o.faults[i].name, o.faults[i].err);
 		if (r < 0) {
-			fprintf(stderr, "xensim: --fail-dmop: unknown dm_op "
-				"'%s'\n", o.faults[i].name);
+			fprintf(stderr,
+				"xensim: --fail-dmop: unknown dm_op "
+				"'%s'\n",
+				o.faults[i].name);
 			goto out;
 		}
 	}
@@ -349,20 +374,24 @@ main(int argc, char **argv)
 		goto out;
 	}
 	r = hv_wait_ready(hv, o.cfg.timeout_ms > XENSIM_READY_MIN_MS ?
-			  o.cfg.timeout_ms : XENSIM_READY_MIN_MS);
+				      o.cfg.timeout_ms :
+				      XENSIM_READY_MIN_MS);
 	if (r == -ECHILD) {
 		status = 0;
 		hv_wait_child(hv, 1000, &status);
 		describe_status(status, st, sizeof(st));
-		fprintf(stderr, "%s: expected the device model to enable an "
+		fprintf(stderr,
+			"%s: expected the device model to enable an "
 			"IOREQ server and bind its ports, got %s with %u IOREQ "
-			"servers left\n", o.script, st, hv_server_count(hv));
+			"servers left\n",
+			o.script, st, hv_server_count(hv));
 		goto out;
 	}
 	if (r < 0) {
-		fprintf(stderr, "%s: expected the device model to enable an "
-			"IOREQ server and bind its ports, got %s\n", o.script,
-			strerror(-r));
+		fprintf(stderr,
+			"%s: expected the device model to enable an "
+			"IOREQ server and bind its ports, got %s\n",
+			o.script, strerror(-r));
 		finish(hv, o.script, false, false);
 		goto out;
 	}

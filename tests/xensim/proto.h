@@ -38,12 +38,12 @@
 
 #include <stdint.h>
 
-#define XENSIM_ENV_SOCKET "XENSIM_SOCKET"
+#define XENSIM_ENV_SOCKET  "XENSIM_SOCKET"
 #define XENSIM_PROTO_MAGIC 0x5853494dU /* "XSIM" */
 
 /* Ports in the model's (dom0) event-channel space: [BASE, MAX). */
 #define XENSIM_LPORT_BASE 512U
-#define XENSIM_LPORT_MAX 4096U
+#define XENSIM_LPORT_MAX  4096U
 /* Size of the per-handle port-state page: one uint32_t per local port. */
 #define XENSIM_EVTCHN_PAGE_SIZE (XENSIM_LPORT_MAX * 4U)
 
@@ -54,17 +54,17 @@
  * xenevtchn_unmask(); notifications while masked set PENDING (they
  * coalesce); unmask with PENDING set re-delivers exactly once.
  */
-#define XENSIM_PORT_MASKED 0x1U
-#define XENSIM_PORT_PENDING 0x2U
+#define XENSIM_PORT_MASKED    0x1U
+#define XENSIM_PORT_PENDING   0x2U
 #define XENSIM_PORT_CONNECTED 0x4U /* remote end open: notify delivers */
-#define XENSIM_PORT_BOUND 0x8U	   /* bound by this handle */
+#define XENSIM_PORT_BOUND     0x8U /* bound by this handle */
 
 enum xensim_handle_kind {
 	XENSIM_KIND_DEVICEMODEL = 1,
 	XENSIM_KIND_EVTCHN,
 	XENSIM_KIND_FOREIGNMEMORY,
 	XENSIM_KIND_GNTTAB,
-	XENSIM_KIND_XENSTORE,	/* libxenstore: a connection to "xenstored" */
+	XENSIM_KIND_XENSTORE, /* libxenstore: a connection to "xenstored" */
 };
 
 /*
@@ -75,12 +75,12 @@ enum xensim_handle_kind {
  * @releaseDomain watch for each RELEASE it reads).
  */
 struct xensim_xs_record {
-	uint32_t kind;		/* XENSIM_XS_RELEASE or XENSIM_XS_EVENT */
-	uint32_t watch_id;	/* EVENT: the library's watch number */
+	uint32_t kind;	   /* XENSIM_XS_RELEASE or XENSIM_XS_EVENT */
+	uint32_t watch_id; /* EVENT: the library's watch number */
 };
 
 #define XENSIM_XS_RELEASE 1U
-#define XENSIM_XS_EVENT 2U
+#define XENSIM_XS_EVENT	  2U
 
 enum xensim_op {
 	/* arg[0] = kind.  Reply val[0] = guest domid, val[1] = RAM bytes,
@@ -120,8 +120,8 @@ enum xensim_op {
 	XENSIM_OP_MAP_NOTE,
 };
 
-#define XENSIM_GNT_RO (1ULL << 63)
-#define XENSIM_GNT_BAD (~0ULL)
+#define XENSIM_GNT_RO	(1ULL << 63)
+#define XENSIM_GNT_BAD	(~0ULL)
 #define XENSIM_MAX_REFS 1024U
 
 struct xensim_req {

@@ -25,13 +25,13 @@
 #include "hv.h"
 #include "script.h"
 
-#define SCRIPT_MAX_TOKENS 16
-#define SCRIPT_MAX_REPEAT 100000u
-#define SCRIPT_IRQ_WAIT_MS 2000u
-#define SCRIPT_FILE_WAIT_MS 2000u
+#define SCRIPT_MAX_TOKENS      16
+#define SCRIPT_MAX_REPEAT      100000u
+#define SCRIPT_IRQ_WAIT_MS     2000u
+#define SCRIPT_FILE_WAIT_MS    2000u
 #define SCRIPT_CONNECT_WAIT_MS 2000u
-#define SCRIPT_MAX_DATA (1u << 20)	/* memread/memset/file/socket bytes */
-#define SCRIPT_MAX_SLEEP_MS 600000u
+#define SCRIPT_MAX_DATA	       (1u << 20) /* memread/memset/file/socket bytes */
+#define SCRIPT_MAX_SLEEP_MS    600000u
 
 enum script_op {
 	OP_VCPU,
@@ -74,22 +74,22 @@ enum script_op {
 struct script_cmd {
 	enum script_op op;
 	unsigned line;
-	const char *verb;		/* static keyword, for messages */
-	unsigned size;			/* access size in bytes */
+	const char *verb; /* static keyword, for messages */
+	unsigned size;	  /* access size in bytes */
 	bool is_read;
-	bool flag;			/* grant: read-only */
-	uint64_t addr;			/* port, gpa, sbdf, ref, ... */
-	uint64_t value;			/* write value, count, len, ms ... */
-	uint64_t off;			/* cfg offset, wait timeout ms */
+	bool flag;	/* grant: read-only */
+	uint64_t addr;	/* port, gpa, sbdf, ref, ... */
+	uint64_t value; /* write value, count, len, ms ... */
+	uint64_t off;	/* cfg offset, wait timeout ms */
 	bool has_expect;
 	uint64_t mask;
 	uint64_t expect;
 	struct hv_injection irq;
-	uint8_t *data;			/* DATA argument (owned) */
+	uint8_t *data; /* DATA argument (owned) */
 	size_t data_len;
 	bool has_data;
-	char *str;			/* path, dm_op name, text (owned) */
-	int err;			/* fail-dmop errno */
+	char *str; /* path, dm_op name, text (owned) */
+	int err;   /* fail-dmop errno */
 	struct bench_io_params bench;
 };
 
@@ -108,11 +108,11 @@ struct script {
 	int sock;
 	uint8_t *rx;
 	size_t rx_len;
-	uint64_t count_base[HV_COUNTER_MAX];	/* values at count-reset */
+	uint64_t count_base[HV_COUNTER_MAX]; /* values at count-reset */
 };
 
 struct tok {
-	char *s;	/* NUL-terminated; unescaped contents if quoted */
+	char *s; /* NUL-terminated; unescaped contents if quoted */
 	size_t len;
 	bool quoted;
 };

@@ -62,15 +62,34 @@ lex_string(struct line_ctx *c, const char **pp, char *out, size_t *ret_len)
 		}
 		ch = (unsigned char)*p++;
 		switch (ch) {
-		case 'n': out[n++] = '\n'; break;
-		case 't': out[n++] = '\t'; break;
-		case 'r': out[n++] = '\r'; break;
-		case 'a': out[n++] = '\a'; break;
-		case 'b': out[n++] = '\b'; break;
-		case 'f': out[n++] = '\f'; break;
-		case 'v': out[n++] = '\v'; break;
-		case 'e': out[n++] = 0x1b; break;
-		case '\\': case '"': case '\'': case '?':
+		case 'n':
+			out[n++] = '\n';
+			break;
+		case 't':
+			out[n++] = '\t';
+			break;
+		case 'r':
+			out[n++] = '\r';
+			break;
+		case 'a':
+			out[n++] = '\a';
+			break;
+		case 'b':
+			out[n++] = '\b';
+			break;
+		case 'f':
+			out[n++] = '\f';
+			break;
+		case 'v':
+			out[n++] = '\v';
+			break;
+		case 'e':
+			out[n++] = 0x1b;
+			break;
+		case '\\':
+		case '"':
+		case '\'':
+		case '?':
 			out[n++] = (char)ch;
 			break;
 		case 'x':
@@ -220,7 +239,8 @@ parse_expect(struct line_ctx *c, unsigned i, unsigned size,
 		return perr(c, "unexpected '%s' after the expectation",
 			    c->tok[i + 2].s);
 	if (cmd->expect & ~cmd->mask)
-		return perr(c, "expected value %#" PRIx64
+		return perr(c,
+			    "expected value %#" PRIx64
 			    " has bits outside mask %#" PRIx64,
 			    cmd->expect, cmd->mask);
 	return 0;
@@ -242,7 +262,7 @@ parse_bdf(struct line_ctx *c, unsigned i, uint32_t *ret_sbdf)
 		if (n == 4 || hexval(*s) < 0)
 			goto bad;
 		v[n++] = strtoul(s, &end, 16);
-		if (*end == ':' ) {
+		if (*end == ':') {
 			s = end + 1;
 			continue;
 		}
@@ -265,8 +285,7 @@ parse_bdf(struct line_ctx *c, unsigned i, uint32_t *ret_sbdf)
 	*ret_sbdf = (uint32_t)(v[0] << 8 | v[1] << 3 | v[2]);
 	return 0;
 bad:
-	return perr(c, "invalid PCI address '%s' (want BB:DD.F)",
-		    c->tok[i].s);
+	return perr(c, "invalid PCI address '%s' (want BB:DD.F)", c->tok[i].s);
 }
 
 /* DATA: "text" with C escapes, or hex:0011aa. */
@@ -290,8 +309,7 @@ parse_data(struct line_ctx *c, unsigned i, uint8_t **ret, size_t *ret_len)
 		return 0;
 	}
 	if (strncmp(t->s, "hex:", 4))
-		return perr(c, "invalid DATA '%s' (\"text\" or hex:...)",
-			    t->s);
+		return perr(c, "invalid DATA '%s' (\"text\" or hex:...)", t->s);
 	n = t->len - 4;
 	if (n % 2)
 		return perr(c, "odd number of hex digits in '%s'", t->s);
@@ -341,14 +359,28 @@ static const struct {
 	const char *name;
 	int value;
 } errno_names[] = {
-	{ "EPERM", EPERM }, { "ENOENT", ENOENT }, { "ESRCH", ESRCH },
-	{ "EINTR", EINTR }, { "EIO", EIO }, { "ENXIO", ENXIO },
-	{ "E2BIG", E2BIG }, { "EBADF", EBADF }, { "EAGAIN", EAGAIN },
-	{ "ENOMEM", ENOMEM }, { "EACCES", EACCES }, { "EFAULT", EFAULT },
-	{ "EBUSY", EBUSY }, { "EEXIST", EEXIST }, { "ENODEV", ENODEV },
-	{ "EINVAL", EINVAL }, { "ENOSPC", ENOSPC }, { "ERANGE", ERANGE },
-	{ "ENOSYS", ENOSYS }, { "ENODATA", ENODATA },
-	{ "EOPNOTSUPP", EOPNOTSUPP }, { "ETIMEDOUT", ETIMEDOUT },
+	{ "EPERM", EPERM },
+	{ "ENOENT", ENOENT },
+	{ "ESRCH", ESRCH },
+	{ "EINTR", EINTR },
+	{ "EIO", EIO },
+	{ "ENXIO", ENXIO },
+	{ "E2BIG", E2BIG },
+	{ "EBADF", EBADF },
+	{ "EAGAIN", EAGAIN },
+	{ "ENOMEM", ENOMEM },
+	{ "EACCES", EACCES },
+	{ "EFAULT", EFAULT },
+	{ "EBUSY", EBUSY },
+	{ "EEXIST", EEXIST },
+	{ "ENODEV", ENODEV },
+	{ "EINVAL", EINVAL },
+	{ "ENOSPC", ENOSPC },
+	{ "ERANGE", ERANGE },
+	{ "ENOSYS", ENOSYS },
+	{ "ENODATA", ENODATA },
+	{ "EOPNOTSUPP", EOPNOTSUPP },
+	{ "ETIMEDOUT", ETIMEDOUT },
 	{ "ENOTTY", ENOTTY },
 };
 

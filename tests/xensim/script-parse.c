@@ -353,8 +353,8 @@ parse_bench(struct line_ctx *c, struct script_cmd *cmd)
 {
 	struct bench_io_params *b = &cmd->bench;
 	uint64_t v;
-	int r = expect_args(c, 7,
-		"bench-io VCPUS COUNT pio|mmio read|write ADDR SIZE");
+	int r = expect_args(
+		c, 7, "bench-io VCPUS COUNT pio|mmio read|write ADDR SIZE");
 
 	if (r < 0)
 		return r;
@@ -379,8 +379,7 @@ parse_bench(struct line_ctx *c, struct script_cmd *cmd)
 	else
 		return perr(c, "expected 'read' or 'write', got '%s'",
 			    c->tok[4].s);
-	r = parse_u64(c, 5, "address", b->mmio ? UINT64_MAX : 0xffff,
-		      &b->addr);
+	r = parse_u64(c, 5, "address", b->mmio ? UINT64_MAX : 0xffff, &b->addr);
 	if (r < 0)
 		return r;
 	r = parse_u64(c, 6, "size", 8, &v);
@@ -503,7 +502,8 @@ parse_pci_scan(struct line_ctx *c, struct script_cmd *cmd)
 		return 0;
 	if (c->ntok != 3 || strcmp(c->tok[1].s, "==") || c->tok[1].quoted ||
 	    !c->tok[2].quoted)
-		return perr(c, "usage: pci-scan [== \"BB:DD.F VVVV:DDDD ...\"]");
+		return perr(c,
+			    "usage: pci-scan [== \"BB:DD.F VVVV:DDDD ...\"]");
 	cmd->has_expect = true;
 	return parse_text(c, 2, "expected function list", &cmd->str);
 }
@@ -521,8 +521,8 @@ parse_expect_count(struct line_ctx *c, struct script_cmd *cmd)
 	if (id < 0)
 		return perr(c, "unknown counter '%s'", c->tok[1].s);
 	cmd->addr = (uint64_t)id;
-	if (c->tok[2].quoted || (strcmp(c->tok[2].s, "==") &&
-				 strcmp(c->tok[2].s, "<=")))
+	if (c->tok[2].quoted ||
+	    (strcmp(c->tok[2].s, "==") && strcmp(c->tok[2].s, "<=")))
 		return perr(c, "usage: expect-count NAME ==|<= N");
 	cmd->flag = c->tok[2].s[0] == '<';
 	r = parse_text(c, 1, "counter name", &cmd->str);
@@ -653,8 +653,7 @@ parse_tokens(struct line_ctx *c, struct script *s)
 	if (c->ntok == 0)
 		return 0;
 	if (!strcmp(c->tok[0].s, "repeat") && !c->tok[0].quoted) {
-		r = parse_u64(c, 1, "repeat count", SCRIPT_MAX_REPEAT,
-			      &repeat);
+		r = parse_u64(c, 1, "repeat count", SCRIPT_MAX_REPEAT, &repeat);
 		if (r < 0)
 			return r;
 		if (repeat == 0 || c->ntok < 3)
@@ -717,8 +716,7 @@ script_parse(const char *name, FILE *in, const struct script_limits *lim,
 			bad = true;
 			continue;
 		}
-		if (lex_line(&c, line, scratch) < 0 ||
-		    parse_tokens(&c, s) < 0)
+		if (lex_line(&c, line, scratch) < 0 || parse_tokens(&c, s) < 0)
 			bad = true;
 	}
 	free(line);

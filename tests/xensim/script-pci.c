@@ -14,16 +14,16 @@
 
 #include "script-internal.h"
 
-#define PCI_MAX_FUNCS 256
-#define PCI_MAX_BARS (PCI_MAX_FUNCS * 6)
-#define PCI_HOLE_START 0xf0000000ull	/* HVM_BELOW_4G_MMIO_START */
-#define PCI_HOLE_END 0xfc000000ull	/* PCI_MEM_END */
-#define PCI_IO_START 0xc000ull
-#define PCI_IO_END 0x10000ull
+#define PCI_MAX_FUNCS  256
+#define PCI_MAX_BARS   (PCI_MAX_FUNCS * 6)
+#define PCI_HOLE_START 0xf0000000ull /* HVM_BELOW_4G_MMIO_START */
+#define PCI_HOLE_END   0xfc000000ull /* PCI_MEM_END */
+#define PCI_IO_START   0xc000ull
+#define PCI_IO_END     0x10000ull
 #define PCI_HIGH_START (1ull << 32)
-#define PCI_HIGH_END (1ull << 46)
-#define PCI_CMD_IO 0x1u
-#define PCI_CMD_MEM 0x2u
+#define PCI_HIGH_END   (1ull << 46)
+#define PCI_CMD_IO     0x1u
+#define PCI_CMD_MEM    0x2u
 #define PCI_CMD_MASTER 0x4u
 
 /*
@@ -36,15 +36,15 @@ static const uint8_t pci_link_irq[4] = { 5, 10, 11, 5 };
 struct pci_func {
 	uint32_t sbdf;
 	uint16_t vendor, device;
-	uint32_t class_code;	/* class << 16 | subclass << 8 | prog-if */
-	uint8_t decode;		/* PCI_CMD_* to enable */
+	uint32_t class_code; /* class << 16 | subclass << 8 | prog-if */
+	uint8_t decode;	     /* PCI_CMD_* to enable */
 };
 
 enum pci_bar_kind { PCI_BAR_IO, PCI_BAR_MEM32, PCI_BAR_MEM64 };
 
 struct pci_bar {
-	unsigned func;		/* index into the function list */
-	unsigned index;		/* BAR 0-5 */
+	unsigned func;	/* index into the function list */
+	unsigned index; /* BAR 0-5 */
 	enum pci_bar_kind kind;
 	bool prefetchable;
 	uint64_t size;
@@ -62,16 +62,15 @@ struct pci_state {
 /* One config access through 0xcf8/0xcfc; false if the script aborted. */
 static bool
 pci_cfg(struct script *s, struct hv *hv, const struct script_cmd *cmd,
-	uint32_t sbdf, unsigned off, unsigned size, bool is_read,
-	uint64_t *val)
+	uint32_t sbdf, unsigned off, unsigned size, bool is_read, uint64_t *val)
 {
 	uint64_t cf8 = 0x80000000u | (uint64_t)sbdf << 8 | (off & 0xfc);
 
 	if (!check_status(s, cmd, hv_pio(hv, s->vcpu, 0xcf8, 4, false, &cf8)))
 		return false;
-	if (!check_status(s, cmd, hv_pio(hv, s->vcpu,
-					 (uint16_t)(0xcfc + (off & 3)), size,
-					 is_read, val)))
+	if (!check_status(s, cmd,
+			  hv_pio(hv, s->vcpu, (uint16_t)(0xcfc + (off & 3)),
+				 size, is_read, val)))
 		return false;
 	*val &= size_mask(size);
 	return true;
@@ -112,7 +111,8 @@ pci_probe(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 	if (!pci_read(s, hv, cmd, sbdf, 0x08, 4, &cls))
 		return false;
 	*f = (struct pci_func){
-		.sbdf = sbdf, .vendor = (uint16_t)id,
+		.sbdf = sbdf,
+		.vendor = (uint16_t)id,
 		.device = (uint16_t)(id >> 16),
 		.class_code = (uint32_t)(cls >> 8),
 	};
@@ -169,8 +169,9 @@ run_pci_scan(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 
 		printf("%s %04x:%04x class %06x\n", pci_bdf(f->sbdf, b),
 		       f->vendor, f->device, f->class_code);
-		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s %04x:%04x",
-				      i ? " " : "", b, f->vendor, f->device);
+		o += (size_t)snprintf(list + o, sizeof(list) - o,
+				      "%s%s %04x:%04x", i ? " " : "", b,
+				      f->vendor, f->device);
 	}
 	fflush(stdout);
 	if (cmd->has_expect && strcmp(list, cmd->str) != 0)
@@ -185,8 +186,7 @@ run_pci_scan(struct script *s, struct hv *hv, const struct script_cmd *cmd)
  */
 static bool
 pci_size_bar(struct script *s, struct hv *hv, const struct script_cmd *cmd,
-	     struct pci_state *ps, unsigned fi, unsigned index,
-	     bool *ret_skip)
+	     struct pci_state *ps, unsigned fi, unsigned index, bool *ret_skip)
 {
 	uint32_t sbdf = ps->funcs[fi].sbdf;
 	unsigned reg = 0x10 + 4 * index;
@@ -217,9 +217,9 @@ pci_size_bar(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 		mask |= mask_hi << 32;
 		*ret_skip = true;
 	} else if (bar.kind == PCI_BAR_MEM64) {
-		bar.kind = PCI_BAR_MEM32;	/* no room for the upper half */
+		bar.kind = PCI_BAR_MEM32; /* no room for the upper half */
 	}
-	size = mask & (~mask + 1);	/* lowest writable address bit */
+	size = mask & (~mask + 1); /* lowest writable address bit */
 	if (size == 0)
 		return true;
 	bar.size = size;
@@ -264,7 +264,7 @@ pci_collect(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 }
 
 struct pci_window {
-	uint64_t base, end;	/* next free address, first address past */
+	uint64_t base, end; /* next free address, first address past */
 };
 
 /* Place one BAR at the next aligned address of w; false if it is full. */
@@ -287,7 +287,7 @@ pci_place(struct pci_window *w, struct pci_bar *bar)
 static uint64_t
 pci_ram_top(struct hv *hv)
 {
-	uint64_t lo = 0x100000, hi = PCI_HIGH_START;	/* lo RAM, hi not */
+	uint64_t lo = 0x100000, hi = PCI_HIGH_START; /* lo RAM, hi not */
 
 	if (!hv_guest_ptr(hv, lo, 1))
 		return lo;
@@ -335,23 +335,27 @@ pci_assign(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 		struct pci_func *f = &ps->funcs[bar->func];
 		struct pci_window *w = &io;
 		unsigned reg = 0x10 + 4 * bar->index;
-		uint64_t flags = bar->kind == PCI_BAR_IO ? 1 :
-				 (bar->kind == PCI_BAR_MEM64 ? 4 : 0) |
-				 (bar->prefetchable ? 8 : 0);
+		uint64_t flags = bar->kind == PCI_BAR_IO ?
+					 1 :
+					 (bar->kind == PCI_BAR_MEM64 ? 4 : 0) |
+						 (bar->prefetchable ? 8 : 0);
 
 		if (bar->kind != PCI_BAR_IO) {
 			w = bar->kind == PCI_BAR_MEM64 && relocate &&
-			    mmio_total > low.end - low.base ? &high : &low;
+					    mmio_total > low.end - low.base ?
+				    &high :
+				    &low;
 			mmio_total -= bar->size;
 		}
 		if (!pci_place(w, bar))
-			continue;	/* no space: left unassigned */
+			continue; /* no space: left unassigned */
 		bar->placed = true;
 		if (!pci_write(s, hv, cmd, f->sbdf, reg, 4,
 			       (bar->base & 0xffffffffull) | flags))
 			return false;
 		if (bar->kind == PCI_BAR_MEM64 &&
-		    !pci_write(s, hv, cmd, f->sbdf, reg + 4, 4, bar->base >> 32))
+		    !pci_write(s, hv, cmd, f->sbdf, reg + 4, 4,
+			       bar->base >> 32))
 			return false;
 		f->decode |= bar->kind == PCI_BAR_IO ? PCI_CMD_IO : PCI_CMD_MEM;
 	}

@@ -56,8 +56,7 @@ render(const uint8_t *p, size_t len, char *out, size_t out_len)
 
 /* Returns true if the access completed; otherwise reports and aborts. */
 bool
-check_status(struct script *s, const struct script_cmd *cmd,
-	     enum hv_status st)
+check_status(struct script *s, const struct script_cmd *cmd, enum hv_status st)
 {
 	switch (st) {
 	case HV_OK:
@@ -74,8 +73,10 @@ check_status(struct script *s, const struct script_cmd *cmd,
 		     cmd->verb);
 		break;
 	case HV_BAD_ARG:
-		fail(s, cmd, "%s with valid arguments, got an access the "
-		     "hypervisor rejects", cmd->verb);
+		fail(s, cmd,
+		     "%s with valid arguments, got an access the "
+		     "hypervisor rejects",
+		     cmd->verb);
 		return false;
 	}
 	s->aborted = true;
@@ -92,9 +93,11 @@ check_value(struct script *s, const struct script_cmd *cmd, const char *what,
 		fail(s, cmd, "%s == %#" PRIx64 ", got %#" PRIx64, what,
 		     cmd->expect, got);
 	else
-		fail(s, cmd, "%s & %#" PRIx64 " == %#" PRIx64 ", got %#"
-		     PRIx64 " (& %#" PRIx64 " = %#" PRIx64 ")", what,
-		     cmd->mask, cmd->expect, got, cmd->mask, got & cmd->mask);
+		fail(s, cmd,
+		     "%s & %#" PRIx64 " == %#" PRIx64 ", got %#" PRIx64
+		     " (& %#" PRIx64 " = %#" PRIx64 ")",
+		     what, cmd->mask, cmd->expect, got, cmd->mask,
+		     got & cmd->mask);
 }
 
 static void
@@ -103,8 +106,9 @@ run_pio(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 	uint64_t v = cmd->value;
 	char what[64];
 
-	if (!check_status(s, cmd, hv_pio(hv, s->vcpu, (uint16_t)cmd->addr,
-					 cmd->size, cmd->is_read, &v)))
+	if (!check_status(s, cmd,
+			  hv_pio(hv, s->vcpu, (uint16_t)cmd->addr, cmd->size,
+				 cmd->is_read, &v)))
 		return;
 	snprintf(what, sizeof(what), "%s %#" PRIx64, cmd->verb, cmd->addr);
 	check_value(s, cmd, what, v & size_mask(cmd->size));
@@ -116,8 +120,9 @@ run_mmio(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 	uint64_t v = cmd->value;
 	char what[64];
 
-	if (!check_status(s, cmd, hv_mmio(hv, s->vcpu, cmd->addr, cmd->size,
-					  cmd->is_read, &v)))
+	if (!check_status(s, cmd,
+			  hv_mmio(hv, s->vcpu, cmd->addr, cmd->size,
+				  cmd->is_read, &v)))
 		return;
 	snprintf(what, sizeof(what), "%s %#" PRIx64, cmd->verb, cmd->addr);
 	check_value(s, cmd, what, v & size_mask(cmd->size));
@@ -133,9 +138,10 @@ run_cfg(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 
 	if (!check_status(s, cmd, hv_pio(hv, s->vcpu, 0xcf8, 4, false, &cf8)))
 		return;
-	if (!check_status(s, cmd, hv_pio(hv, s->vcpu,
-					 (uint16_t)(0xcfc + (cmd->off & 3)),
-					 cmd->size, cmd->is_read, &v)))
+	if (!check_status(s, cmd,
+			  hv_pio(hv, s->vcpu,
+				 (uint16_t)(0xcfc + (cmd->off & 3)), cmd->size,
+				 cmd->is_read, &v)))
 		return;
 	snprintf(what, sizeof(what), "%s %02x:%02x.%x %#" PRIx64, cmd->verb,
 		 (unsigned)(cmd->addr >> 8), (unsigned)(cmd->addr >> 3) & 0x1f,
@@ -152,8 +158,10 @@ guest_range(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 	if (len <= SIZE_MAX && gpa + len >= gpa)
 		p = hv_guest_ptr(hv, gpa, (size_t)len);
 	if (!p)
-		fail(s, cmd, "guest RAM at [%#" PRIx64 ", +%#" PRIx64
-		     "), got an address outside RAM", gpa, len);
+		fail(s, cmd,
+		     "guest RAM at [%#" PRIx64 ", +%#" PRIx64
+		     "), got an address outside RAM",
+		     gpa, len);
 	return p;
 }
 
@@ -184,9 +192,10 @@ run_mem(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 		} else if (memcmp(p, cmd->data, (size_t)len)) {
 			render(cmd->data, (size_t)len, want, sizeof(want));
 			render(p, (size_t)len, got, sizeof(got));
-			fail(s, cmd, "memread %#" PRIx64 " %" PRIu64
-			     " == \"%s\", got \"%s\"", cmd->addr, len, want,
-			     got);
+			fail(s, cmd,
+			     "memread %#" PRIx64 " %" PRIu64
+			     " == \"%s\", got \"%s\"",
+			     cmd->addr, len, want, got);
 		}
 		break;
 	}
@@ -200,9 +209,10 @@ run_mem(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 static void
 run_rep(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 {
-	check_status(s, cmd, hv_rep_pio(hv, s->vcpu, (uint16_t)cmd->addr,
-					cmd->size, cmd->is_read, cmd->off,
-					(uint32_t)cmd->value, s->df));
+	check_status(s, cmd,
+		     hv_rep_pio(hv, s->vcpu, (uint16_t)cmd->addr, cmd->size,
+				cmd->is_read, cmd->off, (uint32_t)cmd->value,
+				s->df));
 }
 
 static void
@@ -252,8 +262,7 @@ run_expect_irq(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 }
 
 static void
-run_expect_no_irq(struct script *s, struct hv *hv,
-		  const struct script_cmd *cmd)
+run_expect_no_irq(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 {
 	struct hv_injection j;
 	char got[96];
@@ -293,7 +302,8 @@ ctxt_switches(pid_t pid)
 		while (fgets(line, sizeof(line), f)) {
 			long long v;
 
-			if (sscanf(line, "voluntary_ctxt_switches: %lld", &v) == 1 ||
+			if (sscanf(line, "voluntary_ctxt_switches: %lld", &v) ==
+				    1 ||
 			    sscanf(line, "nonvoluntary_ctxt_switches: %lld",
 				   &v) == 1)
 				sum += v;
@@ -320,7 +330,8 @@ run_expect_idle(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 		return;
 	}
 	if (dmops != 0 || cs_after != cs)
-		fail(s, cmd, "no dm_op and no wake-up of the device model in "
+		fail(s, cmd,
+		     "no dm_op and no wake-up of the device model in "
 		     "%llu ms, got %llu dm_ops and %lld context switches",
 		     (unsigned long long)cmd->value, (unsigned long long)dmops,
 		     cs_after - cs);
@@ -334,8 +345,7 @@ run_count_reset(struct script *s, struct hv *hv)
 }
 
 static void
-run_expect_count(struct script *s, struct hv *hv,
-		 const struct script_cmd *cmd)
+run_expect_count(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 {
 	int id = (int)cmd->addr;
 	uint64_t got = hv_counter(hv, id) - s->count_base[id];
@@ -480,8 +490,9 @@ run_hv_simple(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 
 	switch (cmd->op) {
 	case OP_BUFWRITE:
-		check_status(s, cmd, hv_buffered_write(hv, s->vcpu, cmd->addr,
-						       cmd->size, cmd->value));
+		check_status(s, cmd,
+			     hv_buffered_write(hv, s->vcpu, cmd->addr,
+					       cmd->size, cmd->value));
 		break;
 	case OP_TIMEOFFSET:
 		check_status(s, cmd, hv_timeoffset(hv, (int64_t)cmd->value));
@@ -532,41 +543,91 @@ static void
 run_one(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 {
 	switch (cmd->op) {
-	case OP_VCPU: s->vcpu = (unsigned)cmd->value; break;
-	case OP_PIO: run_pio(s, hv, cmd); break;
-	case OP_MMIO: run_mmio(s, hv, cmd); break;
-	case OP_CFG: run_cfg(s, hv, cmd); break;
+	case OP_VCPU:
+		s->vcpu = (unsigned)cmd->value;
+		break;
+	case OP_PIO:
+		run_pio(s, hv, cmd);
+		break;
+	case OP_MMIO:
+		run_mmio(s, hv, cmd);
+		break;
+	case OP_CFG:
+		run_cfg(s, hv, cmd);
+		break;
 	case OP_MEMWRITE:
 	case OP_MEMREAD:
-	case OP_MEMSET: run_mem(s, hv, cmd); break;
-	case OP_REP: run_rep(s, hv, cmd); break;
-	case OP_STD: s->df = true; break;
-	case OP_CLD: s->df = false; break;
-	case OP_EXPECT_IRQ: run_expect_irq(s, hv, cmd); break;
-	case OP_EXPECT_NO_IRQ: run_expect_no_irq(s, hv, cmd); break;
-	case OP_SLEEP: sleep_ms(cmd->value); break;
-	case OP_EXPECT_IDLE: run_expect_idle(s, hv, cmd); break;
-	case OP_COUNT_RESET: run_count_reset(s, hv); break;
-	case OP_EXPECT_COUNT: run_expect_count(s, hv, cmd); break;
-	case OP_FUZZ: run_fuzz(s, hv, cmd); break;
+	case OP_MEMSET:
+		run_mem(s, hv, cmd);
+		break;
+	case OP_REP:
+		run_rep(s, hv, cmd);
+		break;
+	case OP_STD:
+		s->df = true;
+		break;
+	case OP_CLD:
+		s->df = false;
+		break;
+	case OP_EXPECT_IRQ:
+		run_expect_irq(s, hv, cmd);
+		break;
+	case OP_EXPECT_NO_IRQ:
+		run_expect_no_irq(s, hv, cmd);
+		break;
+	case OP_SLEEP:
+		sleep_ms(cmd->value);
+		break;
+	case OP_EXPECT_IDLE:
+		run_expect_idle(s, hv, cmd);
+		break;
+	case OP_COUNT_RESET:
+		run_count_reset(s, hv);
+		break;
+	case OP_EXPECT_COUNT:
+		run_expect_count(s, hv, cmd);
+		break;
+	case OP_FUZZ:
+		run_fuzz(s, hv, cmd);
+		break;
 	case OP_DESTROY:
 		hv_destroy_domain(hv);
 		s->destroyed = true;
 		break;
-	case OP_BENCH: run_bench(s, hv, cmd); break;
+	case OP_BENCH:
+		run_bench(s, hv, cmd);
+		break;
 	case OP_ECHO:
 		printf("%s\n", cmd->str);
 		fflush(stdout);
 		break;
-	case OP_WAIT_FILE: run_wait_file(s, cmd); break;
-	case OP_EXPECT_FILE: run_expect_file(s, cmd); break;
-	case OP_CONNECT: run_connect(s, cmd); break;
-	case OP_SEND: run_send(s, cmd); break;
-	case OP_SOCK_EXPECT: run_sock_expect(s, cmd); break;
-	case OP_SOCK_CLOSE: run_sock_close(s); break;
-	case OP_PCI_SCAN: run_pci_scan(s, hv, cmd); break;
-	case OP_PCI_SETUP: run_pci_setup(s, hv, cmd); break;
-	default: run_hv_simple(s, hv, cmd); break;
+	case OP_WAIT_FILE:
+		run_wait_file(s, cmd);
+		break;
+	case OP_EXPECT_FILE:
+		run_expect_file(s, cmd);
+		break;
+	case OP_CONNECT:
+		run_connect(s, cmd);
+		break;
+	case OP_SEND:
+		run_send(s, cmd);
+		break;
+	case OP_SOCK_EXPECT:
+		run_sock_expect(s, cmd);
+		break;
+	case OP_SOCK_CLOSE:
+		run_sock_close(s);
+		break;
+	case OP_PCI_SCAN:
+		run_pci_scan(s, hv, cmd);
+		break;
+	case OP_PCI_SETUP:
+		run_pci_setup(s, hv, cmd);
+		break;
+	default:
+		run_hv_simple(s, hv, cmd);
+		break;
 	}
 }
 

@@ -62,8 +62,8 @@ run_send(struct script *s, const struct script_cmd *cmd)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fail(s, cmd, "to send %zu bytes, got %s",
-			     cmd->data_len, strerror(errno));
+			fail(s, cmd, "to send %zu bytes, got %s", cmd->data_len,
+			     strerror(errno));
 			return;
 		}
 		done += (size_t)n;
@@ -90,8 +90,7 @@ run_sock_expect(struct script *s, const struct script_cmd *cmd)
 		}
 	}
 	for (;;) {
-		uint8_t *m = memmem(s->rx, s->rx_len, cmd->data,
-				    cmd->data_len);
+		uint8_t *m = memmem(s->rx, s->rx_len, cmd->data, cmd->data_len);
 		struct pollfd pfd = { .fd = s->sock, .events = POLLIN };
 		uint64_t now = now_ms();
 		ssize_t n;
@@ -125,8 +124,9 @@ run_sock_expect(struct script *s, const struct script_cmd *cmd)
 	}
 	render(cmd->data, cmd->data_len, want, sizeof(want));
 	render(s->rx, s->rx_len, got, sizeof(got));
-	fail(s, cmd, "socket to receive \"%s\" within %" PRIu64
-	     " ms, got \"%s\"%s", want, cmd->off, got, why);
+	fail(s, cmd,
+	     "socket to receive \"%s\" within %" PRIu64 " ms, got \"%s\"%s",
+	     want, cmd->off, got, why);
 }
 
 void

@@ -16,8 +16,8 @@ struct script;
 
 /* What the parser needs to know about the domain to check arguments. */
 struct script_limits {
-	unsigned vcpus;		/* vCPU numbers must be below this */
-	unsigned timeout_ms;	/* request timeout, for messages only */
+	unsigned vcpus;	     /* vCPU numbers must be below this */
+	unsigned timeout_ms; /* request timeout, for messages only */
 };
 
 /*

@@ -17,13 +17,13 @@
 
 static unsigned failures;
 
-#define CHECK(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			(void)fprintf(stderr, "%s:%d: CHECK(%s) failed\n",\
-				      __FILE__, __LINE__, #cond);	\
-			failures++;					\
-		}							\
+#define CHECK(cond)                                                        \
+	do {                                                               \
+		if (!(cond)) {                                             \
+			(void)fprintf(stderr, "%s:%d: CHECK(%s) failed\n", \
+				      __FILE__, __LINE__, #cond);          \
+			failures++;                                        \
+		}                                                          \
 	} while (0)
 
 static void

@@ -19,8 +19,8 @@
 
 struct ioreq_events;
 
-#define FAKE_ISA_IRQS 16
-#define FAKE_IRQ_LINES 1024		/* as many as an Arm vGIC has */
+#define FAKE_ISA_IRQS	 16
+#define FAKE_IRQ_LINES	 1024 /* as many as an Arm vGIC has */
 #define FAKE_MAX_RECORDS 64
 
 struct fake_msi {
@@ -37,42 +37,42 @@ struct fake_region_change {
 };
 
 struct fake_services {
-	struct device_services svc;	/* svc.opaque points back here */
-	struct event_base *evbase;	/* owned */
-	struct ioreq_events *events;	/* owned, on evbase */
+	struct device_services svc;  /* svc.opaque points back here */
+	struct event_base *evbase;   /* owned */
+	struct ioreq_events *events; /* owned, on evbase */
 
 	bool isa_level[FAKE_ISA_IRQS];
-	unsigned isa_calls[FAKE_ISA_IRQS];	/* set_isa_irq calls per line */
-	unsigned isa_raises[FAKE_ISA_IRQS];	/* calls with level true */
-	unsigned isa_bad_calls;			/* irq >= 16 */
+	unsigned isa_calls[FAKE_ISA_IRQS];  /* set_isa_irq calls per line */
+	unsigned isa_raises[FAKE_ISA_IRQS]; /* calls with level true */
+	unsigned isa_bad_calls;		    /* irq >= 16 */
 	bool intx_level[32][4];
-	unsigned intx_calls;			/* set_pci_intx calls */
-	bool line_level[FAKE_IRQ_LINES];	/* set_irq_level, by line */
-	unsigned line_calls;			/* set_irq_level calls */
-	unsigned line_bad_calls;		/* line >= FAKE_IRQ_LINES */
+	unsigned intx_calls;		 /* set_pci_intx calls */
+	bool line_level[FAKE_IRQ_LINES]; /* set_irq_level, by line */
+	unsigned line_calls;		 /* set_irq_level calls */
+	unsigned line_bad_calls;	 /* line >= FAKE_IRQ_LINES */
 	unsigned msi_count;
 	uint64_t last_msi_addr;
 	uint32_t last_msi_data;
-	struct fake_msi msis[FAKE_MAX_RECORDS];	/* first ones, in order */
+	struct fake_msi msis[FAKE_MAX_RECORDS]; /* first ones, in order */
 	unsigned region_changes;
 	struct fake_region_change changes[FAKE_MAX_RECORDS];
-	int fail_region;		/* if < 0, region_changed returns it for
+	int fail_region; /* if < 0, region_changed returns it for
 					 * a claim (new size != 0) */
 	unsigned shutdowns;
 	enum device_shutdown last_shutdown_reason;
 
-	uint8_t *mem;			/* guest memory at gpa 0 */
+	uint8_t *mem; /* guest memory at gpa 0 */
 	size_t mem_size;
-	int fail_irq;			/* if < 0, set_isa_irq and
+	int fail_irq; /* if < 0, set_isa_irq and
 					 * set_irq_level return it */
 
 	/* guest_map / guest_unmap over mem (gpa = offset). */
-	size_t map_granule;		/* != 0: segments end at multiples of
+	size_t map_granule; /* != 0: segments end at multiples of
 					 * it (forces multi-segment maps) */
-	int fail_map;			/* if < 0, guest_map returns it */
-	uint64_t map_epoch;		/* ++ revokes every mapping held */
-	unsigned maps;			/* successful guest_map calls */
-	unsigned maps_held;		/* mapped, not yet unmapped */
+	int fail_map;	    /* if < 0, guest_map returns it */
+	uint64_t map_epoch; /* ++ revokes every mapping held */
+	unsigned maps;	    /* successful guest_map calls */
+	unsigned maps_held; /* mapped, not yet unmapped */
 };
 
 /* Forget recorded MSIs and region changes (counters to 0). */

@@ -16,7 +16,7 @@
 struct fake_stats {
 	const char *names[FAKE_STATS_MAX];
 	uint64_t values[FAKE_STATS_MAX];
-	unsigned count;		/* emits seen, even past FAKE_STATS_MAX */
+	unsigned count; /* emits seen, even past FAKE_STATS_MAX */
 };
 
 static inline void
@@ -46,8 +46,7 @@ fake_stats_collect(const struct device *dev, struct fake_stats *fs)
 
 /* The value emitted under `name`; false when it was not emitted once. */
 static inline bool
-fake_stats_get(const struct fake_stats *fs, const char *name,
-	       uint64_t *ret)
+fake_stats_get(const struct fake_stats *fs, const char *name, uint64_t *ret)
 {
 	unsigned found = 0;
 

@@ -25,8 +25,7 @@ struct dummy {
 };
 
 static uint64_t
-dummy_read(struct device *dev, unsigned region, uint64_t offset,
-	   unsigned size)
+dummy_read(struct device *dev, unsigned region, uint64_t offset, unsigned size)
 {
 	struct dummy *d = container_of(dev, struct dummy, dev);
 
@@ -38,8 +37,8 @@ dummy_read(struct device *dev, unsigned region, uint64_t offset,
 }
 
 static void
-dummy_write(struct device *dev, unsigned region, uint64_t offset,
-	    unsigned size, uint64_t value)
+dummy_write(struct device *dev, unsigned region, uint64_t offset, unsigned size,
+	    uint64_t value)
 {
 	struct dummy *d = container_of(dev, struct dummy, dev);
 
@@ -56,8 +55,8 @@ static const struct device_ops dummy_ops = {
 static const struct device_ops silent_ops = { .destroy = NULL };
 
 static void
-dummy_setup(struct dummy *d, enum bus_space space, uint64_t base,
-	    uint64_t size, unsigned sizes)
+dummy_setup(struct dummy *d, enum bus_space space, uint64_t base, uint64_t size,
+	    unsigned sizes)
 {
 	memset(d, 0, sizeof(*d));
 	device_init(&d->dev, NULL, &dummy_ops, "dummy", NULL);
@@ -321,7 +320,8 @@ test_many(void)
 	CHECK_EQ(bus.spaces[BUS_SPACE_MMIO].count, MANY / 2);
 	for (unsigned k = 0; k < MANY; k++) {
 		const struct bus_entry *e = bus_find(&bus, BUS_SPACE_MMIO,
-			0x10000 + 0x40ull * k + 4, 4);
+						     0x10000 + 0x40ull * k + 4,
+						     4);
 
 		if ((k % 2 == 0) != (e == NULL))
 			ok = false;

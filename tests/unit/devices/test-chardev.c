@@ -29,8 +29,8 @@ static char dir[64];
 struct fe {
 	uint8_t buf[65536];
 	size_t len;
-	size_t room;		/* how much it takes before the test drains */
-	size_t cap_len;		/* len at which it reports full */
+	size_t room;	/* how much it takes before the test drains */
+	size_t cap_len; /* len at which it reports full */
 	unsigned writable_calls;
 };
 
@@ -139,13 +139,14 @@ test_null_and_bad(void)
 	chardev_close(cd);
 	CHECK_EQ(chardev_open(NULL, NULL, "n0", &cd), -EINVAL);
 
-	cfg.type = CFG_BACKEND_FILE;		/* path missing */
+	cfg.type = CFG_BACKEND_FILE; /* path missing */
 	CHECK_EQ(chardev_open(&cfg, ev, "f", &cd), -EINVAL);
 	cfg.type = CFG_BACKEND_SOCKET;
 	CHECK_EQ(chardev_open(&cfg, ev, "s", &cd), -EINVAL);
-	cfg.path = (char *)"/tmp/"
-		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+	cfg.path =
+		(char *)"/tmp/"
+			"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+			"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 	CHECK_EQ(chardev_open(&cfg, ev, "s", &cd), -ENAMETOOLONG);
 	cfg.type = _CFG_BACKEND_COUNT;
 	CHECK_EQ(chardev_open(&cfg, ev, "x", &cd), -EINVAL);
@@ -296,7 +297,7 @@ test_socket(void)
 		PUMP_UNTIL(base, f->len == f->cap_len, 100);
 		if (f->len != f->cap_len)
 			break;
-		pump_for(base, 0);	/* full: must not read more */
+		pump_for(base, 0); /* full: must not read more */
 		f->cap_len = f->len + 10 > 5000 ? 5000 : f->len + 10;
 		chardev_accept_input(cd);
 	}
@@ -335,7 +336,7 @@ test_socket(void)
 	pump_for(base, 5);
 out:
 	chardev_close(cd);
-	CHECK(lstat(path, &st) < 0 && errno == ENOENT);	/* removed */
+	CHECK(lstat(path, &st) < 0 && errno == ENOENT); /* removed */
 	free(f);
 	free(msg);
 }
@@ -359,7 +360,7 @@ test_socket_path_guard(void)
 	CHECK(fd >= 0 && write(fd, "keep", 4) == 4);
 	close(fd);
 	CHECK_EQ(chardev_open(&cfg, ev, "g", &cd), -EEXIST);
-	chardev_close(cd);	/* NULL unless it wrongly succeeded */
+	chardev_close(cd); /* NULL unless it wrongly succeeded */
 	cd = NULL;
 	CHECK_EQ(slurp(path, buf, sizeof(buf)), 4);
 	CHECK(strcmp(buf, "keep") == 0);
@@ -372,7 +373,7 @@ test_socket_path_guard(void)
 	CHECK_EQ(listen(lfd, 4), 0);
 	CHECK_EQ(stat(path, &before), 0);
 	CHECK_EQ(chardev_open(&cfg, ev, "g", &cd), -EADDRINUSE);
-	chardev_close(cd);	/* NULL unless it wrongly succeeded */
+	chardev_close(cd); /* NULL unless it wrongly succeeded */
 	cd = NULL;
 	CHECK(stat(path, &after) == 0 && after.st_ino == before.st_ino &&
 	      after.st_dev == before.st_dev);
@@ -435,7 +436,7 @@ test_socket_slow_client(void)
 	CHECK_EQ(chardev_write_room(cd), 0);
 	CHECK_EQ(f->writable_calls, 0);
 	pump_for(base, 10);
-	CHECK_EQ(f->writable_calls, 0);		/* still nobody reading */
+	CHECK_EQ(f->writable_calls, 0); /* still nobody reading */
 
 	/* the client reads slowly; the writer resumes on writable() */
 	iter = 0;
@@ -446,7 +447,8 @@ test_socket_slow_client(void)
 			recvd += (size_t)r;
 		if (sent < TOTAL && chardev_write_room(cd) > 0) {
 			size_t want = TOTAL - sent < sizeof(chunk) ?
-				      TOTAL - sent : sizeof(chunk);
+					      TOTAL - sent :
+					      sizeof(chunk);
 
 			for (size_t i = 0; i < want; i++)
 				chunk[i] = (uint8_t)((sent + i) % 251);
@@ -519,7 +521,7 @@ test_fds_pipe(void)
 	CHECK_EQ(chardev_open_fds(ev, in[0], p[1], false, "pipe", &cd), 0);
 	if (!cd || !f)
 		goto out;
-	CHECK(!(fcntl(p[1], F_GETFL) & O_NONBLOCK));	/* left untouched */
+	CHECK(!(fcntl(p[1], F_GETFL) & O_NONBLOCK)); /* left untouched */
 	f->cap_len = 1000;
 	chardev_set_frontend(cd, &fe_ops, f);
 	CHECK_EQ(chardev_write(cd, data, TOTAL), TOTAL);
@@ -603,8 +605,8 @@ test_pty(void)
 		goto out;
 	f->cap_len = 100;
 	chardev_set_frontend(cd, &fe_ops, f);
-	CHECK(chardev_path(cd) && strncmp(chardev_path(cd), "/dev/pts/", 9)
-	      == 0);
+	CHECK(chardev_path(cd) &&
+	      strncmp(chardev_path(cd), "/dev/pts/", 9) == 0);
 	CHECK(!chardev_connected(cd));
 	/* nobody on the slave: output discarded */
 	CHECK_EQ(chardev_write(cd, (const uint8_t *)"void", 4), 4);
@@ -617,7 +619,7 @@ test_pty(void)
 		pump_for(base, 1);
 		r = read(s, buf, sizeof(buf));
 	}
-	CHECK(r == 4 && memcmp(buf, "out\n", 4) == 0);	/* raw: no \r */
+	CHECK(r == 4 && memcmp(buf, "out\n", 4) == 0); /* raw: no \r */
 	CHECK_EQ(write(s, "in", 2), 2);
 	PUMP_UNTIL(base, f->len == 2, 500);
 	CHECK(f->len == 2 && memcmp(f->buf, "in", 2) == 0);
@@ -652,8 +654,10 @@ stdio_through(const char *journal_stream, const uint8_t *in, size_t len,
 		       (unsigned long long)st.st_dev,
 		       (unsigned long long)st.st_ino);
 	if (journal_stream)
-		setenv("JOURNAL_STREAM", strcmp(journal_stream, "match") == 0 ?
-		       env : journal_stream, 1);
+		setenv("JOURNAL_STREAM",
+		       strcmp(journal_stream, "match") == 0 ? env :
+							      journal_stream,
+		       1);
 	else
 		unsetenv("JOURNAL_STREAM");
 	CHECK_EQ(chardev_open(&cfg, ev, "stdio", &cd), 0);
@@ -704,11 +708,11 @@ test_stdio_journal(void)
 	CHECK(n == sizeof(want) - 1 && memcmp(got, want, n) == 0);
 
 	/* no journal, or a journal stream that is not our stdout: exact */
-	n = stdio_through(NULL, (const uint8_t *)guest, sizeof(guest) - 1,
-			  got, LONG + 64);
+	n = stdio_through(NULL, (const uint8_t *)guest, sizeof(guest) - 1, got,
+			  LONG + 64);
 	CHECK(n == sizeof(guest) - 1 && memcmp(got, guest, n) == 0);
-	n = stdio_through("1:1", (const uint8_t *)guest, sizeof(guest) - 1,
-			  got, LONG + 64);
+	n = stdio_through("1:1", (const uint8_t *)guest, sizeof(guest) - 1, got,
+			  LONG + 64);
 	CHECK(n == sizeof(guest) - 1 && memcmp(got, guest, n) == 0);
 
 	/* a line of 5000 bytes is broken after 4096, prefix again */

@@ -18,7 +18,8 @@ test_default_port(void)
 	struct cfg *cfg = NULL;
 
 	CHECK_EQ(cfg_load_string("t.yaml", yaml, sizeof(yaml) - 1,
-				 device_type_cfg_find, stderr, &cfg), 0);
+				 device_type_cfg_find, stderr, &cfg),
+		 0);
 	if (!cfg)
 		return;
 	CHECK_EQ(cfg->device_count, 1);
@@ -34,8 +35,10 @@ main(void)
 	struct fake_services f;
 	char path[] = "/tmp/ioreqd-debugcon-XXXXXX";
 	struct cfg_device cfg = {
-		.type = (char *)"debugcon", .id = "dbg",
-		.keys = CFG_KEY_PORT | CFG_KEY_BACKEND, .port = 0x402,
+		.type = (char *)"debugcon",
+		.id = "dbg",
+		.keys = CFG_KEY_PORT | CFG_KEY_BACKEND,
+		.port = 0x402,
 		.backend = { .type = CFG_BACKEND_FILE, .path = path },
 	};
 	struct device *dev = NULL, *dev2 = NULL;
@@ -103,7 +106,7 @@ main(void)
 	CHECK_EQ(type->create(&cfg, &f.svc, &dev2), -EINVAL);
 
 	bus_fini(&bus);
-	dev->ops->destroy(NULL);	/* must accept nothing */
+	dev->ops->destroy(NULL); /* must accept nothing */
 	dev->ops->destroy(dev);
 	close(fd);
 	unlink(path);

@@ -54,7 +54,7 @@ test_guest_map(void)
 	f.map_epoch++;
 	CHECK(guest_sg_revoked(&sg));
 	f.svc.guest_unmap(f.svc.opaque, &sg);
-	f.svc.guest_unmap(f.svc.opaque, &sg);		/* no-op */
+	f.svc.guest_unmap(f.svc.opaque, &sg); /* no-op */
 	CHECK_EQ(f.maps_held, 0);
 
 	f.map_granule = 0x1000;

@@ -72,7 +72,8 @@ main(void)
 	const struct device_type *type = device_type_find("pci-serial");
 	char path[64];
 	struct cfg_device cfg = {
-		.type = (char *)"pci-serial", .id = "pcom",
+		.type = (char *)"pci-serial",
+		.id = "pcom",
 		.keys = CFG_KEY_PCI | CFG_KEY_BACKEND,
 		.pci_sbdf = SBDF,
 		.backend = { .type = CFG_BACKEND_SOCKET, .path = path },
@@ -120,12 +121,12 @@ main(void)
 	CHECK_EQ(bus_config_read(&bus, SBDF, 0x10, 4), 0xfffffff9);
 	for (unsigned o = 0x14; o <= 0x30; o += 4) {
 		if (o == 0x2c)
-			continue;			/* subsystem ids */
+			continue; /* subsystem ids */
 		bus_config_write(&bus, SBDF, o, 4, 0xffffffff);
 		CHECK_EQ(bus_config_read(&bus, SBDF, o, 4), 0);
 	}
 	CHECK_EQ(dev->regions[0].size, 0);
-	CHECK_EQ(inb(0xc105), 0xff);			/* nothing there yet */
+	CHECK_EQ(inb(0xc105), 0xff); /* nothing there yet */
 
 	/* firmware-style set-up: address, interrupt line, I/O decode */
 	bus_config_write(&bus, SBDF, 0x10, 4, 0xc100);
@@ -134,26 +135,27 @@ main(void)
 	CHECK_EQ(f.region_changes, 1);
 	CHECK_EQ(dev->regions[0].base, 0xc100);
 	CHECK_EQ(dev->regions[0].size, 8);
-	CHECK_EQ(inb(0xc105), 0x60);			/* LSR: THRE TEMT */
+	CHECK_EQ(inb(0xc105), 0x60); /* LSR: THRE TEMT */
 	outb(0xc107, 0x5a);
-	CHECK_EQ(inb(0xc107), 0x5a);			/* scratch */
+	CHECK_EQ(inb(0xc107), 0x5a); /* scratch */
 
 	/* INTx follows the UART: THRE interrupt with OUT2 */
-	outb(0xc101, 0x02);				/* IER: THRE */
-	CHECK(!f.intx_level[SLOT][0]);			/* OUT2 off */
-	outb(0xc104, 0x0b);				/* DTR RTS OUT2 */
+	outb(0xc101, 0x02);	       /* IER: THRE */
+	CHECK(!f.intx_level[SLOT][0]); /* OUT2 off */
+	outb(0xc104, 0x0b);	       /* DTR RTS OUT2 */
 	CHECK(f.intx_level[SLOT][0]);
 	CHECK(bus_config_read(&bus, SBDF, PCI_STATUS, 2) &
 	      PCI_STATUS_INTERRUPT);
-	CHECK_EQ(inb(0xc102) & 0x0f, 0x02);		/* IIR: THRE */
-	CHECK(!f.intx_level[SLOT][0]);			/* read cleared it */
+	CHECK_EQ(inb(0xc102) & 0x0f, 0x02); /* IIR: THRE */
+	CHECK(!f.intx_level[SLOT][0]);	    /* read cleared it */
 	CHECK_EQ(bus_config_read(&bus, SBDF, PCI_STATUS, 2) &
-		 PCI_STATUS_INTERRUPT, 0);
+			 PCI_STATUS_INTERRUPT,
+		 0);
 	/* Interrupt Disable masks the line, clearing it brings it back */
 	bus_config_write(&bus, SBDF, PCI_COMMAND, 2,
 			 PCI_COMMAND_IO | PCI_COMMAND_INTX_DISABLE);
 	outb(0xc101, 0x00);
-	outb(0xc101, 0x02);				/* THRE again */
+	outb(0xc101, 0x02); /* THRE again */
 	CHECK(!f.intx_level[SLOT][0]);
 	CHECK(bus_config_read(&bus, SBDF, PCI_STATUS, 2) &
 	      PCI_STATUS_INTERRUPT);
@@ -172,7 +174,7 @@ main(void)
 	PUMP_UNTIL(f.evbase, recv(fd, buf, sizeof(buf), MSG_PEEK) == 2, 500);
 	CHECK_EQ(recv(fd, buf, sizeof(buf), 0), 2);
 	CHECK(memcmp(buf, "Hi", 2) == 0);
-	outb(0xc101, 0x01);				/* IER: RX data */
+	outb(0xc101, 0x01); /* IER: RX data */
 	CHECK_EQ(send(fd, "ok", 2, 0), 2);
 	PUMP_UNTIL(f.evbase, inb(0xc105) & 0x01, 500);
 	CHECK(f.intx_level[SLOT][0]);
@@ -205,7 +207,7 @@ main(void)
 		close(fd);
 	CHECK_EQ(bus_remove_pci(&bus, dev), 0);
 	bus_fini(&bus);
-	dev->ops->destroy(NULL);	/* must accept nothing */
+	dev->ops->destroy(NULL); /* must accept nothing */
 	dev->ops->destroy(dev);
 	fake_services_fini(&f);
 	return test_finish();

@@ -19,15 +19,15 @@
 #define SBDF DEVICE_PCI_SBDF(0, SLOT, 0)
 
 /* BAR4 holds the MSI-X table (8 vectors) at 0 and the PBA at 0x1000. */
-#define MSIX_BAR 4
+#define MSIX_BAR     4
 #define MSIX_VECTORS 8
-#define MSIX_PBA 0x1000
+#define MSIX_PBA     0x1000
 
 struct tdev {
 	struct device dev;
 	struct pci_function pf;
 	int msi_cap, msix_cap, vndr_cap;
-	unsigned bar_reads;	/* BAR accesses the device itself handled */
+	unsigned bar_reads; /* BAR accesses the device itself handled */
 };
 
 static struct tdev *
@@ -84,13 +84,17 @@ tdev_new(struct fake_services *f)
 	t->dev.pci_sbdf = SBDF;
 	pci_function_init(&t->pf, &t->dev, &tids);
 	CHECK_EQ(pci_add_bar(&t->pf, 0, PCI_BAR_IO, 32, false,
-			     DEVICE_ACCESS_ALL), 0);
+			     DEVICE_ACCESS_ALL),
+		 0);
 	CHECK_EQ(pci_add_bar(&t->pf, 1, PCI_BAR_MEM32, 4096, false,
-			     DEVICE_ACCESS_4), 0);
+			     DEVICE_ACCESS_4),
+		 0);
 	CHECK_EQ(pci_add_bar(&t->pf, 2, PCI_BAR_MEM64, 16384, true,
-			     DEVICE_ACCESS_4), 0);
+			     DEVICE_ACCESS_4),
+		 0);
 	CHECK_EQ(pci_add_bar(&t->pf, MSIX_BAR, PCI_BAR_MEM32, 8192, true,
-			     DEVICE_ACCESS_4 | DEVICE_ACCESS_8), 0);
+			     DEVICE_ACCESS_4 | DEVICE_ACCESS_8),
+		 0);
 	t->msi_cap = pci_msi_init(&t->pf, 4, true, true);
 	t->msix_cap = pci_msix_init(&t->pf, MSIX_VECTORS, MSIX_BAR, 0,
 				    MSIX_PBA);
@@ -166,7 +170,7 @@ test_identity(struct fake_services *f)
 	CHECK_EQ(pci_msix_init(&t->pf, 4, 0, 0, 0x100), -EINVAL); /* I/O */
 	CHECK_EQ(pci_add_bar(&t->pf, 1, PCI_BAR_MEM32, 256, false, 4), 0);
 	CHECK_EQ(pci_msix_init(&t->pf, 16, 1, 0, 0x80), -EINVAL); /* overlap */
-	CHECK_EQ(pci_msix_init(&t->pf, 4, 1, 4, 0x80), -EINVAL); /* align */
+	CHECK_EQ(pci_msix_init(&t->pf, 4, 1, 4, 0x80), -EINVAL);  /* align */
 	CHECK_EQ(pci_msix_init(&t->pf, 4, 1, 0, 0x100), -EINVAL); /* fit */
 	CHECK_EQ(pci_msix_init(&t->pf, 0, 1, 0, 0x80), -EINVAL);
 	CHECK(pci_msix_init(&t->pf, 4, 1, 0, 0x80) >= 0x40);
@@ -216,22 +220,27 @@ mask_sweep_one(struct fake_services *f, unsigned offset, unsigned size,
 
 		if (o >= offset && o < offset + size)
 			want = expect_byte(pf, o, before[o],
-					   (uint8_t)(value >> 8 * (o - offset)));
+					   (uint8_t)(value >>
+						     8 * (o - offset)));
 		/* MSI Multiple Message Enable is clamped to what exists */
 		if (o == (unsigned)t->msi_cap + 2 && ((want >> 4) & 7) > 2)
 			want = (uint8_t)((want & ~0x70) | 0x20);
 		if (pf->cfg[o] != want) {
 			if ((*bad)++ < 5)
-				fprintf(stderr, "write %u@%#x=%#x: byte %#x "
-					"is %#x, want %#x\n", size, offset,
-					value, o, pf->cfg[o], want);
+				fprintf(stderr,
+					"write %u@%#x=%#x: byte %#x "
+					"is %#x, want %#x\n",
+					size, offset, value, o, pf->cfg[o],
+					want);
 		}
 	}
 	/* and the read-back through the access path agrees */
 	if (pci_config_read(pf, offset, size) !=
-	    (uint32_t)(pf->cfg[offset] | (size > 1 ? pf->cfg[offset + 1] << 8 : 0) |
+	    (uint32_t)(pf->cfg[offset] |
+		       (size > 1 ? pf->cfg[offset + 1] << 8 : 0) |
 		       (size > 2 ? (uint32_t)pf->cfg[offset + 2] << 16 |
-			(uint32_t)pf->cfg[offset + 3] << 24 : 0)))
+					   (uint32_t)pf->cfg[offset + 3] << 24 :
+				   0)))
 		(*bad)++;
 	tdev_free(t);
 }
@@ -300,12 +309,12 @@ test_w1c(struct fake_services *f)
 	struct tdev *t = tdev_new(f);
 	struct pci_function *pf = &t->pf;
 
-	pf->cfg[PCI_STATUS + 1] = 0xf9;	/* every error bit latched */
+	pf->cfg[PCI_STATUS + 1] = 0xf9; /* every error bit latched */
 	pci_config_write(pf, PCI_STATUS, 2, 0);
 	CHECK_EQ(pci_config_read(pf, PCI_STATUS, 2), 0xf910);
-	pci_config_write(pf, PCI_STATUS, 2, 0x0100);	/* parity error */
+	pci_config_write(pf, PCI_STATUS, 2, 0x0100); /* parity error */
 	CHECK_EQ(pci_config_read(pf, PCI_STATUS, 2), 0xf810);
-	pci_config_write(pf, PCI_STATUS + 1, 1, 0x80);	/* byte write */
+	pci_config_write(pf, PCI_STATUS + 1, 1, 0x80); /* byte write */
 	CHECK_EQ(pci_config_read(pf, PCI_STATUS, 2), 0x7810);
 	/* a dword write to COMMAND+STATUS clears what it says, too */
 	pci_config_write(pf, PCI_COMMAND, 4, 0x78000000);
@@ -349,12 +358,12 @@ test_bar_sizing(struct fake_services *f)
 	CHECK_EQ(pci_config_read(pf, 0x20, 4), 0x8);
 	for (unsigned o = 0x10; o < 0x28; o += 4)
 		pci_config_write(pf, o, 4, 0xffffffff);
-	CHECK_EQ(pci_config_read(pf, 0x10, 4), 0xffffffe1);	/* I/O 32 */
-	CHECK_EQ(pci_config_read(pf, 0x14, 4), 0xfffff000);	/* mem32 4K */
-	CHECK_EQ(pci_config_read(pf, 0x18, 4), 0xffffc00c);	/* 64 pf 16K */
+	CHECK_EQ(pci_config_read(pf, 0x10, 4), 0xffffffe1); /* I/O 32 */
+	CHECK_EQ(pci_config_read(pf, 0x14, 4), 0xfffff000); /* mem32 4K */
+	CHECK_EQ(pci_config_read(pf, 0x18, 4), 0xffffc00c); /* 64 pf 16K */
 	CHECK_EQ(pci_config_read(pf, 0x1c, 4), 0xffffffff);
-	CHECK_EQ(pci_config_read(pf, 0x20, 4), 0xffffe008);	/* 32 pf 8K */
-	CHECK_EQ(pci_config_read(pf, 0x24, 4), 0);		/* absent */
+	CHECK_EQ(pci_config_read(pf, 0x20, 4), 0xffffe008); /* 32 pf 8K */
+	CHECK_EQ(pci_config_read(pf, 0x24, 4), 0);	    /* absent */
 	/* the same handshake with 16-bit and byte writes */
 	pci_config_write(pf, 0x14, 4, 0);
 	pci_config_write(pf, 0x14, 2, 0xffff);
@@ -385,9 +394,10 @@ change_is(const struct fake_services *f, unsigned i, unsigned region,
 	    c->old.size != old_size || c->new.size != new_size ||
 	    (old_size && c->old.base != old_base) ||
 	    (new_size && c->new.base != new_base)) {
-		fprintf(stderr, "change %u: region %u %#llx+%#llx -> "
-			"%#llx+%#llx\n", i, c->region,
-			(unsigned long long)c->old.base,
+		fprintf(stderr,
+			"change %u: region %u %#llx+%#llx -> "
+			"%#llx+%#llx\n",
+			i, c->region, (unsigned long long)c->old.base,
 			(unsigned long long)c->old.size,
 			(unsigned long long)c->new.base,
 			(unsigned long long)c->new.size);
@@ -417,8 +427,8 @@ test_bar_decode(struct fake_services *f)
 	CHECK(change_is(f, 0, 0, 0, 0, 0xc000, 32));
 	CHECK_EQ(r[0].base, 0xc000);
 	/* memory decode on (byte write): BARs 1, 2 (64-bit), 4 */
-	pci_config_write(pf, PCI_COMMAND, 1, PCI_COMMAND_IO |
-			 PCI_COMMAND_MEMORY);
+	pci_config_write(pf, PCI_COMMAND, 1,
+			 PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
 	CHECK_EQ(f->region_changes, 4);
 	CHECK(change_is(f, 1, 1, 0, 0, 0xfe000000, 4096));
 	CHECK(change_is(f, 2, 2, 0, 0, 0x100000000ull, 16384));
@@ -436,18 +446,15 @@ test_bar_decode(struct fake_services *f)
 
 	/* 64-bit: each dword takes effect at once */
 	pci_config_write(pf, 0x1c, 4, 2);
-	CHECK(change_is(f, 5, 2, 0x100000000ull, 16384, 0x200000000ull,
-			16384));
+	CHECK(change_is(f, 5, 2, 0x100000000ull, 16384, 0x200000000ull, 16384));
 	pci_config_write(pf, 0x18, 4, 0x80000000);
-	CHECK(change_is(f, 6, 2, 0x200000000ull, 16384, 0x280000000ull,
-			16384));
+	CHECK(change_is(f, 6, 2, 0x200000000ull, 16384, 0x280000000ull, 16384));
 	CHECK_EQ(r[2].base, 0x280000000ull);
 	CHECK_EQ(r[3].size, 0);
 	/* sizing with decode on: the top of the space is never claimed */
-	pci_config_write(pf, 0x18, 4, 0xffffffff);	/* hi still 2 */
-	CHECK(change_is(f, 7, 2, 0x280000000ull, 16384, 0x2ffffc000ull,
-			16384));
-	pci_config_write(pf, 0x1c, 4, 0xffffffff);	/* wraps: unmapped */
+	pci_config_write(pf, 0x18, 4, 0xffffffff); /* hi still 2 */
+	CHECK(change_is(f, 7, 2, 0x280000000ull, 16384, 0x2ffffc000ull, 16384));
+	pci_config_write(pf, 0x1c, 4, 0xffffffff); /* wraps: unmapped */
 	CHECK(change_is(f, 8, 2, 0x2ffffc000ull, 16384, 0, 0));
 	CHECK_EQ(r[2].size, 0);
 	/* back to 0: address 0 is not decoded either */
@@ -466,9 +473,9 @@ test_bar_decode(struct fake_services *f)
 	/* I/O BAR sized with decode on: above 64 KiB, unmapped */
 	pci_config_write(pf, 0x10, 4, 0xffffffff);
 	CHECK(change_is(f, 12, 0, 0xc000, 32, 0, 0));
-	pci_config_write(pf, 0x10, 4, 0xffe0);		/* last port ok */
+	pci_config_write(pf, 0x10, 4, 0xffe0); /* last port ok */
 	CHECK(change_is(f, 13, 0, 0, 0, 0xffe0, 32));
-	pci_config_write(pf, 0x10, 4, 0x10000);		/* beyond: no */
+	pci_config_write(pf, 0x10, 4, 0x10000); /* beyond: no */
 	CHECK(change_is(f, 14, 0, 0xffe0, 32, 0, 0));
 	pci_config_write(pf, 0x10, 4, 0xc000);
 	CHECK(change_is(f, 15, 0, 0, 0, 0xc000, 32));
@@ -518,13 +525,13 @@ test_bar_limits(struct fake_services *f)
 
 	fake_services_clear(f);
 	pci_config_write(pf, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
-	CHECK_EQ(f->region_changes, 0);		/* all BARs at 0 */
+	CHECK_EQ(f->region_changes, 0); /* all BARs at 0 */
 	/* 64-bit: up to 2^52 decodes, at or past it does not */
 	pci_config_write(pf, 0x1c, 4, 0x000fffff);
 	CHECK(change_is(f, 0, 2, 0, 0, 0xfffff00000000ull, 16384));
 	pci_config_write(pf, 0x18, 4, 0xffffc000);
-	CHECK(change_is(f, 1, 2, 0xfffff00000000ull, 16384,
-			0xfffffffffc000ull, 16384));
+	CHECK(change_is(f, 1, 2, 0xfffff00000000ull, 16384, 0xfffffffffc000ull,
+			16384));
 	pci_config_write(pf, 0x1c, 4, 0x00100000);
 	CHECK(change_is(f, 2, 2, 0xfffffffffc000ull, 16384, 0, 0));
 	pci_config_write(pf, 0x1c, 4, 0x80000000);
@@ -589,10 +596,10 @@ test_msi(struct fake_services *f)
 	/* MMC = log2(4), 64-bit, per-vector masking */
 	CHECK_EQ(pci_config_read(pf, c + 2, 2), 0x0184);
 	CHECK_EQ(pci_msi_notify(pf, 0), -ENODEV);
-	pci_config_write(pf, c + 4, 4, 0xfee00003);	/* bits 1:0 RO */
+	pci_config_write(pf, c + 4, 4, 0xfee00003); /* bits 1:0 RO */
 	CHECK_EQ(pci_config_read(pf, c + 4, 4), 0xfee00000);
 	pci_config_write(pf, c + 8, 4, 1);
-	pci_config_write(pf, c + 12, 4, 0xffff4020);	/* data is 16 bits */
+	pci_config_write(pf, c + 12, 4, 0xffff4020); /* data is 16 bits */
 	CHECK_EQ(pci_config_read(pf, c + 12, 4), 0x4020);
 	/* enable, 4 vectors (MME = 2) */
 	pci_config_write(pf, c + 2, 2, 0x0021);
@@ -628,9 +635,9 @@ test_msi(struct fake_services *f)
 	CHECK_EQ(pci_msi_notify(pf, 1), 0);
 	CHECK_EQ(f->msi_count, 5);
 	CHECK_EQ(pci_config_read(pf, c + 20, 4), 0x2);
-	pci_config_write(pf, c + 20, 4, 0);		/* RO */
+	pci_config_write(pf, c + 20, 4, 0); /* RO */
 	CHECK_EQ(pci_config_read(pf, c + 20, 4), 0x2);
-	CHECK_EQ(pci_msi_notify(pf, 0), 0);		/* unmasked one */
+	CHECK_EQ(pci_msi_notify(pf, 0), 0); /* unmasked one */
 	CHECK_EQ(f->msi_count, 6);
 	/* unmask with a byte write: the pending vector goes out */
 	pci_config_write(pf, c + 16, 1, 0);
@@ -669,7 +676,7 @@ test_msi(struct fake_services *f)
 	CHECK_EQ(pci_config_read(&t->pf, c + 2, 2), 0);
 	pci_config_write(&t->pf, c + 4, 4, 0xfee01000);
 	pci_config_write(&t->pf, c + 8, 2, 0x31);
-	pci_config_write(&t->pf, c + 2, 2, 0x71);	/* MME clamps to 0 */
+	pci_config_write(&t->pf, c + 2, 2, 0x71); /* MME clamps to 0 */
 	CHECK_EQ(pci_config_read(&t->pf, c + 2, 2), 1);
 	f->msi_count = 0;
 	CHECK_EQ(pci_msi_notify(&t->pf, 0), 0);
@@ -707,7 +714,7 @@ test_msix(struct fake_services *f)
 	CHECK_EQ(pci_config_read(pf, c + 2, 2), MSIX_VECTORS - 1);
 	CHECK_EQ(pci_config_read(pf, c + 4, 4), 0 | MSIX_BAR);
 	CHECK_EQ(pci_config_read(pf, c + 8, 4), MSIX_PBA | MSIX_BAR);
-	pci_config_write(pf, c + 2, 2, 0x3fff);		/* size is RO */
+	pci_config_write(pf, c + 2, 2, 0x3fff); /* size is RO */
 	CHECK_EQ(pci_config_read(pf, c + 2, 2), MSIX_VECTORS - 1);
 	CHECK_EQ(pci_msix_notify(pf, 0), -ENODEV);
 
@@ -717,7 +724,7 @@ test_msix(struct fake_services *f)
 	/* 8-byte address write, 4-byte data, unmask */
 	bar_wr(t, 0x20, 8, 0x00000001fee01000ull);
 	bar_wr(t, 0x28, 4, 0x55);
-	bar_wr(t, 0x2c, 4, 0xfffffffe);		/* only bit 0 exists */
+	bar_wr(t, 0x2c, 4, 0xfffffffe); /* only bit 0 exists */
 	CHECK_EQ(bar_rd(t, 0x20, 4), 0xfee01000);
 	CHECK_EQ(bar_rd(t, 0x24, 4), 1);
 	CHECK_EQ(bar_rd(t, 0x20, 8), 0x00000001fee01000ull);
@@ -731,7 +738,7 @@ test_msix(struct fake_services *f)
 	CHECK_EQ(f->msis[0].addr, 0x1fee01000ull);
 	CHECK_EQ(f->msis[0].data, 0x55);
 	CHECK_EQ(pci_msix_notify(pf, MSIX_VECTORS), -EINVAL);
-	CHECK_EQ(pci_msix_notify(pf, 0), 0);		/* masked entry */
+	CHECK_EQ(pci_msix_notify(pf, 0), 0); /* masked entry */
 	CHECK_EQ(f->msi_count, 1);
 	CHECK_EQ(bar_rd(t, MSIX_PBA, 4), 0x1);
 
@@ -741,7 +748,7 @@ test_msix(struct fake_services *f)
 	CHECK_EQ(pci_msix_notify(pf, 2), 0);
 	CHECK_EQ(f->msi_count, 1);
 	CHECK_EQ(bar_rd(t, MSIX_PBA, 8), 0x5);
-	bar_wr(t, MSIX_PBA, 8, 0);			/* PBA is read-only */
+	bar_wr(t, MSIX_PBA, 8, 0); /* PBA is read-only */
 	CHECK_EQ(bar_rd(t, MSIX_PBA, 4), 0x5);
 	/* unmask: the pending message goes out, its PBA bit clears */
 	bar_wr(t, 0x2c, 4, 0);
@@ -756,7 +763,7 @@ test_msix(struct fake_services *f)
 	CHECK_EQ(bar_rd(t, MSIX_PBA, 4), 0x5);
 	pci_config_write(pf, c + 2, 2, 0x8000);
 	CHECK_EQ(f->msi_count, 3);
-	CHECK_EQ(bar_rd(t, MSIX_PBA, 4), 0x1);	/* vector 0 still masked */
+	CHECK_EQ(bar_rd(t, MSIX_PBA, 4), 0x1); /* vector 0 still masked */
 
 	/* hostile accesses: wrong sizes, misaligned, straddling, outside */
 	f->msi_count = 0;
@@ -765,16 +772,16 @@ test_msix(struct fake_services *f)
 	bar_wr(t, 0x20, 2, 0xffff);
 	bar_wr(t, 0x20, 1, 0xff);
 	bar_wr(t, 0x22, 4, 0xffffffff);
-	bar_wr(t, 0x24, 8, ~0ull);			/* misaligned qword */
+	bar_wr(t, 0x24, 8, ~0ull); /* misaligned qword */
 	CHECK_EQ(bar_rd(t, 0x20, 8), 0x00000001fee01000ull);
 	CHECK_EQ(bar_rd(t, 0x22, 4), 0);
-	bar_wr(t, 0x7c, 8, ~0ull);			/* straddles the end */
+	bar_wr(t, 0x7c, 8, ~0ull); /* straddles the end */
 	CHECK_EQ(bar_rd(t, 0x7c, 4), 1);
 	t->bar_reads = 0;
-	CHECK_EQ(bar_rd(t, 0x80, 4), 0);		/* past the table */
-	CHECK_EQ(bar_rd(t, MSIX_PBA + 8, 4), 0);	/* past the PBA */
-	CHECK_EQ(t->bar_reads, 2);	/* not MSI-X's: the device's own */
-	CHECK(!pci_msix_mmio_read(pf, 1, 0, 4, &v));	/* other BAR */
+	CHECK_EQ(bar_rd(t, 0x80, 4), 0);	 /* past the table */
+	CHECK_EQ(bar_rd(t, MSIX_PBA + 8, 4), 0); /* past the PBA */
+	CHECK_EQ(t->bar_reads, 2); /* not MSI-X's: the device's own */
+	CHECK(!pci_msix_mmio_read(pf, 1, 0, 4, &v)); /* other BAR */
 	CHECK(!pci_msix_mmio_write(pf, 1, 0, 4, 0));
 	CHECK(pci_msix_mmio_read(pf, MSIX_BAR, 0x7e, 4, &v));
 	CHECK_EQ(v, 0);
@@ -783,13 +790,13 @@ test_msix(struct fake_services *f)
 
 	/* INTx unused while MSI-X is on; pci_irq_update uses vector 0 */
 	bar_wr(t, 0x0, 8, 0xfee02000);
-	bar_wr(t, 0x8, 8, 0x77);			/* data, unmasked */
+	bar_wr(t, 0x8, 8, 0x77); /* data, unmasked */
 	pci_irq_update(pf, true);
 	CHECK_EQ(f->intx_level[SLOT][0], false);
-	CHECK_EQ(f->msi_count, 2);	/* the pending one + the new edge */
+	CHECK_EQ(f->msi_count, 2); /* the pending one + the new edge */
 	CHECK_EQ(f->msis[1].data, 0x77);
 	CHECK_EQ(bar_rd(t, MSIX_PBA, 4), 0);
-	pci_config_write(pf, c + 3, 1, 0);		/* disable */
+	pci_config_write(pf, c + 3, 1, 0); /* disable */
 	CHECK(!pci_msix_enabled(pf));
 	CHECK_EQ(f->intx_level[SLOT][0], true);
 	pci_irq_update(pf, false);
@@ -820,7 +827,7 @@ test_intx(struct fake_services *f)
 	CHECK_EQ(f->intx_level[SLOT][0], true);
 	CHECK_EQ(f->intx_calls, 1);
 	CHECK(pci_config_read(pf, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
-	pci_set_irq(pf, true);				/* no change: no call */
+	pci_set_irq(pf, true); /* no change: no call */
 	CHECK_EQ(f->intx_calls, 1);
 	/* Interrupt Disable deasserts; status still shows the condition */
 	pci_config_write(pf, PCI_COMMAND + 1, 1, 0x04);
@@ -869,7 +876,7 @@ test_bus(struct fake_services *f)
 	CHECK_EQ(bus_add_pci(&bus, &b->dev), 0);
 	CHECK_EQ(bus_add_pci(&bus, &b->dev), -EEXIST);
 	device_init(&isa, NULL, &tops, "isa", &f->svc);
-	CHECK_EQ(bus_add_pci(&bus, &isa), -EINVAL);	/* not is_pci */
+	CHECK_EQ(bus_add_pci(&bus, &isa), -EINVAL); /* not is_pci */
 	CHECK(bus_find_pci(&bus, SBDF) == &a->dev);
 	CHECK(bus_find_pci(&bus, DEVICE_PCI_SBDF(0, 3, 0)) == &b->dev);
 	CHECK(bus_find_pci(&bus, DEVICE_PCI_SBDF(0, 3, 1)) == &c->dev);
@@ -881,8 +888,7 @@ test_bus(struct fake_services *f)
 	CHECK_EQ(bus_config_read(&bus, SBDF, 2, 2), 0x5678);
 	CHECK_EQ(bus_config_read(&bus, DEVICE_PCI_SBDF(0, 9, 0), 0, 4),
 		 0xffffffff);
-	CHECK_EQ(bus_config_read(&bus, DEVICE_PCI_SBDF(0, 9, 0), 0, 2),
-		 0xffff);
+	CHECK_EQ(bus_config_read(&bus, DEVICE_PCI_SBDF(0, 9, 0), 0, 2), 0xffff);
 	CHECK_EQ(bus.unclaimed, 2);
 	CHECK_EQ(bus_config_read(&bus, SBDF, 4094, 4), 0xffffffff);
 	CHECK_EQ(bus_config_read(&bus, SBDF, 0, 3), 0xffffff);
@@ -891,11 +897,12 @@ test_bus(struct fake_services *f)
 	CHECK_EQ(a->dev.stats.bad_accesses, 3);
 	bus_config_write(&bus, SBDF, PCI_INTERRUPT_LINE, 1, 0x0b);
 	CHECK_EQ(bus_config_read(&bus, SBDF, PCI_INTERRUPT_LINE, 1), 0x0b);
-	bus_config_write(&bus, SBDF, 4094, 4, 0xffffffff);	/* dropped */
+	bus_config_write(&bus, SBDF, 4094, 4, 0xffffffff); /* dropped */
 	bus_config_write(&bus, DEVICE_PCI_SBDF(0, 9, 0), 0x3c, 1, 1);
 	CHECK_EQ(bus.unclaimed, 3);
 	CHECK_EQ(bus_config_read(&bus, DEVICE_PCI_SBDF(0, 3, 0),
-				 PCI_INTERRUPT_LINE, 1), 0);
+				 PCI_INTERRUPT_LINE, 1),
+		 0);
 
 	CHECK_EQ(bus_remove_pci(&bus, &b->dev), 0);
 	CHECK_EQ(bus_remove_pci(&bus, &b->dev), -ENOENT);
@@ -924,7 +931,7 @@ test_sweep(struct fake_services *f)
 	fake_services_clear(f);
 	memcpy(init, pf->cfg, sizeof(init));
 	for (unsigned o = 0; o < DEVICE_PCI_CONFIG_SIZE; o++)
-		ro_mask[o] = (uint8_t)~(pf->wmask[o] | pf->w1cmask[o]);
+		ro_mask[o] = (uint8_t) ~(pf->wmask[o] | pf->w1cmask[o]);
 	/* derived read-only bits: interrupt status, MSI pending */
 	ro_mask[PCI_STATUS] &= (uint8_t)~PCI_STATUS_INTERRUPT;
 	for (unsigned o = t->msi_cap + 20; o < (unsigned)t->msi_cap + 24; o++)
@@ -941,9 +948,9 @@ test_sweep(struct fake_services *f)
 	 * interrupts and MSI-X table traffic mixed in */
 	for (unsigned i = 0; i < 1000000; i++) {
 		uint64_t r = rng();
-		unsigned size = (unsigned)(r >> 60) % 5;	/* 0..4 */
+		unsigned size = (unsigned)(r >> 60) % 5; /* 0..4 */
 		unsigned off = (r & 1) ? (unsigned)(r >> 8) % 4100 :
-			(unsigned)(r >> 8) % 256;
+					 (unsigned)(r >> 8) % 256;
 		uint32_t v = (uint32_t)(r >> 20);
 
 		if ((r & 0x1f0) == 0x10)
@@ -977,9 +984,10 @@ test_sweep(struct fake_services *f)
 			change_bad++;
 	}
 	/* the sweep did reach the interesting paths */
-	fprintf(stderr, "sweep: %u region changes, %llu MSIs, %llu masked, "
-		"%llu INTx changes, %llu refused\n", f->region_changes,
-		(unsigned long long)pf->stats.msi_sent,
+	fprintf(stderr,
+		"sweep: %u region changes, %llu MSIs, %llu masked, "
+		"%llu INTx changes, %llu refused\n",
+		f->region_changes, (unsigned long long)pf->stats.msi_sent,
 		(unsigned long long)pf->stats.msi_masked,
 		(unsigned long long)pf->stats.intx_changes,
 		(unsigned long long)pf->stats.bar_refused);

@@ -82,7 +82,8 @@ test_isa(struct fake_services *f)
 {
 	const struct device_type *type = device_type_find("pvpanic");
 	struct cfg_device cfg = {
-		.type = (char *)"pvpanic", .id = "panic",
+		.type = (char *)"pvpanic",
+		.id = "panic",
 	};
 	struct fake_stats st;
 	uint64_t v;
@@ -134,16 +135,17 @@ test_isa(struct fake_services *f)
 			rewind(tmp);
 			(void)!fread(logbuf, 1, sizeof(logbuf) - 1, tmp);
 			CHECK(strstr(logbuf, "error: panic: guest panicked"));
-			CHECK(strstr(logbuf,
-				     "error: panic: guest crash kernel loaded"));
+			CHECK(strstr(
+				logbuf,
+				"error: panic: guest crash kernel loaded"));
 		}
 		if (saved >= 0)
 			close(saved);
 		if (tmp)
 			fclose(tmp);
 	}
-	bus_write(&bus, BUS_SPACE_PORT, 0x505, 1, 0x84);	/* unknown */
-	bus_write(&bus, BUS_SPACE_PORT, 0x505, 1, 0);		/* nothing */
+	bus_write(&bus, BUS_SPACE_PORT, 0x505, 1, 0x84); /* unknown */
+	bus_write(&bus, BUS_SPACE_PORT, 0x505, 1, 0);	 /* nothing */
 	CHECK_EQ(fake_stat(dev, "panicked"), 1);
 	CHECK_EQ(fake_stat(dev, "crash_loaded"), 1);
 	CHECK_EQ(fake_stat(dev, "unknown"), 1);
@@ -213,8 +215,10 @@ test_pci(struct fake_services *f)
 {
 	const struct device_type *type = device_type_find("pvpanic-pci");
 	struct cfg_device cfg = {
-		.type = (char *)"pvpanic-pci", .id = "ppanic",
-		.keys = CFG_KEY_PCI, .pci_sbdf = SBDF,
+		.type = (char *)"pvpanic-pci",
+		.id = "ppanic",
+		.keys = CFG_KEY_PCI,
+		.pci_sbdf = SBDF,
 	};
 	struct device *dev = NULL;
 	struct bus bus;
@@ -240,7 +244,7 @@ test_pci(struct fake_services *f)
 	CHECK_EQ(bus_config_read(&bus, SBDF, 8, 4), 0x08800001);
 	CHECK_EQ(bus_config_read(&bus, SBDF, 0x2c, 4), 0x11001af4);
 	CHECK_EQ(bus_config_read(&bus, SBDF, PCI_INTERRUPT_PIN, 1), 0);
-	CHECK_EQ(bus_config_read(&bus, SBDF, 0x10, 4), 0);	/* mem32 */
+	CHECK_EQ(bus_config_read(&bus, SBDF, 0x10, 4), 0); /* mem32 */
 	bus_config_write(&bus, SBDF, 0x10, 4, 0xffffffff);
 	CHECK_EQ(bus_config_read(&bus, SBDF, 0x10, 4), 0xfffff000);
 	bus_config_write(&bus, SBDF, 0x14, 4, 0xffffffff);
@@ -286,19 +290,17 @@ test_pci(struct fake_services *f)
 static void
 test_yaml(struct fake_services *f)
 {
-	static const char yaml[] =
-		"devices:\n"
-		"  - type: pvpanic\n"
-		"    id: p1\n"
-		"  - type: pvpanic-pci\n"
-		"    id: p2\n"
-		"    pci: \"00:06.0\"\n"
-		"    on-panic: crash\n";
-	static const char bad[] =
-		"devices:\n"
-		"  - type: pvpanic\n"
-		"    id: p1\n"
-		"    on-panic: reboot\n";
+	static const char yaml[] = "devices:\n"
+				   "  - type: pvpanic\n"
+				   "    id: p1\n"
+				   "  - type: pvpanic-pci\n"
+				   "    id: p2\n"
+				   "    pci: \"00:06.0\"\n"
+				   "    on-panic: crash\n";
+	static const char bad[] = "devices:\n"
+				  "  - type: pvpanic\n"
+				  "    id: p1\n"
+				  "    on-panic: reboot\n";
 	struct cfg *cfg = NULL;
 	struct device *dev = NULL;
 	FILE *errs = tmpfile();
@@ -309,8 +311,7 @@ test_yaml(struct fake_services *f)
 	CHECK_EQ(r, 0);
 	if (r == 0 && cfg && cfg->device_count == 2) {
 		const struct device_type *isa = device_type_find("pvpanic");
-		const struct device_type *pci =
-			device_type_find("pvpanic-pci");
+		const struct device_type *pci = device_type_find("pvpanic-pci");
 
 		/* the default, as config/ resolved it */
 		CHECK_EQ(cfg_device_extra_enum(&cfg->devices[0], "on-panic"),

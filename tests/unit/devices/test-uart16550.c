@@ -69,7 +69,7 @@ test_reset_values(void)
 	CHECK_EQ(uart16550_read(&u, LCR), 0);
 	CHECK_EQ(uart16550_read(&u, MCR), 0);
 	CHECK_EQ(uart16550_read(&u, LSR), 0x60);
-	CHECK_EQ(uart16550_read(&u, MSR), 0xb0);	/* CTS DSR DCD, no deltas */
+	CHECK_EQ(uart16550_read(&u, MSR), 0xb0); /* CTS DSR DCD, no deltas */
 	CHECK_EQ(uart16550_read(&u, SCR), 0);
 	CHECK_EQ(uart16550_read(&u, 8), 0xff);
 	CHECK_EQ(rec.calls, 0);
@@ -105,9 +105,9 @@ test_scratch_lcr_ier(void)
 	CHECK_EQ(uart16550_read(&u, LCR), 0x5b);
 	uart16550_write(&u, LCR, 0x03);
 	uart16550_write(&u, IER, 0xff);
-	CHECK_EQ(uart16550_read(&u, IER), 0x0f);	/* 4 bits */
+	CHECK_EQ(uart16550_read(&u, IER), 0x0f); /* 4 bits */
 	uart16550_write(&u, MCR, 0xff);
-	CHECK_EQ(uart16550_read(&u, MCR), 0x1f);	/* 5 bits */
+	CHECK_EQ(uart16550_read(&u, MCR), 0x1f); /* 5 bits */
 	/* read-only registers ignore writes */
 	uart16550_write(&u, MCR, 0);
 	uart16550_write(&u, LSR, 0x00);
@@ -125,7 +125,7 @@ test_divisor_latch(void)
 
 	setup(&u, &rec, NULL);
 	uart16550_write(&u, IER, 0x05);
-	uart16550_write(&u, LCR, 0x83);		/* DLAB, 8N1 */
+	uart16550_write(&u, LCR, 0x83); /* DLAB, 8N1 */
 	uart16550_write(&u, DLL, 0x01);
 	uart16550_write(&u, DLM, 0x02);
 	CHECK_EQ(uart16550_read(&u, DLL), 0x01);
@@ -150,14 +150,14 @@ test_rx_16450(void)
 	struct irq_rec rec;
 
 	setup(&u, &rec, NULL);
-	uart16550_write(&u, MCR, 0x08);		/* OUT2 */
+	uart16550_write(&u, MCR, 0x08); /* OUT2 */
 	uart16550_write(&u, IER, 0x01);
 	CHECK(!rec.level);
 	CHECK_EQ(uart16550_can_receive(&u), 1);
 	feed(&u, "A");
 	CHECK_EQ(uart16550_can_receive(&u), 0);
 	CHECK(rec.level);
-	CHECK_EQ(uart16550_read(&u, IIR), 0x04);	/* no FIFO bits */
+	CHECK_EQ(uart16550_read(&u, IIR), 0x04); /* no FIFO bits */
 	CHECK_EQ(uart16550_read(&u, LSR) & 0x01, 0x01);
 	CHECK_EQ(uart16550_read(&u, RBR), 'A');
 	CHECK(!rec.level);
@@ -167,12 +167,12 @@ test_rx_16450(void)
 	feed(&u, "BC");
 	CHECK_EQ(u.stats.rx_overruns, 1);
 	uart16550_write(&u, IER, 0x05);
-	CHECK_EQ(uart16550_read(&u, IIR), 0x06);	/* RLS beats RDA */
-	CHECK_EQ(uart16550_read(&u, LSR), 0x63);	/* DR | OE | THRE TEMT */
-	CHECK_EQ(uart16550_read(&u, LSR), 0x61);	/* OE cleared by read */
+	CHECK_EQ(uart16550_read(&u, IIR), 0x06); /* RLS beats RDA */
+	CHECK_EQ(uart16550_read(&u, LSR), 0x63); /* DR | OE | THRE TEMT */
+	CHECK_EQ(uart16550_read(&u, LSR), 0x61); /* OE cleared by read */
 	CHECK_EQ(uart16550_read(&u, IIR), 0x04);
 	CHECK_EQ(uart16550_read(&u, RBR), 'C');
-	CHECK_EQ(uart16550_read(&u, RBR), 'C');	/* empty: last value */
+	CHECK_EQ(uart16550_read(&u, RBR), 'C'); /* empty: last value */
 	CHECK_EQ(uart16550_read(&u, IIR), 0x01);
 	uart16550_fini(&u);
 }
@@ -180,8 +180,14 @@ test_rx_16450(void)
 static void
 test_fifo_triggers(void)
 {
-	static const struct { uint8_t fcr; unsigned level; } t[] = {
-		{ 0x01, 1 }, { 0x41, 4 }, { 0x81, 8 }, { 0xc1, 14 },
+	static const struct {
+		uint8_t fcr;
+		unsigned level;
+	} t[] = {
+		{ 0x01, 1 },
+		{ 0x41, 4 },
+		{ 0x81, 8 },
+		{ 0xc1, 14 },
 	};
 	struct uart16550 u;
 	struct irq_rec rec;
@@ -190,7 +196,7 @@ test_fifo_triggers(void)
 	uart16550_write(&u, MCR, 0x08);
 	uart16550_write(&u, IER, 0x01);
 	for (unsigned i = 0; i < 4; i++) {
-		uart16550_write(&u, FCR, t[i].fcr | 0x06);	/* + resets */
+		uart16550_write(&u, FCR, t[i].fcr | 0x06); /* + resets */
 		CHECK_EQ(uart16550_read(&u, IIR), 0xc1);
 		for (unsigned n = 0; n + 1 < t[i].level; n++)
 			feed(&u, "x");
@@ -200,7 +206,7 @@ test_fifo_triggers(void)
 		CHECK_EQ(uart16550_read(&u, IIR), 0xc4);
 		CHECK(rec.level);
 		CHECK_EQ(uart16550_can_receive(&u), 16 - t[i].level);
-		(void)uart16550_read(&u, RBR);	/* one below trigger */
+		(void)uart16550_read(&u, RBR); /* one below trigger */
 		CHECK_EQ(uart16550_read(&u, IIR), 0xc1);
 		CHECK(!rec.level);
 	}
@@ -217,7 +223,7 @@ test_fifo_overrun_and_reset(void)
 	setup(&u, &rec, NULL);
 	uart16550_write(&u, FCR, 0x07);
 	CHECK_EQ(uart16550_can_receive(&u), 16);
-	feed(&u, "0123456789abcdefZ");	/* 17 bytes */
+	feed(&u, "0123456789abcdefZ"); /* 17 bytes */
 	CHECK_EQ(u.stats.rx_overruns, 1);
 	CHECK_EQ(u.rx_count, 16);
 	CHECK_EQ(uart16550_read(&u, LSR), 0x63);
@@ -249,19 +255,19 @@ test_thre(void)
 	struct uart16550 u;
 	struct irq_rec rec;
 
-	setup(&u, &rec, NULL);	/* no back-end: output discarded */
+	setup(&u, &rec, NULL); /* no back-end: output discarded */
 	uart16550_write(&u, MCR, 0x08);
-	uart16550_write(&u, IER, 0x02);	/* enable while empty: fires */
+	uart16550_write(&u, IER, 0x02); /* enable while empty: fires */
 	CHECK(rec.level);
 	CHECK_EQ(uart16550_read(&u, IIR), 0x02);
-	CHECK(!rec.level);			/* IIR read cleared it */
+	CHECK(!rec.level); /* IIR read cleared it */
 	CHECK_EQ(uart16550_read(&u, IIR), 0x01);
-	uart16550_write(&u, IER, 0x02);	/* no change: no new THRE */
+	uart16550_write(&u, IER, 0x02); /* no change: no new THRE */
 	CHECK_EQ(uart16550_read(&u, IIR), 0x01);
 	uart16550_write(&u, IER, 0x00);
 	uart16550_write(&u, IER, 0x02);
 	CHECK_EQ(uart16550_read(&u, IIR), 0x02);
-	uart16550_write(&u, THR, 'a');	/* sent at once: empty again */
+	uart16550_write(&u, THR, 'a'); /* sent at once: empty again */
 	CHECK_EQ(uart16550_read(&u, LSR), 0x60);
 	CHECK_EQ(uart16550_read(&u, IIR), 0x02);
 	CHECK_EQ(u.stats.tx_bytes, 1);
@@ -271,7 +277,7 @@ test_thre(void)
 	feed(&u, "r");
 	CHECK_EQ(uart16550_read(&u, IIR), 0x04);
 	CHECK_EQ(uart16550_read(&u, RBR), 'r');
-	CHECK_EQ(uart16550_read(&u, IIR), 0x02);	/* still latched */
+	CHECK_EQ(uart16550_read(&u, IIR), 0x02); /* still latched */
 	CHECK_EQ(uart16550_read(&u, IIR), 0x01);
 	uart16550_fini(&u);
 }
@@ -287,19 +293,19 @@ test_priorities(void)
 	/* produce an MSR delta: into loopback (lines change) and out */
 	uart16550_write(&u, MCR, 0x18);
 	uart16550_write(&u, MCR, 0x08);
-	feed(&u, "0123456789abcdefXY");	/* full + overrun */
-	uart16550_write(&u, IER, 0x0f);	/* THRE latched too */
+	feed(&u, "0123456789abcdefXY"); /* full + overrun */
+	uart16550_write(&u, IER, 0x0f); /* THRE latched too */
 	CHECK(rec.level);
 	CHECK_EQ(uart16550_read(&u, IIR), 0xc6);
-	CHECK_EQ(uart16550_read(&u, IIR), 0xc6);	/* until LSR read */
+	CHECK_EQ(uart16550_read(&u, IIR), 0xc6); /* until LSR read */
 	(void)uart16550_read(&u, LSR);
 	CHECK_EQ(uart16550_read(&u, IIR), 0xc4);
 	for (int i = 0; i < 16; i++)
 		(void)uart16550_read(&u, RBR);
 	CHECK_EQ(uart16550_read(&u, IIR), 0xc2);
-	CHECK_EQ(uart16550_read(&u, IIR), 0xc0);	/* modem status */
+	CHECK_EQ(uart16550_read(&u, IIR), 0xc0); /* modem status */
 	CHECK(rec.level);
-	CHECK_EQ(uart16550_read(&u, MSR) & 0x0f, 0x03);	/* DCTS DDSR */
+	CHECK_EQ(uart16550_read(&u, MSR) & 0x0f, 0x03); /* DCTS DDSR */
 	CHECK_EQ(uart16550_read(&u, IIR), 0xc1);
 	CHECK(!rec.level);
 	uart16550_fini(&u);
@@ -310,9 +316,11 @@ test_out2_gating(void)
 {
 	struct fake_services f;
 	struct cfg_device cfg = {
-		.type = (char *)"uart16550", .id = "com1",
+		.type = (char *)"uart16550",
+		.id = "com1",
 		.keys = CFG_KEY_PORT | CFG_KEY_IRQ,
-		.port = 0x3f8, .irq = 4,
+		.port = 0x3f8,
+		.irq = 4,
 	};
 	const struct device_type *type = device_type_find("uart16550");
 	struct device *dev = NULL;
@@ -343,15 +351,15 @@ test_out2_gating(void)
 	bus_init(&bus);
 	CHECK_EQ(bus_add(&bus, dev, 0), 0);
 
-	bus_write(&bus, BUS_SPACE_PORT, 0x3f9, 1, 0x02);	/* THRE pending */
-	CHECK_EQ(f.isa_calls[4], 0);			/* OUT2 clear */
-	bus_write(&bus, BUS_SPACE_PORT, 0x3fc, 1, 0x0b);	/* DTR RTS OUT2 */
+	bus_write(&bus, BUS_SPACE_PORT, 0x3f9, 1, 0x02); /* THRE pending */
+	CHECK_EQ(f.isa_calls[4], 0);			 /* OUT2 clear */
+	bus_write(&bus, BUS_SPACE_PORT, 0x3fc, 1, 0x0b); /* DTR RTS OUT2 */
 	CHECK_EQ(f.isa_calls[4], 1);
 	CHECK(f.isa_level[4]);
-	bus_write(&bus, BUS_SPACE_PORT, 0x3fc, 1, 0x0b);	/* no change */
+	bus_write(&bus, BUS_SPACE_PORT, 0x3fc, 1, 0x0b); /* no change */
 	bus_write(&bus, BUS_SPACE_PORT, 0x3ff, 1, 0x42);
 	CHECK_EQ(f.isa_calls[4], 1);
-	bus_write(&bus, BUS_SPACE_PORT, 0x3fc, 1, 0x03);	/* OUT2 off */
+	bus_write(&bus, BUS_SPACE_PORT, 0x3fc, 1, 0x03); /* OUT2 off */
 	CHECK_EQ(f.isa_calls[4], 2);
 	CHECK(!f.isa_level[4]);
 	bus_write(&bus, BUS_SPACE_PORT, 0x3fc, 1, 0x0b);
@@ -392,21 +400,21 @@ test_loopback_and_msr(void)
 	CHECK_EQ(chardev_open_fds(ev, sv[0], sv[0], true, "lb", &cd), 0);
 	setup(&u, &rec, cd);
 	CHECK_EQ(uart16550_read(&u, MSR), 0xb0);
-	uart16550_write(&u, MCR, 0x10);		/* loop, all outputs off */
-	CHECK_EQ(uart16550_read(&u, MSR), 0x0b);	/* CTS DSR DCD dropped */
-	CHECK_EQ(uart16550_read(&u, MSR), 0x00);	/* deltas cleared */
-	CHECK_EQ(uart16550_can_receive(&u), 0);	/* input disconnected */
-	uart16550_write(&u, MCR, 0x12);		/* RTS -> CTS */
+	uart16550_write(&u, MCR, 0x10);		 /* loop, all outputs off */
+	CHECK_EQ(uart16550_read(&u, MSR), 0x0b); /* CTS DSR DCD dropped */
+	CHECK_EQ(uart16550_read(&u, MSR), 0x00); /* deltas cleared */
+	CHECK_EQ(uart16550_can_receive(&u), 0);	 /* input disconnected */
+	uart16550_write(&u, MCR, 0x12);		 /* RTS -> CTS */
 	CHECK_EQ(uart16550_read(&u, MSR), 0x11);
-	uart16550_write(&u, MCR, 0x11);		/* DTR -> DSR */
+	uart16550_write(&u, MCR, 0x11); /* DTR -> DSR */
 	CHECK_EQ(uart16550_read(&u, MSR), 0x23);
-	uart16550_write(&u, MCR, 0x14);		/* OUT1 -> RI: no delta on rise */
+	uart16550_write(&u, MCR, 0x14); /* OUT1 -> RI: no delta on rise */
 	CHECK_EQ(uart16550_read(&u, MSR), 0x42);
-	uart16550_write(&u, MCR, 0x18);		/* RI falls: TERI; OUT2 -> DCD */
+	uart16550_write(&u, MCR, 0x18); /* RI falls: TERI; OUT2 -> DCD */
 	CHECK_EQ(uart16550_read(&u, MSR), 0x8c);
 	/* MSR interrupt in loopback, gated by OUT2 */
 	uart16550_write(&u, IER, 0x08);
-	uart16550_write(&u, MCR, 0x1a);		/* CTS rises */
+	uart16550_write(&u, MCR, 0x1a); /* CTS rises */
 	CHECK(rec.level);
 	CHECK_EQ(uart16550_read(&u, IIR), 0x00);
 	(void)uart16550_read(&u, MSR);
@@ -422,7 +430,7 @@ test_loopback_and_msr(void)
 	uart16550_write(&u, FCR, 0x01);
 	for (int i = 0; i < 17; i++)
 		uart16550_write(&u, THR, (uint8_t)('a' + i));
-	CHECK_EQ(uart16550_read(&u, LSR), 0x63);	/* overrun via loopback */
+	CHECK_EQ(uart16550_read(&u, LSR), 0x63); /* overrun via loopback */
 	CHECK_EQ(uart16550_read(&u, RBR), 'a');
 	pump_for(base, 20);
 	CHECK_EQ(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), -1);
@@ -447,10 +455,10 @@ test_rx_timeout(void)
 
 	setup(&u, &rec, NULL);
 	uart16550_write(&u, LCR, 0x80);
-	uart16550_write(&u, DLL, 1);			/* 115200: 1 ms floor */
+	uart16550_write(&u, DLL, 1); /* 115200: 1 ms floor */
 	uart16550_write(&u, DLM, 0);
 	uart16550_write(&u, LCR, 0x03);
-	uart16550_write(&u, FCR, 0x41);		/* trigger 4 */
+	uart16550_write(&u, FCR, 0x41); /* trigger 4 */
 	uart16550_write(&u, IER, 0x01);
 	uart16550_write(&u, MCR, 0x08);
 	feed(&u, "ab");
@@ -458,20 +466,20 @@ test_rx_timeout(void)
 	PUMP_UNTIL(base, rec.level, 500);
 	CHECK(rec.level);
 	CHECK_EQ(uart16550_read(&u, IIR), 0xcc);
-	CHECK_EQ(uart16550_read(&u, RBR), 'a');	/* read clears, restarts */
+	CHECK_EQ(uart16550_read(&u, RBR), 'a'); /* read clears, restarts */
 	CHECK(!rec.level);
 	CHECK_EQ(uart16550_read(&u, IIR), 0xc1);
 	PUMP_UNTIL(base, rec.level, 500);
 	CHECK_EQ(uart16550_read(&u, IIR), 0xcc);
 	CHECK_EQ(uart16550_read(&u, RBR), 'b');
-	pump_for(base, 20);				/* empty: no timeout */
+	pump_for(base, 20); /* empty: no timeout */
 	CHECK_EQ(uart16550_read(&u, IIR), 0xc1);
 	CHECK(!rec.level);
 
 	/* at 50 baud four characters take 800 ms: no timeout after 50 ms */
 	uart16550_write(&u, LCR, 0x83);
 	uart16550_write(&u, DLL, 0x00);
-	uart16550_write(&u, DLM, 0x09);		/* 2304 */
+	uart16550_write(&u, DLM, 0x09); /* 2304 */
 	uart16550_write(&u, LCR, 0x03);
 	feed(&u, "c");
 	pump_for(base, 50);
@@ -518,7 +526,7 @@ test_flow_tx(void)
 	}
 	CHECK(stalls > 0);
 	CHECK(sent < TOTAL);
-	CHECK_EQ(uart16550_read(&u, LSR) & 0x60, 0);	/* THRE TEMT clear */
+	CHECK_EQ(uart16550_read(&u, LSR) & 0x60, 0); /* THRE TEMT clear */
 	/* now a slow reader: drain bit by bit while the guest keeps polling */
 	polls = 0;
 	while ((sent < TOTAL || recvd < sent) && polls < 2000000) {
@@ -530,8 +538,9 @@ test_flow_tx(void)
 				uart16550_write(&u, THR, (uint8_t)(sent * 7));
 		}
 		(void)event_base_loop(base, EVLOOP_NONBLOCK);
-		r = recv(sv[1], got + recvd, TOTAL - recvd < 3000 ?
-			 TOTAL - recvd : 3000, MSG_DONTWAIT);
+		r = recv(sv[1], got + recvd,
+			 TOTAL - recvd < 3000 ? TOTAL - recvd : 3000,
+			 MSG_DONTWAIT);
 		if (r > 0)
 			recvd += (size_t)r;
 	}
@@ -568,13 +577,13 @@ test_flow_rx(void)
 	CHECK_EQ(chardev_open_fds(ev, sv[0], sv[0], true, "rx", &cd), 0);
 	setup(&u, &rec, cd);
 	uart16550_write(&u, LCR, 0x80);
-	uart16550_write(&u, DLL, 1);		/* fast timeout */
+	uart16550_write(&u, DLL, 1); /* fast timeout */
 	uart16550_write(&u, LCR, 0x03);
-	uart16550_write(&u, FCR, 0x81);	/* trigger 8 */
+	uart16550_write(&u, FCR, 0x81); /* trigger 8 */
 	uart16550_write(&u, IER, 0x01);
 	uart16550_write(&u, MCR, 0x08);
 	CHECK_EQ(send(sv[1], out, TOTAL, 0), TOTAL);
-	pump_for(base, 30);			/* the guest sleeps */
+	pump_for(base, 30); /* the guest sleeps */
 	CHECK_EQ(u.rx_count, 16);
 	CHECK(rec.level);
 	while (n < TOTAL && rounds++ < 100000) {

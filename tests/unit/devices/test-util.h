@@ -12,41 +12,41 @@
 
 static int t_passed, t_failed;
 
-#define CHECK(cond)							\
-	do {								\
-		if (cond) {						\
-			t_passed++;					\
-		} else {						\
-			t_failed++;					\
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n",	\
-				__FILE__, __LINE__, #cond);		\
-		}							\
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (cond) {                                                    \
+			t_passed++;                                            \
+		} else {                                                       \
+			t_failed++;                                            \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
+				__LINE__, #cond);                              \
+		}                                                              \
 	} while (0)
 
-#define CHECK_EQ(a, b)							\
-	do {								\
-		unsigned long long a_ = (unsigned long long)(a);	\
-		unsigned long long b_ = (unsigned long long)(b);	\
-		if (a_ == b_) {						\
-			t_passed++;					\
-		} else {						\
-			t_failed++;					\
-			fprintf(stderr,					\
-				"%s:%d: CHECK failed: %s == %s "	\
-				"(0x%llx != 0x%llx)\n", __FILE__,	\
-				__LINE__, #a, #b, a_, b_);		\
-		}							\
+#define CHECK_EQ(a, b)                                               \
+	do {                                                         \
+		unsigned long long a_ = (unsigned long long)(a);     \
+		unsigned long long b_ = (unsigned long long)(b);     \
+		if (a_ == b_) {                                      \
+			t_passed++;                                  \
+		} else {                                             \
+			t_failed++;                                  \
+			fprintf(stderr,                              \
+				"%s:%d: CHECK failed: %s == %s "     \
+				"(0x%llx != 0x%llx)\n",              \
+				__FILE__, __LINE__, #a, #b, a_, b_); \
+		}                                                    \
 	} while (0)
 
 /* Run the loop without blocking until cond holds or ms milliseconds pass. */
-#define PUMP_UNTIL(base, cond, ms)					\
-	do {								\
-		for (int pump_i_ = 0; pump_i_ <= (ms) * 2; pump_i_++) {	\
-			(void)event_base_loop((base), EVLOOP_NONBLOCK);	\
-			if (cond)					\
-				break;					\
-			usleep(500);					\
-		}							\
+#define PUMP_UNTIL(base, cond, ms)                                      \
+	do {                                                            \
+		for (int pump_i_ = 0; pump_i_ <= (ms)*2; pump_i_++) {   \
+			(void)event_base_loop((base), EVLOOP_NONBLOCK); \
+			if (cond)                                       \
+				break;                                  \
+			usleep(500);                                    \
+		}                                                       \
 	} while (0)
 
 static inline void

@@ -15,17 +15,17 @@
 #include "fake-services.h"
 #include "test-util.h"
 
-#define MEM_SIZE (1u << 20)
-#define DESC_GPA 0x10000u
+#define MEM_SIZE  (1u << 20)
+#define DESC_GPA  0x10000u
 #define AVAIL_GPA 0x20000u
-#define USED_GPA 0x30000u
-#define TABLE_GPA 0x40000u		/* indirect tables */
-#define BUF_GPA 0x80000u		/* data buffers */
+#define USED_GPA  0x30000u
+#define TABLE_GPA 0x40000u /* indirect tables */
+#define BUF_GPA	  0x80000u /* data buffers */
 
-#define F_INDIRECT (UINT64_C(1) << VIRTIO_F_INDIRECT_DESC)
+#define F_INDIRECT  (UINT64_C(1) << VIRTIO_F_INDIRECT_DESC)
 #define F_EVENT_IDX (UINT64_C(1) << VIRTIO_F_EVENT_IDX)
 
-#define R 0				/* device-readable */
+#define R 0 /* device-readable */
 #define W VIRTQ_DESC_F_WRITE
 #define N VIRTQ_DESC_F_NEXT
 #define I VIRTQ_DESC_F_INDIRECT
@@ -80,8 +80,8 @@ put_desc_at(struct drv *d, uint64_t gpa, uint64_t addr, uint32_t len,
 }
 
 static void
-put_desc(struct drv *d, unsigned i, uint64_t addr, uint32_t len,
-	 uint16_t flags, uint16_t next)
+put_desc(struct drv *d, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
+	 uint16_t next)
 {
 	put_desc_at(d, d->desc + 16 * i, addr, len, flags, next);
 }
@@ -101,12 +101,12 @@ set_avail_idx(struct drv *d, uint16_t idx)
 	put16(d, d->avail + 2, idx);
 }
 
-#define USED_IDX(d) get16((d), (d)->used + 2)
-#define USED_FLAGS(d) get16((d), (d)->used)
-#define USED_ID(d, i) get32((d), (d)->used + 4 + 8 * ((i) % (d)->size))
-#define USED_LEN(d, i) get32((d), (d)->used + 8 + 8 * ((i) % (d)->size))
-#define AVAIL_EVENT(d) get16((d), (d)->used + 4 + 8 * (d)->size)
-#define SET_USED_EVENT(d, v) put16((d), (d)->avail + 4 + 2 * (d)->size, (v))
+#define USED_IDX(d)	      get16((d), (d)->used + 2)
+#define USED_FLAGS(d)	      get16((d), (d)->used)
+#define USED_ID(d, i)	      get32((d), (d)->used + 4 + 8 * ((i) % (d)->size))
+#define USED_LEN(d, i)	      get32((d), (d)->used + 8 + 8 * ((i) % (d)->size))
+#define AVAIL_EVENT(d)	      get16((d), (d)->used + 4 + 8 * (d)->size)
+#define SET_USED_EVENT(d, v)  put16((d), (d)->avail + 4 + 2 * (d)->size, (v))
 #define SET_AVAIL_FLAGS(d, v) put16((d), (d)->avail, (v))
 
 static void
@@ -120,8 +120,8 @@ drv_init_at(struct drv *d, unsigned size, uint64_t features, uint64_t desc,
 	d->avail = avail;
 	d->used = used;
 	virtqueue_init(&d->vq, &d->f.svc);
-	CHECK_EQ(virtqueue_configure(&d->vq, size, desc, avail, used,
-				     features), 0);
+	CHECK_EQ(virtqueue_configure(&d->vq, size, desc, avail, used, features),
+		 0);
 }
 
 static void
@@ -170,31 +170,39 @@ test_configure(void)
 
 	CHECK_EQ(fake_services_init(&f, MEM_SIZE), 0);
 	virtqueue_init(&vq, &f.svc);
-	CHECK_EQ(virtqueue_enable(&vq), -EINVAL);	/* not configured */
+	CHECK_EQ(virtqueue_enable(&vq), -EINVAL); /* not configured */
 	for (unsigned i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++)
 		CHECK_EQ(virtqueue_configure(&vq, bad_sizes[i], DESC_GPA,
-					     AVAIL_GPA, USED_GPA, 0), -EINVAL);
+					     AVAIL_GPA, USED_GPA, 0),
+			 -EINVAL);
 	CHECK_EQ(virtqueue_configure(&vq, 1, DESC_GPA, AVAIL_GPA, USED_GPA, 0),
 		 0);
 	CHECK_EQ(virtqueue_configure(&vq, 1024, DESC_GPA, AVAIL_GPA, USED_GPA,
-				     0), 0);
+				     0),
+		 0);
 	/* Alignment 16 / 2 / 4. */
 	CHECK_EQ(virtqueue_configure(&vq, 8, DESC_GPA + 8, AVAIL_GPA, USED_GPA,
-				     0), -EINVAL);
+				     0),
+		 -EINVAL);
 	CHECK_EQ(virtqueue_configure(&vq, 8, DESC_GPA, AVAIL_GPA + 1, USED_GPA,
-				     0), -EINVAL);
+				     0),
+		 -EINVAL);
 	CHECK_EQ(virtqueue_configure(&vq, 8, DESC_GPA, AVAIL_GPA, USED_GPA + 2,
-				     0), -EINVAL);
+				     0),
+		 -EINVAL);
 	/* Areas that wrap past 2^64. */
 	CHECK_EQ(virtqueue_configure(&vq, 8, UINT64_MAX - 15, AVAIL_GPA,
-				     USED_GPA, 0), -EINVAL);
+				     USED_GPA, 0),
+		 -EINVAL);
 	CHECK_EQ(virtqueue_configure(&vq, 8, DESC_GPA, AVAIL_GPA,
-				     UINT64_MAX - 3, 0), -EINVAL);
-	CHECK_EQ(virtqueue_enable(&vq), -EINVAL);	/* the failure cleared */
+				     UINT64_MAX - 3, 0),
+		 -EINVAL);
+	CHECK_EQ(virtqueue_enable(&vq), -EINVAL); /* the failure cleared */
 
 	/* Rings outside guest memory: enable fails, nothing stays mapped. */
 	CHECK_EQ(virtqueue_configure(&vq, 8, DESC_GPA, MEM_SIZE - 8, USED_GPA,
-				     0), 0);
+				     0),
+		 0);
 	CHECK_EQ(virtqueue_enable(&vq), -EFAULT);
 	CHECK_EQ(f.maps_held, 0);
 	CHECK(!vq.enabled);
@@ -245,7 +253,7 @@ test_single(void)
 	CHECK_EQ(USED_IDX(&d), 1);
 	CHECK_EQ(USED_ID(&d, 0), 5);
 	CHECK_EQ(USED_LEN(&d, 0), 0);
-	CHECK_EQ(virtqueue_push(&d.vq, 8, 0), -EINVAL);	/* our bug */
+	CHECK_EQ(virtqueue_push(&d.vq, 8, 0), -EINVAL); /* our bug */
 	CHECK_EQ(USED_IDX(&d), 1);
 	CHECK_EQ(d.vq.stats.pops, 1);
 	CHECK_EQ(d.vq.stats.pushes, 1);
@@ -351,13 +359,13 @@ test_notify_flags(void)
 	struct drv d;
 
 	drv_init(&d, 8, 0);
-	CHECK(!virtqueue_should_notify(&d.vq));		/* nothing pushed */
+	CHECK(!virtqueue_should_notify(&d.vq)); /* nothing pushed */
 	put_desc(&d, 0, BUF_GPA, 8, R, 0);
 	offer(&d, 0);
 	CHECK_EQ(virtqueue_pop(&d.vq, &d.chain), 0);
 	CHECK_EQ(virtqueue_push(&d.vq, 0, 0), 0);
 	CHECK(virtqueue_should_notify(&d.vq));
-	CHECK(!virtqueue_should_notify(&d.vq));		/* already told */
+	CHECK(!virtqueue_should_notify(&d.vq)); /* already told */
 
 	SET_AVAIL_FLAGS(&d, VIRTQ_AVAIL_F_NO_INTERRUPT);
 	offer(&d, 0);
@@ -379,7 +387,7 @@ test_notify_flags(void)
 	CHECK_EQ(USED_FLAGS(&d), VIRTQ_USED_F_NO_NOTIFY);
 	CHECK_EQ(virtqueue_set_notify(&d.vq, true), 0);
 	CHECK_EQ(USED_FLAGS(&d), 0);
-	offer(&d, 0);					/* meanwhile */
+	offer(&d, 0); /* meanwhile */
 	CHECK_EQ(virtqueue_set_notify(&d.vq, true), 1);
 	CHECK_EQ(AVAIL_EVENT(&d), 0);
 	drv_fini(&d);
@@ -414,7 +422,7 @@ test_notify_event_idx(void)
 	CHECK(!virtqueue_should_notify(&d.vq));
 	/* The flags' low bit is ignored with EVENT_IDX. */
 	SET_AVAIL_FLAGS(&d, VIRTQ_AVAIL_F_NO_INTERRUPT);
-	CHECK_EQ(virtqueue_push(&d.vq, 0, 0), 0);	/* 7 -> 8 */
+	CHECK_EQ(virtqueue_push(&d.vq, 0, 0), 0); /* 7 -> 8 */
 	CHECK(virtqueue_should_notify(&d.vq));
 
 	/* Kicks off: avail_event stays behind, used.flags stays 0. */
@@ -455,7 +463,7 @@ test_wrap(void)
 	}
 	CHECK_EQ(i, 65535);
 	CHECK_EQ(USED_IDX(&d), 65535);
-	CHECK(!virtqueue_should_notify(&d.vq));	/* 0 -> 65535: not past */
+	CHECK(!virtqueue_should_notify(&d.vq)); /* 0 -> 65535: not past */
 	offer(&d, 3);
 	CHECK_EQ(d.avail_idx, 0);
 	CHECK_EQ(virtqueue_pop(&d.vq, &d.chain), 0);
@@ -465,7 +473,7 @@ test_wrap(void)
 	CHECK_EQ(USED_IDX(&d), 0);
 	CHECK_EQ(USED_ID(&d, 65535), 3);
 	CHECK_EQ(USED_LEN(&d, 65535), 7);
-	CHECK(virtqueue_should_notify(&d.vq));	/* 65535 -> 0 passes it */
+	CHECK(virtqueue_should_notify(&d.vq)); /* 65535 -> 0 passes it */
 	/* Four more across the wrap of avail.idx. */
 	for (i = 0; i < 4; i++)
 		offer(&d, (uint16_t)i);
@@ -491,7 +499,8 @@ test_hostile_indices(void)
 	CHECK_EQ(d.vq.stats.errors, 1);
 	CHECK_EQ(virtqueue_pop(&d.vq, &d.chain), -EINVAL);
 	CHECK_EQ(virtqueue_configure(&d.vq, 8, DESC_GPA, AVAIL_GPA, USED_GPA,
-				     0), 0);
+				     0),
+		 0);
 	CHECK_EQ(virtqueue_enable(&d.vq), 0);
 	set_avail_idx(&d, 0);
 	put_desc(&d, 0, BUF_GPA, 8, R, 0);
@@ -558,9 +567,9 @@ test_hostile_indices(void)
 static void
 test_hostile_chains(void)
 {
-	static const uint32_t bad_lens[] = { 0, 8, 24, 17,
-					     16 * (VQ_INDIRECT_MAX + 1),
-					     0xfffffff0 };
+	static const uint32_t bad_lens[] = {
+		0, 8, 24, 17, 16 * (VQ_INDIRECT_MAX + 1), 0xfffffff0
+	};
 	struct drv d;
 
 	/* Writable, then readable. */
@@ -618,7 +627,7 @@ test_hostile_chains(void)
 
 	/* Inside a table: next past its end, and a loop. */
 	drv_init(&d, 8, F_INDIRECT);
-	put_desc_at(&d, TABLE_GPA, BUF_GPA, 8, R | N, 2);	/* 2 entries */
+	put_desc_at(&d, TABLE_GPA, BUF_GPA, 8, R | N, 2); /* 2 entries */
 	put_desc(&d, 0, TABLE_GPA, 32, I, 0);
 	offer(&d, 0);
 	expect_broken(&d, VQ_ERR_NEXT);
@@ -647,7 +656,7 @@ test_hostile_addresses(void)
 
 	drv_init(&d, 8, 0);
 	put_desc(&d, 0, BUF_GPA, 8, R | N, 1);
-	put_desc(&d, 1, 1, UINT32_MAX, W | N, 2);	/* fine */
+	put_desc(&d, 1, 1, UINT32_MAX, W | N, 2); /* fine */
 	put_desc(&d, 2, UINT64_MAX - UINT32_MAX + 2, UINT32_MAX, W, 0);
 	offer(&d, 0);
 	expect_broken(&d, VQ_ERR_ADDR);
@@ -689,7 +698,7 @@ static void
 test_segments(void)
 {
 	struct drv d;
-	const uint64_t b = 0x5000;		/* a segment boundary */
+	const uint64_t b = 0x5000; /* a segment boundary */
 
 	/* desc 8 * 16 from b - 64, avail from b - 8, used elem 0 split. */
 	drv_init_at(&d, 8, F_EVENT_IDX, b - 64, 0x3000 - 8, 0x7000 - 8);
@@ -698,8 +707,8 @@ test_segments(void)
 	CHECK_EQ(d.vq.desc.sg.n, 2);
 	CHECK_EQ(d.vq.avail.sg.n, 2);
 	CHECK_EQ(d.vq.used.sg.n, 2);
-	put_desc(&d, 3, BUF_GPA, 8, R | N, 4);		/* before b */
-	put_desc(&d, 4, BUF_GPA + 8, 9, W, 0);		/* after b */
+	put_desc(&d, 3, BUF_GPA, 8, R | N, 4); /* before b */
+	put_desc(&d, 4, BUF_GPA + 8, 9, W, 0); /* after b */
 	for (unsigned i = 0; i < 8; i++)
 		offer(&d, 3);
 	for (unsigned i = 0; i < 8; i++) {
@@ -710,7 +719,7 @@ test_segments(void)
 	}
 	for (unsigned i = 0; i < 8; i++) {
 		CHECK_EQ(USED_ID(&d, i), 3);
-		CHECK_EQ(USED_LEN(&d, i), 9 + i);	/* elem 0 straddles */
+		CHECK_EQ(USED_LEN(&d, i), 9 + i); /* elem 0 straddles */
 	}
 	CHECK_EQ(USED_IDX(&d), 8);
 	CHECK_EQ(AVAIL_EVENT(&d), 8);
@@ -718,14 +727,14 @@ test_segments(void)
 
 	/* An area needing more than GUEST_SG_MAX segments: -E2BIG. */
 	drv_init_at(&d, 1024, 0, 0x10000, AVAIL_GPA, USED_GPA);
-	d.f.map_granule = 0x200;		/* 32 segments */
+	d.f.map_granule = 0x200; /* 32 segments */
 	CHECK_EQ(virtqueue_enable(&d.vq), -E2BIG);
 	CHECK_EQ(d.f.maps_held, 0);
 	drv_fini(&d);
 
 	/* A core that split a 16-bit index in two: refused at enable. */
 	drv_init_at(&d, 8, 0, DESC_GPA, AVAIL_GPA, 0x3000);
-	d.f.map_granule = 0x1001;		/* boundary at 0x3003 */
+	d.f.map_granule = 0x1001; /* boundary at 0x3003 */
 	CHECK_EQ(virtqueue_enable(&d.vq), -EINVAL);
 	CHECK_EQ(d.f.maps_held, 0);
 	drv_fini(&d);
@@ -741,7 +750,7 @@ test_revocation(void)
 	CHECK_EQ(d.f.maps, 3);
 	offer(&d, 0);
 	CHECK_EQ(virtqueue_pop(&d.vq, &d.chain), 0);
-	CHECK_EQ(d.f.maps, 3);				/* mapped once */
+	CHECK_EQ(d.f.maps, 3); /* mapped once */
 
 	/* Revoked: mapped again before use, the state is kept. */
 	d.f.map_epoch++;
@@ -760,7 +769,7 @@ test_revocation(void)
 	offer(&d, 0);
 	CHECK_EQ(virtqueue_pop(&d.vq, &d.chain), -EBUSY);
 	CHECK_EQ(virtqueue_push(&d.vq, 0, 0), -EBUSY);
-	CHECK(virtqueue_should_notify(&d.vq));		/* when in doubt */
+	CHECK(virtqueue_should_notify(&d.vq)); /* when in doubt */
 	CHECK_EQ(d.f.maps_held, 0);
 	CHECK_EQ(virtqueue_error(&d.vq), VQ_ERR_NONE);
 	d.f.fail_map = 0;
@@ -806,15 +815,15 @@ test_random(void)
 		drv_init(&d, size, F_INDIRECT | F_EVENT_IDX);
 		for (unsigned i = 0; i < size; i++)
 			put_desc(&d, i, rnd(&seed) % 4 ? BUF_GPA : rnd(&seed),
-				 (uint32_t)(rnd(&seed) % 3 ? rnd(&seed) % 64
-				 : rnd(&seed) * 16),
+				 (uint32_t)(rnd(&seed) % 3 ? rnd(&seed) % 64 :
+							     rnd(&seed) * 16),
 				 (uint16_t)(rnd(&seed) & 7),
 				 (uint16_t)(rnd(&seed) % (size + 2)));
 		for (unsigned i = 0; i < 64; i++)
 			put_desc_at(&d, TABLE_GPA + 16 * i, BUF_GPA,
 				    (uint32_t)rnd(&seed),
-				    (uint16_t)(rnd(&seed) % 8 ? rnd(&seed) & 3
-					       : rnd(&seed) & 7),
+				    (uint16_t)(rnd(&seed) % 8 ? rnd(&seed) & 3 :
+								rnd(&seed) & 7),
 				    (uint16_t)(rnd(&seed) % 66));
 		for (unsigned i = 0; i < size; i++)
 			if (rnd(&seed) % 2)

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#define PAGE 4096u
+#define PAGE	 4096u
 #define MAX_LIVE 256
 
 struct xenforeignmemory_handle {
@@ -107,8 +107,7 @@ xenforeignmemory_map(xenforeignmemory_handle *fmem, uint32_t dom, int prot,
 }
 
 int
-xenforeignmemory_unmap(xenforeignmemory_handle *fmem, void *addr,
-		       size_t pages)
+xenforeignmemory_unmap(xenforeignmemory_handle *fmem, void *addr, size_t pages)
 {
 	for (unsigned i = 0; fmem == &handle && i < MAX_LIVE; i++) {
 		if (live[i].hva == addr && live[i].pages == pages) {

@@ -18,13 +18,13 @@
 #define FAKE_FMEM_RAM_SIZE (32u << 20)
 
 extern uint8_t fake_fmem_ram[FAKE_FMEM_RAM_SIZE];
-extern xenforeignmemory_handle *fake_fmem;	/* the handle to pass */
-extern uint64_t fake_fmem_hole_first, fake_fmem_hole_end;	/* pfns */
+extern xenforeignmemory_handle *fake_fmem; /* the handle to pass */
+extern uint64_t fake_fmem_hole_first, fake_fmem_hole_end; /* pfns */
 extern bool fake_fmem_refuse;
-extern unsigned fake_fmem_maps;		/* calls that returned a mapping */
-extern unsigned fake_fmem_unmaps;	/* calls that matched a mapping */
-extern unsigned fake_fmem_live;		/* mappings not unmapped yet */
-extern unsigned fake_fmem_bad_unmaps;	/* unknown address or page count */
+extern unsigned fake_fmem_maps;	      /* calls that returned a mapping */
+extern unsigned fake_fmem_unmaps;     /* calls that matched a mapping */
+extern unsigned fake_fmem_live;	      /* mappings not unmapped yet */
+extern unsigned fake_fmem_bad_unmaps; /* unknown address or page count */
 
 /* Is p inside a mapping made and not unmapped yet? */
 bool fake_fmem_mapped(const void *p);

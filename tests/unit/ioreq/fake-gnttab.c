@@ -8,7 +8,7 @@
 
 #include "fake-fmem.h"
 
-#define PAGE 4096u
+#define PAGE	 4096u
 #define MAX_LIVE 256
 
 struct xengntdev_handle {
@@ -82,7 +82,8 @@ xengnttab_map_domain_grant_refs(xengnttab_handle *xgt, uint32_t count,
 	for (unsigned i = 0; i < MAX_LIVE; i++) {
 		if (!live[i].hva) {
 			live[i] = (struct live_map){
-				fake_fmem_ram + g->gfn * PAGE, count };
+				fake_fmem_ram + g->gfn * PAGE, count
+			};
 			fake_gnttab_maps++;
 			fake_gnttab_live++;
 			if (!(prot & PROT_WRITE))

@@ -18,10 +18,10 @@
 
 #define FAKE_GNTTAB_REFS 256
 
-extern xengnttab_handle *fake_gnttab;	/* the handle to pass */
-extern uint16_t fake_gnttab_domid;	/* domain the grants are for */
+extern xengnttab_handle *fake_gnttab; /* the handle to pass */
+extern uint16_t fake_gnttab_domid;    /* domain the grants are for */
 extern unsigned fake_gnttab_maps, fake_gnttab_unmaps, fake_gnttab_live;
-extern unsigned fake_gnttab_ro_maps;	/* maps without PROT_WRITE */
+extern unsigned fake_gnttab_ro_maps; /* maps without PROT_WRITE */
 extern unsigned fake_gnttab_bad_unmaps;
 
 /* Forget grants and records (mappings must all be gone). */

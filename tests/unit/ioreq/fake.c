@@ -20,7 +20,10 @@ record(bool write, enum bus_space space, uint64_t addr, unsigned size,
 	if (fake_log_count == FAKE_LOG_MAX)
 		return &overflow;
 	fake_log[fake_log_count] = (struct fake_access){
-		.write = write, .space = space, .addr = addr, .size = size,
+		.write = write,
+		.space = space,
+		.addr = addr,
+		.size = size,
 		.value = value,
 	};
 	return &fake_log[fake_log_count++];
@@ -37,15 +40,14 @@ bus_read(struct bus *bus, enum bus_space space, uint64_t addr, unsigned size)
 }
 
 void
-bus_write(struct bus *bus, enum bus_space space, uint64_t addr,
-	  unsigned size, uint64_t value)
+bus_write(struct bus *bus, enum bus_space space, uint64_t addr, unsigned size,
+	  uint64_t value)
 {
 	(void)record(true, space, addr, size, value);
 }
 
 uint32_t
-bus_config_read(struct bus *bus, uint32_t sbdf, unsigned offset,
-		unsigned size)
+bus_config_read(struct bus *bus, uint32_t sbdf, unsigned offset, unsigned size)
 {
 	uint32_t v = (uint32_t)fake_read_next++;
 	struct fake_access *a = record(false, BUS_SPACE_PORT, offset, size, v);
@@ -57,8 +59,8 @@ bus_config_read(struct bus *bus, uint32_t sbdf, unsigned offset,
 }
 
 void
-bus_config_write(struct bus *bus, uint32_t sbdf, unsigned offset,
-		 unsigned size, uint32_t value)
+bus_config_write(struct bus *bus, uint32_t sbdf, unsigned offset, unsigned size,
+		 uint32_t value)
 {
 	struct fake_access *a = record(true, BUS_SPACE_PORT, offset, size,
 				       value);

@@ -18,7 +18,7 @@
 
 struct fake_access {
 	bool write;
-	bool config;		/* bus_config_*: sbdf + register in addr */
+	bool config; /* bus_config_*: sbdf + register in addr */
 	uint32_t sbdf;
 	enum bus_space space;
 	uint64_t addr;
@@ -42,25 +42,26 @@ void fake_reset(struct ioreq_dispatch *d);
 
 extern unsigned test_failures;
 
-#define CHECK(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: check failed: %s\n",	\
-				__FILE__, __LINE__, #cond);		\
-			test_failures++;				\
-		}							\
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
+				__LINE__, #cond);                              \
+			test_failures++;                                       \
+		}                                                              \
 	} while (0)
 
-#define CHECK_EQ(a, b)							\
-	do {								\
-		unsigned long long a_ = (unsigned long long)(a);	\
-		unsigned long long b_ = (unsigned long long)(b);	\
-		if (a_ != b_) {						\
-			fprintf(stderr, "%s:%d: %s == 0x%llx, "		\
-				"expected %s == 0x%llx\n", __FILE__,	\
-				__LINE__, #a, a_, #b, b_);		\
-			test_failures++;				\
-		}							\
+#define CHECK_EQ(a, b)                                               \
+	do {                                                         \
+		unsigned long long a_ = (unsigned long long)(a);     \
+		unsigned long long b_ = (unsigned long long)(b);     \
+		if (a_ != b_) {                                      \
+			fprintf(stderr,                              \
+				"%s:%d: %s == 0x%llx, "              \
+				"expected %s == 0x%llx\n",           \
+				__FILE__, __LINE__, #a, a_, #b, b_); \
+			test_failures++;                             \
+		}                                                    \
 	} while (0)
 
 #endif

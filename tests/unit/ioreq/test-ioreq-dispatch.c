@@ -15,21 +15,26 @@ test_rep_insb(bool df)
 {
 	uint64_t gpa = FAKE_RAM_BASE + 0x100;
 	struct ioreq_request req = {
-		.type = IOREQ_REQ_PIO, .addr = 0x3f8, .data = gpa,
-		.count = 4, .size = 1, .read = true, .df = df,
+		.type = IOREQ_REQ_PIO,
+		.addr = 0x3f8,
+		.data = gpa,
+		.count = 4,
+		.size = 1,
+		.read = true,
+		.df = df,
 		.data_is_ptr = true,
 	};
 
 	fake_reset(&d);
 	ioreq_dispatch(&d, &req);
-	CHECK_EQ(req.data, gpa);	/* data_is_ptr: untouched */
+	CHECK_EQ(req.data, gpa); /* data_is_ptr: untouched */
 	CHECK_EQ(fake_log_count, 4);
 	for (unsigned i = 0; i < 4; i++) {
 		unsigned off = df ? 0x100 - i : 0x100 + i;
 
 		CHECK(!fake_log[i].write);
 		CHECK_EQ(fake_log[i].space, BUS_SPACE_PORT);
-		CHECK_EQ(fake_log[i].addr, 0x3f8);	/* port is fixed */
+		CHECK_EQ(fake_log[i].addr, 0x3f8); /* port is fixed */
 		CHECK_EQ(fake_ram[off], 0x41 + i);
 	}
 	/* nothing outside the elements was touched */
@@ -42,8 +47,13 @@ test_rep_outsb(bool df)
 {
 	uint64_t gpa = FAKE_RAM_BASE + (df ? 0x203 : 0x200);
 	struct ioreq_request req = {
-		.type = IOREQ_REQ_PIO, .addr = 0x402, .data = gpa,
-		.count = 4, .size = 1, .read = false, .df = df,
+		.type = IOREQ_REQ_PIO,
+		.addr = 0x402,
+		.data = gpa,
+		.count = 4,
+		.size = 1,
+		.read = false,
+		.df = df,
 		.data_is_ptr = true,
 	};
 
@@ -63,9 +73,13 @@ static void
 test_rep_outsw_df(void)
 {
 	struct ioreq_request req = {
-		.type = IOREQ_REQ_PIO, .addr = 0x1f0,
-		.data = FAKE_RAM_BASE + 0x302, .count = 2, .size = 2,
-		.df = true, .data_is_ptr = true,
+		.type = IOREQ_REQ_PIO,
+		.addr = 0x1f0,
+		.data = FAKE_RAM_BASE + 0x302,
+		.count = 2,
+		.size = 2,
+		.df = true,
+		.data_is_ptr = true,
 	};
 
 	fake_reset(&d);
@@ -80,9 +94,14 @@ static void
 test_movs_mmio(bool df)
 {
 	struct ioreq_request req = {
-		.type = IOREQ_REQ_COPY, .addr = 0xfe000010,
-		.data = FAKE_RAM_BASE + 0x400, .count = 3, .size = 4,
-		.read = true, .df = df, .data_is_ptr = true,
+		.type = IOREQ_REQ_COPY,
+		.addr = 0xfe000010,
+		.data = FAKE_RAM_BASE + 0x400,
+		.count = 3,
+		.size = 4,
+		.read = true,
+		.df = df,
+		.data_is_ptr = true,
 	};
 	uint32_t v;
 
@@ -93,8 +112,8 @@ test_movs_mmio(bool df)
 		unsigned off = df ? 0x400 - 4 * i : 0x400 + 4 * i;
 
 		CHECK_EQ(fake_log[i].space, BUS_SPACE_MMIO);
-		CHECK_EQ(fake_log[i].addr, df ? 0xfe000010 - 4 * i :
-					   0xfe000010 + 4 * i);
+		CHECK_EQ(fake_log[i].addr,
+			 df ? 0xfe000010 - 4 * i : 0xfe000010 + 4 * i);
 		memcpy(&v, fake_ram + off, 4);
 		CHECK_EQ(v, 0x41 + i);
 	}
@@ -104,8 +123,12 @@ static void
 test_rep_stos(bool df)
 {
 	struct ioreq_request req = {
-		.type = IOREQ_REQ_COPY, .addr = 0xfe001000, .data = 0xabcd1234,
-		.count = 3, .size = 4, .df = df,
+		.type = IOREQ_REQ_COPY,
+		.addr = 0xfe001000,
+		.data = 0xabcd1234,
+		.count = 3,
+		.size = 4,
+		.df = df,
 	};
 
 	fake_reset(&d);
@@ -113,8 +136,8 @@ test_rep_stos(bool df)
 	CHECK_EQ(fake_log_count, 3);
 	for (unsigned i = 0; i < 3; i++) {
 		CHECK(fake_log[i].write);
-		CHECK_EQ(fake_log[i].addr, df ? 0xfe001000 - 4 * i :
-					   0xfe001000 + 4 * i);
+		CHECK_EQ(fake_log[i].addr,
+			 df ? 0xfe001000 - 4 * i : 0xfe001000 + 4 * i);
 		CHECK_EQ(fake_log[i].value, 0xabcd1234);
 	}
 }
@@ -123,8 +146,12 @@ static void
 test_count_clamp(void)
 {
 	struct ioreq_request req = {
-		.type = IOREQ_REQ_PIO, .addr = 0x402, .data = FAKE_RAM_BASE,
-		.count = 100000, .size = 1, .data_is_ptr = true,
+		.type = IOREQ_REQ_PIO,
+		.addr = 0x402,
+		.data = FAKE_RAM_BASE,
+		.count = 100000,
+		.size = 1,
+		.data_is_ptr = true,
 	};
 
 	fake_reset(&d);
@@ -140,8 +167,11 @@ test_count_clamp(void)
 
 	/* REP STOS is clamped too */
 	req = (struct ioreq_request){
-		.type = IOREQ_REQ_COPY, .addr = 0, .data = 1,
-		.count = UINT32_MAX, .size = 8,
+		.type = IOREQ_REQ_COPY,
+		.addr = 0,
+		.data = 1,
+		.count = UINT32_MAX,
+		.size = 8,
 	};
 	fake_reset(&d);
 	ioreq_dispatch(&d, &req);
@@ -153,9 +183,12 @@ test_guest_fault(void)
 {
 	/* starts 2 bytes before the end of RAM: 2 elements, then a fault */
 	struct ioreq_request req = {
-		.type = IOREQ_REQ_PIO, .addr = 0x402,
-		.data = FAKE_RAM_BASE + FAKE_RAM_SIZE - 2, .count = 10,
-		.size = 1, .data_is_ptr = true,
+		.type = IOREQ_REQ_PIO,
+		.addr = 0x402,
+		.data = FAKE_RAM_BASE + FAKE_RAM_SIZE - 2,
+		.count = 10,
+		.size = 1,
+		.data_is_ptr = true,
 	};
 
 	fake_reset(&d);
@@ -165,8 +198,14 @@ test_guest_fault(void)
 
 	/* rep ins into unmapped RAM, and gpa wrapping through zero (df) */
 	req = (struct ioreq_request){
-		.type = IOREQ_REQ_PIO, .addr = 0x60, .data = 1, .count = 8,
-		.size = 2, .read = true, .df = true, .data_is_ptr = true,
+		.type = IOREQ_REQ_PIO,
+		.addr = 0x60,
+		.data = 1,
+		.count = 8,
+		.size = 2,
+		.read = true,
+		.df = true,
+		.data_is_ptr = true,
 	};
 	fake_reset(&d);
 	ioreq_dispatch(&d, &req);
@@ -178,7 +217,10 @@ static void
 test_bad_requests(void)
 {
 	struct ioreq_request req = {
-		.type = IOREQ_REQ_PIO, .addr = 0x3f8, .count = 1, .size = 8,
+		.type = IOREQ_REQ_PIO,
+		.addr = 0x3f8,
+		.count = 1,
+		.size = 8,
 		.read = true,
 	};
 
@@ -196,7 +238,10 @@ test_bad_requests(void)
 
 	/* odd size */
 	req = (struct ioreq_request){
-		.type = IOREQ_REQ_COPY, .count = 1, .size = 3, .read = true,
+		.type = IOREQ_REQ_COPY,
+		.count = 1,
+		.size = 3,
+		.read = true,
 	};
 	ioreq_dispatch(&d, &req);
 	CHECK_EQ(req.data, UINT64_MAX);
@@ -204,7 +249,10 @@ test_bad_requests(void)
 
 	/* unknown type */
 	req = (struct ioreq_request){
-		.type = 5, .count = 1, .size = 2, .read = true,
+		.type = 5,
+		.count = 1,
+		.size = 2,
+		.read = true,
 	};
 	ioreq_dispatch(&d, &req);
 	CHECK_EQ(req.data, 0xffff);
@@ -215,7 +263,10 @@ static void
 test_masking(void)
 {
 	struct ioreq_request req = {
-		.type = IOREQ_REQ_PIO, .addr = 0x3f8, .count = 1, .size = 2,
+		.type = IOREQ_REQ_PIO,
+		.addr = 0x3f8,
+		.count = 1,
+		.size = 2,
 		.data = 0x12345678,
 	};
 
@@ -227,16 +278,24 @@ test_masking(void)
 	/* reads are masked to size too */
 	fake_read_next = 0x1122334455667788ull;
 	req = (struct ioreq_request){
-		.type = IOREQ_REQ_PIO, .addr = 0x3f8, .count = 1, .size = 1,
-		.read = true, .data = 0xdeadbeef,
+		.type = IOREQ_REQ_PIO,
+		.addr = 0x3f8,
+		.count = 1,
+		.size = 1,
+		.read = true,
+		.data = 0xdeadbeef,
 	};
 	ioreq_dispatch(&d, &req);
 	CHECK_EQ(req.data, 0x88);
 
 	/* count 0 with a pointer: nothing */
 	req = (struct ioreq_request){
-		.type = IOREQ_REQ_PIO, .addr = 0x3f8, .count = 0, .size = 1,
-		.data_is_ptr = true, .data = FAKE_RAM_BASE,
+		.type = IOREQ_REQ_PIO,
+		.addr = 0x3f8,
+		.count = 0,
+		.size = 1,
+		.data_is_ptr = true,
+		.data = FAKE_RAM_BASE,
 	};
 	fake_reset(&d);
 	ioreq_dispatch(&d, &req);
@@ -250,8 +309,12 @@ static struct ioreq_request
 cfg_req(uint32_t reg, unsigned size, bool read, uint64_t data)
 {
 	return (struct ioreq_request){
-		.type = IOREQ_REQ_PCI_CONFIG, .addr = SBDF_05 << 32 | reg,
-		.count = 1, .size = size, .read = read, .data = data,
+		.type = IOREQ_REQ_PCI_CONFIG,
+		.addr = SBDF_05 << 32 | reg,
+		.count = 1,
+		.size = size,
+		.read = read,
+		.data = data,
 	};
 }
 
@@ -307,9 +370,9 @@ test_pci_config_bad(void)
 		uint32_t reg;
 		unsigned size;
 	} bad[] = {
-		{ 0xfff, 2 }, { 0xffd, 4 }, { 0xffe, 4 }, { 0x1000, 1 },
-		{ 0x1000, 4 }, { 0xfffffffc, 4 }, { 0xffffffff, 1 },
-		{ 0x80000000, 2 },
+		{ 0xfff, 2 },	   { 0xffd, 4 },      { 0xffe, 4 },
+		{ 0x1000, 1 },	   { 0x1000, 4 },     { 0xfffffffc, 4 },
+		{ 0xffffffff, 1 }, { 0x80000000, 2 },
 	};
 	struct ioreq_request req;
 
@@ -366,7 +429,7 @@ test_pci_config_rep(bool df)
 		unsigned off = df ? 0x400 - 4 * i : 0x400 + 4 * i;
 
 		CHECK(fake_log[i].config && !fake_log[i].write);
-		CHECK_EQ(fake_log[i].addr, 0x40);	/* same register */
+		CHECK_EQ(fake_log[i].addr, 0x40); /* same register */
 		memcpy(&v, fake_ram + off, 4);
 		CHECK_EQ(v, 0xabcd0041u + i);
 	}
@@ -422,7 +485,9 @@ test_pci_timeoffset_invalidate(void)
 
 	fake_reset(&d);
 	req = (struct ioreq_request){
-		.type = IOREQ_REQ_TIMEOFFSET, .size = 8, .count = 1,
+		.type = IOREQ_REQ_TIMEOFFSET,
+		.size = 8,
+		.count = 1,
 		.data = (uint64_t)-3600,
 	};
 	ioreq_dispatch(&d, &req);
@@ -431,7 +496,9 @@ test_pci_timeoffset_invalidate(void)
 	CHECK_EQ(d.time_offset, -3540);
 
 	req = (struct ioreq_request){
-		.type = IOREQ_REQ_INVALIDATE, .size = 4, .count = 0,
+		.type = IOREQ_REQ_INVALIDATE,
+		.size = 4,
+		.count = 0,
 		.data = UINT64_MAX,
 	};
 	ioreq_dispatch(&d, &req);
@@ -447,7 +514,7 @@ static void
 on_begin(void *opaque)
 {
 	CHECK(opaque == &d);
-	CHECK_EQ(begins, ends);		/* never nested */
+	CHECK_EQ(begins, ends); /* never nested */
 	begins++;
 	log_at_begin = fake_log_count;
 }
@@ -489,7 +556,10 @@ test_request_bracket(void)
 
 	/* One per request, for PIO and MMIO too. */
 	req = (struct ioreq_request){
-		.type = IOREQ_REQ_PIO, .addr = 0x3f8, .size = 1, .count = 1,
+		.type = IOREQ_REQ_PIO,
+		.addr = 0x3f8,
+		.size = 1,
+		.count = 1,
 	};
 	ioreq_dispatch(&d, &req);
 	req.type = IOREQ_REQ_COPY;
@@ -502,7 +572,8 @@ test_request_bracket(void)
 	req.size = 3;
 	ioreq_dispatch(&d, &req);
 	req = (struct ioreq_request){
-		.type = IOREQ_REQ_INVALIDATE, .size = 4,
+		.type = IOREQ_REQ_INVALIDATE,
+		.size = 4,
 	};
 	ioreq_dispatch(&d, &req);
 	CHECK_EQ(begins, 3);

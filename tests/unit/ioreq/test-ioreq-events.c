@@ -27,15 +27,15 @@ static const struct device_events *ev;
  * test-util.h's pump loops while events stay active, which a readable or
  * writable fd nobody drains always is: one round at a time here.
  */
-#define RUN_UNTIL(cond, ms)						\
-	do {								\
-		for (int run_i_ = 0; run_i_ <= (ms) * 2; run_i_++) {	\
-			(void)event_base_loop(base, EVLOOP_ONCE |	\
-					      EVLOOP_NONBLOCK);		\
-			if (cond)					\
-				break;					\
-			usleep(500);					\
-		}							\
+#define RUN_UNTIL(cond, ms)                                                   \
+	do {                                                                  \
+		for (int run_i_ = 0; run_i_ <= (ms)*2; run_i_++) {            \
+			(void)event_base_loop(base,                           \
+					      EVLOOP_ONCE | EVLOOP_NONBLOCK); \
+			if (cond)                                             \
+				break;                                        \
+			usleep(500);                                          \
+		}                                                             \
 	} while (0)
 
 static void
@@ -66,12 +66,12 @@ test_timer_once(void)
 	CHECK(!device_timer_armed(ev, t));
 	CHECK_EQ(device_timer_arm(ev, t, 0), 0);
 	CHECK(device_timer_armed(ev, t));
-	CHECK_EQ(c.calls, 0);		/* never from inside arm */
+	CHECK_EQ(c.calls, 0); /* never from inside arm */
 	RUN_UNTIL(c.calls > 0, 200);
 	CHECK_EQ(c.calls, 1);
 	CHECK(!device_timer_armed(ev, t));
 	run_for(20);
-	CHECK_EQ(c.calls, 1);		/* one-shot */
+	CHECK_EQ(c.calls, 1); /* one-shot */
 	/* and again once re-armed */
 	CHECK_EQ(device_timer_arm(ev, t, 1000), 0);
 	RUN_UNTIL(c.calls > 1, 200);
@@ -92,7 +92,7 @@ test_timer_cancel_rearm(void)
 	CHECK(!device_timer_armed(ev, t));
 	run_for(30);
 	CHECK_EQ(c.calls, 0);
-	device_timer_cancel(ev, t);	/* harmless twice */
+	device_timer_cancel(ev, t); /* harmless twice */
 	/* re-arming replaces the deadline: 10 s becomes 1 ms */
 	CHECK_EQ(device_timer_arm(ev, t, 10 * 1000 * 1000), 0);
 	CHECK_EQ(device_timer_arm(ev, t, 1000), 0);
@@ -125,11 +125,12 @@ test_watch_read_write(void)
 
 	CHECK_EQ(pipe2(p, O_NONBLOCK), 0);
 	CHECK_EQ(device_watch_new(ev, p[0], DEVICE_WATCH_READ, watch_cb, &rc,
-				  &rw), 0);
+				  &rw),
+		 0);
 	CHECK_EQ(device_watch_new(ev, p[1], 0, watch_cb, &wc, &ww), 0);
 	run_for(10);
-	CHECK_EQ(rc.calls, 0);		/* nothing to read */
-	CHECK_EQ(wc.calls, 0);		/* writable, but not asked for */
+	CHECK_EQ(rc.calls, 0); /* nothing to read */
+	CHECK_EQ(wc.calls, 0); /* writable, but not asked for */
 	CHECK_EQ(write(p[1], &b, 1), 1);
 	RUN_UNTIL(rc.calls > 0, 200);
 	CHECK(rc.calls > 0);
@@ -152,10 +153,9 @@ test_watch_read_write(void)
 	wc.calls = 0;
 	run_for(10);
 	CHECK_EQ(wc.calls, 0);
-	CHECK_EQ(device_watch_set(ev, ww, 0x100 | DEVICE_WATCH_WRITE),
-		 -EINVAL);
+	CHECK_EQ(device_watch_set(ev, ww, 0x100 | DEVICE_WATCH_WRITE), -EINVAL);
 	run_for(10);
-	CHECK_EQ(wc.calls, 0);		/* the failed set changed nothing */
+	CHECK_EQ(wc.calls, 0); /* the failed set changed nothing */
 	CHECK_EQ(device_watch_new(ev, -1, 0, watch_cb, &wc, &ww), -EINVAL);
 	device_watch_free(ev, rw);
 	device_watch_free(ev, ww);
@@ -181,9 +181,9 @@ test_watch_set_failure(void)
 	}
 	CHECK_EQ(device_watch_new(ev, fd, 0, watch_cb, &c, &w), 0);
 	CHECK(device_watch_set(ev, w, DEVICE_WATCH_READ) < 0);
-	CHECK(device_watch_new(ev, fd, DEVICE_WATCH_READ, watch_cb, &c,
-			       &w) < 0);
-	CHECK(w != NULL);		/* *ret untouched on failure */
+	CHECK(device_watch_new(ev, fd, DEVICE_WATCH_READ, watch_cb, &c, &w) <
+	      0);
+	CHECK(w != NULL); /* *ret untouched on failure */
 	CHECK_EQ(device_watch_set(ev, w, 0), 0);
 	run_for(5);
 	CHECK_EQ(c.calls, 0);
@@ -216,15 +216,17 @@ test_watch_hup_and_self_free(void)
 
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	if (event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE) {
-		CHECK_EQ(device_watch_new(ev, sv[0], DEVICE_WATCH_HUP,
-					  watch_cb, &c, &w), 0);
+		CHECK_EQ(device_watch_new(ev, sv[0], DEVICE_WATCH_HUP, watch_cb,
+					  &c, &w),
+			 0);
 		run_for(10);
 		CHECK_EQ(c.calls, 0);
 	}
 	/* a callback may free its own watch while both conditions hold */
-	CHECK_EQ(device_watch_new(ev, sv[0], DEVICE_WATCH_READ |
-				  DEVICE_WATCH_WRITE, free_self_cb, &s,
-				  &s.w), 0);
+	CHECK_EQ(device_watch_new(ev, sv[0],
+				  DEVICE_WATCH_READ | DEVICE_WATCH_WRITE,
+				  free_self_cb, &s, &s.w),
+		 0);
 	close(sv[1]);
 	RUN_UNTIL(s.calls > 0 && (!w || c.calls > 0), 200);
 	CHECK_EQ(s.calls, 1);
@@ -242,7 +244,7 @@ struct job {
 	struct device_work work;
 	char *log;
 	char tag;
-	bool again;			/* defer itself once more */
+	bool again; /* defer itself once more */
 };
 
 static void
@@ -271,7 +273,7 @@ fake_ioreq(void *arg, int fd, unsigned what)
 	(void)r;
 	device_defer(ev, &ioreq_job_a.work);
 	device_defer(ev, &ioreq_job_b.work);
-	device_defer(ev, &ioreq_job_a.work);	/* queued once only */
+	device_defer(ev, &ioreq_job_a.work); /* queued once only */
 	strcat(ioreq_log, "answer,");
 	ioreq_events_answered(events);
 	strcat(ioreq_log, ",");
@@ -289,8 +291,9 @@ test_defer_after_answer(void)
 	device_work_init(&ioreq_job_a.work, job_run);
 	device_work_init(&ioreq_job_b.work, job_run);
 	CHECK_EQ(pipe2(p, O_NONBLOCK), 0);
-	CHECK_EQ(device_watch_new(ev, p[0], DEVICE_WATCH_READ, fake_ioreq,
-				  NULL, &w), 0);
+	CHECK_EQ(device_watch_new(ev, p[0], DEVICE_WATCH_READ, fake_ioreq, NULL,
+				  &w),
+		 0);
 	CHECK_EQ(write(p[1], "!", 1), 1);
 	RUN_UNTIL(strchr(ioreq_log, ','), 200);
 	run_for(5);
@@ -313,7 +316,7 @@ test_defer_outside_and_bounded(void)
 	device_work_init(&k.work, job_run);
 	device_defer(ev, &j.work);
 	CHECK(device_work_queued(&j.work));
-	CHECK(strcmp(log, "") == 0);	/* never from inside defer */
+	CHECK(strcmp(log, "") == 0); /* never from inside defer */
 	/* the answered point runs it once; what it defers waits */
 	ioreq_events_answered(events);
 	CHECK(strcmp(log, "x") == 0);
@@ -381,7 +384,7 @@ test_completion(void)
 	CHECK_EQ(d.calls, 0);
 	CHECK_EQ(pthread_create(&th, NULL, worker, &d), 0);
 	CHECK_EQ(pthread_join(th, NULL), 0);
-	CHECK_EQ(d.calls, 0);		/* not on the signalling thread */
+	CHECK_EQ(d.calls, 0); /* not on the signalling thread */
 	RUN_UNTIL(d.calls > 0, 500);
 	CHECK_EQ(d.calls, 1);
 	CHECK(d.on_loop_thread);

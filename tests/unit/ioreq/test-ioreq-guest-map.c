@@ -16,8 +16,8 @@
 #include "fake.h"
 #include "ioreq/guest.h"
 
-#define CHUNK (1u << IOREQ_GUEST_CHUNK_SHIFT)
-#define PAGE 4096u
+#define CHUNK	   (1u << IOREQ_GUEST_CHUNK_SHIFT)
+#define PAGE	   4096u
 #define SET_STRIDE ((uint64_t)CHUNK * IOREQ_GUEST_SETS)
 #define GNT(ref, off) \
 	(IOREQ_GUEST_GRANT_BIT | (uint64_t)(ref) << 12 | (uint64_t)(off))
@@ -60,7 +60,7 @@ static void
 test_map_spanning(void)
 {
 	static const size_t want[] = { 50, CHUNK, CHUNK, 50 };
-	uint64_t gpa = 5 * CHUNK - 50;	/* chunks 4 to 7 */
+	uint64_t gpa = 5 * CHUNK - 50; /* chunks 4 to 7 */
 	struct ioreq_guest_stats st;
 	struct guest_sg sg;
 	uint64_t at = gpa;
@@ -82,7 +82,7 @@ test_map_spanning(void)
 	ioreq_guest_unmap(&g, &sg);
 	CHECK_EQ(sg.n, 0);
 	CHECK_EQ(g.pins, 0);
-	ioreq_guest_unmap(&g, &sg);	/* idempotent */
+	ioreq_guest_unmap(&g, &sg); /* idempotent */
 	/* two pages of one chunk: one segment, and a hit */
 	CHECK_EQ(ioreq_guest_map(&g, 5 * CHUNK + PAGE - 8, 16, false, &sg), 0);
 	CHECK_EQ(sg.n, 1);
@@ -135,7 +135,7 @@ test_map_hole(void)
 	struct guest_sg sg;
 
 	setup();
-	fake_fmem_hole_first = 0x25;	/* chunk 2, page 5 */
+	fake_fmem_hole_first = 0x25; /* chunk 2, page 5 */
 	fake_fmem_hole_end = 0x26;
 	CHECK_EQ(ioreq_guest_map(&g, CHUNK, 2 * CHUNK, true, &sg), -EFAULT);
 	CHECK_EQ(sg.n, 0);
@@ -192,19 +192,19 @@ test_invalidate_held(void)
 	CHECK(guest_sg_revoked(&sg));
 	CHECK(fake_fmem_mapped(p));
 	CHECK_EQ(fake_fmem_live, 1);
-	p[0] = 1;	/* still host memory we may touch */
+	p[0] = 1; /* still host memory we may touch */
 	ioreq_guest_get_stats(&g, &st);
 	CHECK_EQ(st.revocations, 1);
 	/* a new mapping of the same range is a new chunk, not revoked */
 	CHECK_EQ(ioreq_guest_map(&g, 0x1000, 64, true, &fresh), 0);
 	CHECK(!guest_sg_revoked(&fresh));
-	CHECK(fresh.seg[0].hva == p);	/* the fake maps RAM in place */
+	CHECK(fresh.seg[0].hva == p); /* the fake maps RAM in place */
 	CHECK_EQ(fake_fmem_live, 2);
 	ioreq_guest_unmap(&g, &sg);
 	ioreq_guest_flush(&g);
 	CHECK_EQ(fake_fmem_live, 1);
 	ioreq_guest_unmap(&g, &fresh);
-	CHECK_EQ(fake_fmem_live, 1);	/* cached, not doomed */
+	CHECK_EQ(fake_fmem_live, 1); /* cached, not doomed */
 	teardown();
 }
 
@@ -221,21 +221,24 @@ test_evict_held(void)
 	setup();
 	for (unsigned w = 0; w < IOREQ_GUEST_WAYS; w++)
 		CHECK_EQ(ioreq_guest_map(&g, 3 * CHUNK + w * SET_STRIDE, 1,
-					 true, &held[w]), 0);
+					 true, &held[w]),
+			 0);
 	CHECK_EQ(ioreq_guest_read(&g, 3 * CHUNK + 9 * SET_STRIDE, &b, 1), 0);
 	for (unsigned w = 0; w < IOREQ_GUEST_WAYS; w++)
 		CHECK(fake_fmem_mapped(held[w].seg[0].hva));
-	CHECK(!guest_sg_revoked(&held[0]));	/* evicted, not revoked */
+	CHECK(!guest_sg_revoked(&held[0])); /* evicted, not revoked */
 	for (unsigned w = 0; w < IOREQ_GUEST_WAYS; w++)
 		ioreq_guest_unmap(&g, &held[w]);
 
 	CHECK_EQ(ioreq_guest_set_max_chunks(&g, 1), 0);
 	for (unsigned i = 0; i < IOREQ_GUEST_MAX_PINS; i++)
 		CHECK_EQ(ioreq_guest_map(&g, (uint64_t)i * CHUNK + 5, 3, true,
-					 &held[i]), 0);
+					 &held[i]),
+			 0);
 	for (unsigned i = 0; i < 200; i++)
 		CHECK_EQ(ioreq_guest_read(&g, (uint64_t)(i + 100) * CHUNK, &b,
-					  1), 0);
+					  1),
+			 0);
 	ioreq_guest_flush(&g);
 	CHECK_EQ(fake_fmem_live, IOREQ_GUEST_MAX_PINS + 1);
 	for (unsigned i = 0; i < IOREQ_GUEST_MAX_PINS; i++) {
@@ -255,7 +258,8 @@ test_grant_mode_switch(void)
 	setup();
 	CHECK_EQ(ioreq_guest_set_mode(&g, IOREQ_GUEST_GRANT, NULL), -EINVAL);
 	CHECK_EQ(ioreq_guest_set_mode(&g, (enum ioreq_guest_mode)7,
-				      fake_gnttab), -EINVAL);
+				      fake_gnttab),
+		 -EINVAL);
 	CHECK_EQ(ioreq_guest_map(&g, 0, 1, false, &sg), 0);
 	CHECK_EQ(ioreq_guest_set_mode(&g, IOREQ_GUEST_GRANT, fake_gnttab),
 		 -EBUSY);
@@ -274,7 +278,7 @@ test_grant_decode(void)
 
 	setup_grant();
 	fake_gnttab_grant(5, 0x40, false);
-	fake_gnttab_grant(6, 0x13, false);	/* not next to 0x40 */
+	fake_gnttab_grant(6, 0x13, false); /* not next to 0x40 */
 	memcpy(fake_fmem_ram + 0x40123, "hello", 6);
 	CHECK_EQ(ioreq_guest_read(&g, GNT(5, 0x123), buf, 6), 0);
 	CHECK(memcmp(buf, "hello", 6) == 0);
@@ -290,8 +294,9 @@ test_grant_decode(void)
 	CHECK(memcmp(fake_fmem_ram + 0x13ffe, "ab", 2) == 0);
 	/* a page per segment: GUEST_SG_MAX pages at most */
 	CHECK_EQ(ioreq_guest_map(&g, GNT(5, 0), (GUEST_SG_MAX + 1) * PAGE,
-				 false, &sg), -E2BIG);
-	CHECK_EQ(fake_fmem_maps, 0);	/* never a foreign map */
+				 false, &sg),
+		 -E2BIG);
+	CHECK_EQ(fake_fmem_maps, 0); /* never a foreign map */
 	teardown();
 }
 
@@ -310,8 +315,7 @@ test_grant_refused(void)
 	/* references beyond 32 bits, and a range running past 2^32 refs */
 	CHECK_EQ(ioreq_guest_read(&g, GNT(UINT64_C(1) << 32, 0), &b, 1),
 		 -EFAULT);
-	CHECK_EQ(ioreq_guest_read(&g, GNT(UINT32_MAX, 0xfff), &b, 1),
-		 -EFAULT);
+	CHECK_EQ(ioreq_guest_read(&g, GNT(UINT32_MAX, 0xfff), &b, 1), -EFAULT);
 	CHECK_EQ(ioreq_guest_map(&g, GNT(UINT32_MAX, 0xfff), 2, false, &sg),
 		 -EFAULT);
 	CHECK_EQ(ioreq_guest_read(&g, UINT64_MAX, &b, 1), -EFAULT);
@@ -322,7 +326,7 @@ test_grant_refused(void)
 	CHECK_EQ(sg.n, 0);
 	CHECK_EQ(g.pins, 0);
 	ioreq_guest_get_stats(&g, &st);
-	CHECK_EQ(st.map_failures, 3);	/* refs 0xffffffff, 9 and 6 */
+	CHECK_EQ(st.map_failures, 3); /* refs 0xffffffff, 9 and 6 */
 	teardown();
 }
 
@@ -391,7 +395,7 @@ test_accessors(void)
 	guest_store_release_u32(mem + 4, 0xa1b2c3d4);
 	CHECK_EQ(guest_load_acquire_u16(mem), 0x1234);
 	CHECK_EQ(guest_load_acquire_u32(mem + 4), 0xa1b2c3d4);
-	CHECK_EQ(mem[0], 0x34);		/* the host's (little-endian) order */
+	CHECK_EQ(mem[0], 0x34); /* the host's (little-endian) order */
 	CHECK_EQ(mem[7], 0xa1);
 	guest_mem_fence();
 	CHECK(guest_mem_aligned(mem + 4, 4));

@@ -63,7 +63,7 @@ test_alternating(void)
 		CHECK_EQ(read_byte(0x10000), 0x11);
 		CHECK_EQ(read_byte(0x1010000), 0x22);
 		if (i == 0)
-			CHECK_EQ(fake_fmem_maps, 2);	/* warm-up */
+			CHECK_EQ(fake_fmem_maps, 2); /* warm-up */
 	}
 	ioreq_guest_get_stats(&g, &st);
 	CHECK_EQ(fake_fmem_maps, 2);
@@ -80,8 +80,7 @@ static void
 test_sequential(void)
 {
 	setup();
-	for (uint64_t gpa = 0x100000; gpa < 0x100000 + 4 * CHUNK;
-	     gpa += 4096)
+	for (uint64_t gpa = 0x100000; gpa < 0x100000 + 4 * CHUNK; gpa += 4096)
 		(void)read_byte(gpa);
 	CHECK_EQ(fake_fmem_maps, 4);
 	teardown();
@@ -90,7 +89,7 @@ test_sequential(void)
 static void
 test_lru_full_set(void)
 {
-	uint64_t base = 3 * CHUNK;	/* set 3 */
+	uint64_t base = 3 * CHUNK; /* set 3 */
 
 	setup();
 	for (unsigned w = 0; w < IOREQ_GUEST_WAYS; w++)
@@ -100,7 +99,7 @@ test_lru_full_set(void)
 	(void)read_byte(base);
 	(void)read_byte(base + IOREQ_GUEST_WAYS * SET_STRIDE);
 	CHECK_EQ(fake_fmem_maps, IOREQ_GUEST_WAYS + 1);
-	ioreq_guest_flush(&g);	/* evictions are unmapped in batches */
+	ioreq_guest_flush(&g); /* evictions are unmapped in batches */
 	CHECK_EQ(fake_fmem_unmaps, 1);
 	CHECK_EQ(fake_fmem_live, IOREQ_GUEST_WAYS);
 	/* the survivors are still mapped ... */
@@ -147,8 +146,8 @@ test_cap(void)
 	for (unsigned i = 0; i < 2 * IOREQ_GUEST_MAX_CHUNKS; i++)
 		(void)read_byte((uint64_t)i * CHUNK);
 	/* at most one batch of evictions waits beyond the cap */
-	CHECK(fake_fmem_live <= IOREQ_GUEST_MAX_CHUNKS +
-				IOREQ_GUEST_UNMAP_BATCH);
+	CHECK(fake_fmem_live <=
+	      IOREQ_GUEST_MAX_CHUNKS + IOREQ_GUEST_UNMAP_BATCH);
 	ioreq_guest_flush(&g);
 	CHECK_EQ(fake_fmem_live, IOREQ_GUEST_MAX_CHUNKS);
 	teardown();
@@ -229,8 +228,7 @@ test_refused(void)
 	CHECK_EQ(fake_fmem_ram[0x20ffe], 0xdd);
 	CHECK_EQ(fake_fmem_ram[0x20fff], 0xcc);
 	/* past the end of RAM */
-	CHECK_EQ(ioreq_guest_read(&g, FAKE_FMEM_RAM_SIZE + 8, &b, 1),
-		 -EFAULT);
+	CHECK_EQ(ioreq_guest_read(&g, FAKE_FMEM_RAM_SIZE + 8, &b, 1), -EFAULT);
 	teardown();
 }
 
@@ -251,7 +249,7 @@ test_batched_unmaps(void)
 	CHECK_EQ(fake_fmem_unmaps, 0);
 	ioreq_guest_flush(&g);
 	CHECK_EQ(fake_fmem_unmaps, 9);
-	ioreq_guest_flush(&g);		/* nothing queued: not a batch */
+	ioreq_guest_flush(&g); /* nothing queued: not a batch */
 	ioreq_guest_get_stats(&g, &st);
 	CHECK_EQ(st.unmap_batches, 1);
 	/* 40 more evictions: two full batches go, 8 wait */
@@ -321,8 +319,12 @@ test_dispatch_refused(void)
 {
 	struct ioreq_dispatch d;
 	struct ioreq_request out = {
-		.type = IOREQ_REQ_PIO, .addr = 0x402, .data = 0x30000,
-		.count = 4, .size = 1, .data_is_ptr = true,
+		.type = IOREQ_REQ_PIO,
+		.addr = 0x402,
+		.data = 0x30000,
+		.count = 4,
+		.size = 1,
+		.data_is_ptr = true,
 	};
 	struct ioreq_request in = out;
 

@@ -107,15 +107,19 @@ test_sync_read(void)
 	setup();
 	fake_read_next = 0x1234;
 	post(1, (struct ioreq){
-		.addr = 0x3f8, .data = 0xffffffffffff, .count = 1, .size = 1,
-		.dir = IOREQ_READ, .type = IOREQ_TYPE_PIO,
-		.state = STATE_IOREQ_READY,
-	});
+			.addr = 0x3f8,
+			.data = 0xffffffffffff,
+			.count = 1,
+			.size = 1,
+			.dir = IOREQ_READ,
+			.type = IOREQ_TYPE_PIO,
+			.state = STATE_IOREQ_READY,
+		});
 	CHECK_EQ(ioreq_ring_vcpu_event(&ring, 1), 1);
 	CHECK_EQ(slot(1)->state, STATE_IORESP_READY);
 	CHECK_EQ(slot(1)->data, 0x34);
-	CHECK_EQ(slot(1)->dir, IOREQ_READ);	/* bit kept */
-	CHECK_EQ(slot(1)->vp_eport, 101);	/* never written */
+	CHECK_EQ(slot(1)->dir, IOREQ_READ); /* bit kept */
+	CHECK_EQ(slot(1)->vp_eport, 101);   /* never written */
 	CHECK_EQ(notify_count, 1);
 	CHECK_EQ(notify_vcpu, 1);
 	CHECK_EQ(fake_log_count, 1);
@@ -131,15 +135,20 @@ test_sync_write(void)
 {
 	setup();
 	post(0, (struct ioreq){
-		.addr = 0x3f9, .data = 0xaabbccdd, .count = 1, .size = 1,
-		.dir = IOREQ_WRITE, .type = IOREQ_TYPE_PIO, .df = 1,
-		.state = STATE_IOREQ_READY,
-	});
+			.addr = 0x3f9,
+			.data = 0xaabbccdd,
+			.count = 1,
+			.size = 1,
+			.dir = IOREQ_WRITE,
+			.type = IOREQ_TYPE_PIO,
+			.df = 1,
+			.state = STATE_IOREQ_READY,
+		});
 	CHECK_EQ(ioreq_ring_vcpu_event(&ring, 0), 1);
 	CHECK_EQ(fake_log_count, 1);
 	CHECK(fake_log[0].write);
 	CHECK_EQ(fake_log[0].value, 0xdd);
-	CHECK_EQ(slot(0)->data, 0xaabbccdd);	/* writes leave data alone */
+	CHECK_EQ(slot(0)->data, 0xaabbccdd); /* writes leave data alone */
 	CHECK_EQ(slot(0)->state, STATE_IORESP_READY);
 	CHECK_EQ(slot(0)->df, 1);
 	CHECK_EQ(notify_vcpu, 0);
@@ -151,9 +160,13 @@ test_sync_hostile(void)
 	setup();
 	/* odd size, huge count, unknown type: answered with all ones */
 	post(0, (struct ioreq){
-		.addr = UINT64_MAX, .count = UINT32_MAX, .size = 3,
-		.dir = IOREQ_READ, .type = 0x55, .state = STATE_IOREQ_READY,
-	});
+			.addr = UINT64_MAX,
+			.count = UINT32_MAX,
+			.size = 3,
+			.dir = IOREQ_READ,
+			.type = 0x55,
+			.state = STATE_IOREQ_READY,
+		});
 	CHECK_EQ(ioreq_ring_vcpu_event(&ring, 0), 1);
 	CHECK_EQ(slot(0)->data, UINT64_MAX);
 	CHECK_EQ(slot(0)->state, STATE_IORESP_READY);
@@ -191,7 +204,7 @@ test_buffered_wrap(void)
 	CHECK_EQ(fake_log[0].size, 4);
 	CHECK_EQ(fake_log[0].value, 0xcafef00d);
 	CHECK_EQ(ring.stats.buffered, 2);
-	CHECK_EQ(notify_count, 0);	/* buffered requests get no reply */
+	CHECK_EQ(notify_count, 0); /* buffered requests get no reply */
 
 	/* empty now */
 	CHECK_EQ(ioreq_ring_drain(&ring), 0);
@@ -290,12 +303,16 @@ test_buffered_first(void)
 	put_entry(0, IOREQ_TYPE_COPY, 0, 0xa0000, 0x11);
 	pg->write_pointer = 1;
 	post(0, (struct ioreq){
-		.addr = 0xa0000, .count = 1, .size = 1, .dir = IOREQ_READ,
-		.type = IOREQ_TYPE_COPY, .state = STATE_IOREQ_READY,
-	});
+			.addr = 0xa0000,
+			.count = 1,
+			.size = 1,
+			.dir = IOREQ_READ,
+			.type = IOREQ_TYPE_COPY,
+			.state = STATE_IOREQ_READY,
+		});
 	CHECK_EQ(ioreq_ring_vcpu_event(&ring, 0), 1);
 	CHECK_EQ(fake_log_count, 2);
-	CHECK(fake_log[0].write);	/* the buffered write came first */
+	CHECK(fake_log[0].write); /* the buffered write came first */
 	CHECK(!fake_log[1].write);
 	CHECK_EQ(pg->read_pointer, 1);
 
@@ -315,9 +332,12 @@ test_no_ring(void)
 	ring.buf_page = NULL;
 	CHECK_EQ(ioreq_ring_drain(&ring), 0);
 	post(0, (struct ioreq){
-		.addr = 0x80, .count = 1, .size = 1, .type = IOREQ_TYPE_PIO,
-		.state = STATE_IOREQ_READY,
-	});
+			.addr = 0x80,
+			.count = 1,
+			.size = 1,
+			.type = IOREQ_TYPE_PIO,
+			.state = STATE_IOREQ_READY,
+		});
 	CHECK_EQ(ioreq_ring_vcpu_event(&ring, 0), 1);
 	ring.buf_page = saved;
 }

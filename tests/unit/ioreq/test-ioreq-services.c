@@ -49,9 +49,8 @@ xendevicemodel_set_isa_irq_level(xendevicemodel_handle *h, domid_t domid,
 
 int
 xendevicemodel_set_pci_intx_level(xendevicemodel_handle *h, domid_t domid,
-				  uint16_t segment, uint8_t bus,
-				  uint8_t device, uint8_t intx,
-				  unsigned int level)
+				  uint16_t segment, uint8_t bus, uint8_t device,
+				  uint8_t intx, unsigned int level)
 {
 	return 0;
 }

@@ -11,7 +11,7 @@ struct inner {
 struct outer {
 	char pad[3];
 	uint64_t y;
-	struct inner in;	/* neither first nor aligned to the start */
+	struct inner in; /* neither first nor aligned to the start */
 	int z;
 };
 

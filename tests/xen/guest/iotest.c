@@ -40,7 +40,8 @@ static void out_string(uint16_t port, const char *s);
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-static void say(const char *fmt, ...)
+static void
+say(const char *fmt, ...)
 {
 	char line[256];
 	va_list ap;
@@ -68,7 +69,8 @@ static void say(const char *fmt, ...)
 static void check(const char *name, int ok, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static void check(const char *name, int ok, const char *fmt, ...)
+static void
+check(const char *name, int ok, const char *fmt, ...)
 {
 	char detail[160];
 	va_list ap;
@@ -81,14 +83,16 @@ static void check(const char *name, int ok, const char *fmt, ...)
 		failures++;
 }
 
-static void out_string(uint16_t port, const char *s)
+static void
+out_string(uint16_t port, const char *s)
 {
 	while (*s)
 		outb((unsigned char)*s++, port);
 }
 
 /* rep outsb with the direction flag clear: bytes leave in memory order. */
-static void rep_outsb_up(uint16_t port, const void *buf, unsigned long n)
+static void
+rep_outsb_up(uint16_t port, const void *buf, unsigned long n)
 {
 	__asm__ volatile("cld; rep outsb"
 			 : "+S"(buf), "+c"(n)
@@ -98,7 +102,8 @@ static void rep_outsb_up(uint16_t port, const void *buf, unsigned long n)
 
 /* rep outsb with the direction flag set: bytes leave from the last one
  * down, so the device sees the buffer reversed. */
-static void rep_outsb_down(uint16_t port, const void *last, unsigned long n)
+static void
+rep_outsb_down(uint16_t port, const void *last, unsigned long n)
 {
 	__asm__ volatile("std; rep outsb; cld"
 			 : "+S"(last), "+c"(n)
@@ -106,7 +111,8 @@ static void rep_outsb_down(uint16_t port, const void *last, unsigned long n)
 			 : "memory", "cc");
 }
 
-static void rep_insb_up(uint16_t port, void *buf, unsigned long n)
+static void
+rep_insb_up(uint16_t port, void *buf, unsigned long n)
 {
 	__asm__ volatile("cld; rep insb"
 			 : "+D"(buf), "+c"(n)
@@ -114,7 +120,8 @@ static void rep_insb_up(uint16_t port, void *buf, unsigned long n)
 			 : "memory");
 }
 
-static void debugcon_checks(void)
+static void
+debugcon_checks(void)
 {
 	static const char up[] = "DBG-REP-OUTSB-OK\n";
 	static const char want_down[] = "DBG-REP-OUTSB-DF1-OK\n";
@@ -131,8 +138,8 @@ static void debugcon_checks(void)
 	rep_outsb_down(DEBUGCON_PORT, &down[n - 1], n);
 
 	v = inb(DEBUGCON_PORT);
-	check("debugcon-read", v == DEBUGCON_READ, "inb(0x402)=0x%02x want 0x%02x",
-	      v, DEBUGCON_READ);
+	check("debugcon-read", v == DEBUGCON_READ,
+	      "inb(0x402)=0x%02x want 0x%02x", v, DEBUGCON_READ);
 	memset(in, 0, sizeof(in));
 	rep_insb_up(DEBUGCON_PORT, in, sizeof(in));
 	for (i = 0; i < sizeof(in); i++)
@@ -143,7 +150,8 @@ static void debugcon_checks(void)
 	say("IOTEST debugcon-writes DONE (checked by the host in the backend file)");
 }
 
-static void scratch_check(const char *name, uint16_t port)
+static void
+scratch_check(const char *name, uint16_t port)
 {
 	static const uint8_t pattern[] = { 0x00, 0xff, 0x5a, 0xa5, 0x01, 0x80 };
 	size_t i;
@@ -154,25 +162,28 @@ static void scratch_check(const char *name, uint16_t port)
 		outb(pattern[i], port);
 		v = inb(port);
 		if (v != pattern[i]) {
-			check(name, 0, "port 0x%x wrote 0x%02x read 0x%02x", port,
-			      pattern[i], v);
+			check(name, 0, "port 0x%x wrote 0x%02x read 0x%02x",
+			      port, pattern[i], v);
 			return;
 		}
 	}
 	check(name, 1, "port 0x%x %zu patterns", port, sizeof(pattern));
 }
 
-static void unclaimed_check(uint16_t port)
+static void
+unclaimed_check(uint16_t port)
 {
 	uint8_t b = inb(port);
 	uint16_t w = inw(port);
 	uint32_t l = inl(port);
 
-	check("unclaimed-all-ones", b == 0xff && w == 0xffff && l == 0xffffffffu,
+	check("unclaimed-all-ones",
+	      b == 0xff && w == 0xffff && l == 0xffffffffu,
 	      "port 0x%x b=0x%02x w=0x%04x l=0x%08x", port, b, w, l);
 }
 
-static int cmd_pvh(void)
+static int
+cmd_pvh(void)
 {
 	debugcon_checks();
 	scratch_check("uart-scratch", 0x3ff);
@@ -180,7 +191,8 @@ static int cmd_pvh(void)
 	return failures ? 1 : 0;
 }
 
-static int cmd_hvm(void)
+static int
+cmd_hvm(void)
 {
 	uint8_t kbd;
 
@@ -204,7 +216,8 @@ struct hammer {
 	uint8_t first_bad_want, first_bad_got;
 };
 
-static void *hammer_thread(void *arg)
+static void *
+hammer_thread(void *arg)
 {
 	struct hammer *h = arg;
 	cpu_set_t set;
@@ -234,7 +247,8 @@ static void *hammer_thread(void *arg)
 	return NULL;
 }
 
-static int cmd_hammer(uint16_t a, uint16_t b, unsigned long rounds)
+static int
+cmd_hammer(uint16_t a, uint16_t b, unsigned long rounds)
 {
 	struct hammer h[2] = {
 		{ .cpu = 0, .port = a, .rounds = rounds },
@@ -266,7 +280,8 @@ static int cmd_hammer(uint16_t a, uint16_t b, unsigned long rounds)
 	return failures ? 1 : 0;
 }
 
-static double time_reads(uint16_t port, unsigned long n)
+static double
+time_reads(uint16_t port, unsigned long n)
 {
 	struct timespec t0, t1;
 	unsigned long i;
@@ -278,11 +293,13 @@ static double time_reads(uint16_t port, unsigned long n)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	(void)sink;
 	return ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
-		(double)(t1.tv_nsec - t0.tv_nsec)) / (double)n;
+		(double)(t1.tv_nsec - t0.tv_nsec)) /
+	       (double)n;
 }
 
-static int cmd_bench(unsigned long n, uint16_t ioreqd_port, uint16_t qemu_port,
-		     uint16_t free_port)
+static int
+cmd_bench(unsigned long n, uint16_t ioreqd_port, uint16_t qemu_port,
+	  uint16_t free_port)
 {
 	double a, b, c;
 
@@ -301,12 +318,14 @@ static int cmd_bench(unsigned long n, uint16_t ioreqd_port, uint16_t qemu_port,
 	return 0;
 }
 
-static unsigned long num(const char *s)
+static unsigned long
+num(const char *s)
 {
 	return strtoul(s, NULL, 0);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
 	if (argc < 2) {
@@ -330,11 +349,12 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "hvm"))
 		return cmd_hvm();
 	if (!strcmp(argv[1], "hammer") && argc == 5)
-		return cmd_hammer((uint16_t)num(argv[2]), (uint16_t)num(argv[3]),
-				  num(argv[4]));
+		return cmd_hammer((uint16_t)num(argv[2]),
+				  (uint16_t)num(argv[3]), num(argv[4]));
 	if (!strcmp(argv[1], "bench") && argc == 6)
 		return cmd_bench(num(argv[2]), (uint16_t)num(argv[3]),
-				 (uint16_t)num(argv[4]), (uint16_t)num(argv[5]));
+				 (uint16_t)num(argv[4]),
+				 (uint16_t)num(argv[5]));
 	fprintf(stderr, "iotest: bad arguments\n");
 	return 2;
 }

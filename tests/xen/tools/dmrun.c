@@ -27,12 +27,14 @@
 
 static volatile sig_atomic_t pending_signal;
 
-static void on_signal(int sig)
+static void
+on_signal(int sig)
 {
 	pending_signal = sig;
 }
 
-static double now(void)
+static double
+now(void)
 {
 	struct timespec ts;
 
@@ -40,7 +42,8 @@ static double now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void tell(const char *fifo, const char *line)
+static void
+tell(const char *fifo, const char *line)
 {
 	int fd = open(fifo, O_WRONLY | O_CLOEXEC);
 
@@ -53,7 +56,8 @@ static void tell(const char *fifo, const char *line)
 	close(fd);
 }
 
-static int status_code(int status)
+static int
+status_code(int status)
 {
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
@@ -62,7 +66,8 @@ static int status_code(int status)
 	return 255;
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct sigaction act = { .sa_handler = on_signal };
@@ -73,14 +78,16 @@ int main(int argc, char **argv)
 	char buf[512];
 
 	if (argc < 5 || strcmp(argv[3], "--") != 0) {
-		fprintf(stderr, "usage: dmrun FIFO TIMEOUT_S -- PROGRAM ARGS...\n");
+		fprintf(stderr,
+			"usage: dmrun FIFO TIMEOUT_S -- PROGRAM ARGS...\n");
 		return 2;
 	}
 	fifo = argv[1];
 	t0 = now();
 	deadline = t0 + atof(argv[2]);
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "/run/dmrun-%d.notify", getpid());
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/run/dmrun-%d.notify",
+		 getpid());
 	unlink(sa.sun_path);
 	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sock < 0 || bind(sock, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
@@ -102,7 +109,8 @@ int main(int argc, char **argv)
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		execvp(argv[4], &argv[4]);
-		fprintf(stderr, "dmrun: exec %s: %s\n", argv[4], strerror(errno));
+		fprintf(stderr, "dmrun: exec %s: %s\n", argv[4],
+			strerror(errno));
 		_exit(127);
 	}
 
@@ -111,7 +119,8 @@ int main(int argc, char **argv)
 		pid_t w;
 
 		if (pending_signal) {
-			fprintf(stderr, "dmrun: forwarding signal %d after %.1f s\n",
+			fprintf(stderr,
+				"dmrun: forwarding signal %d after %.1f s\n",
 				pending_signal, now() - t0);
 			kill(child, pending_signal);
 			pending_signal = 0;
@@ -120,7 +129,9 @@ int main(int argc, char **argv)
 		if (w == child)
 			break;
 		if (!ready && !told && now() > deadline) {
-			fprintf(stderr, "dmrun: no READY=1 after %s s, killing\n", argv[2]);
+			fprintf(stderr,
+				"dmrun: no READY=1 after %s s, killing\n",
+				argv[2]);
 			tell(fifo, "TIMEOUT\n");
 			told = 1;
 			kill(child, SIGKILL);
@@ -134,7 +145,8 @@ int main(int argc, char **argv)
 			for (char *p = buf; *p; p++)
 				if (*p == '\n')
 					*p = ' ';
-			fprintf(stderr, "dmrun: notify after %.2f s: %s\n", now() - t0, buf);
+			fprintf(stderr, "dmrun: notify after %.2f s: %s\n",
+				now() - t0, buf);
 			if (!ready && (strstr(buf, "READY=1") != NULL)) {
 				ready = 1;
 				tell(fifo, "READY\n");
@@ -143,8 +155,8 @@ int main(int argc, char **argv)
 		}
 	}
 	unlink(sa.sun_path);
-	fprintf(stderr, "dmrun: %s exited with status %d after %.1f s\n", argv[4],
-		status_code(status), now() - t0);
+	fprintf(stderr, "dmrun: %s exited with status %d after %.1f s\n",
+		argv[4], status_code(status), now() - t0);
 	if (!told) {
 		snprintf(buf, sizeof(buf), "EXITED %d\n", status_code(status));
 		tell(fifo, buf);

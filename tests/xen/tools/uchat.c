@@ -19,7 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
+static double
+now(void)
 {
 	struct timespec ts;
 
@@ -31,7 +32,8 @@ static char seen[65536];
 static size_t seen_len;
 
 /* Reads until want appears in everything received since *from. */
-static int expect(int fd, const char *want, size_t *from, double deadline)
+static int
+expect(int fd, const char *want, size_t *from, double deadline)
 {
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -44,7 +46,8 @@ static int expect(int fd, const char *want, size_t *from, double deadline)
 			return 0;
 		}
 		if (left <= 0) {
-			fprintf(stderr, "uchat: timeout waiting for '%s'\n", want);
+			fprintf(stderr, "uchat: timeout waiting for '%s'\n",
+				want);
 			return 1;
 		}
 		if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
@@ -52,12 +55,15 @@ static int expect(int fd, const char *want, size_t *from, double deadline)
 		if (seen_len >= sizeof(seen) - 1) {
 			/* Keep the tail so a marker split at the edge is found. */
 			memmove(seen, seen + seen_len - 256, 256);
-			*from = *from > seen_len - 256 ? *from - (seen_len - 256) : 0;
+			*from = *from > seen_len - 256 ?
+					*from - (seen_len - 256) :
+					0;
 			seen_len = 256;
 		}
 		n = read(fd, seen + seen_len, sizeof(seen) - 1 - seen_len);
 		if (n <= 0) {
-			fprintf(stderr, "uchat: connection closed while waiting for '%s'\n",
+			fprintf(stderr,
+				"uchat: connection closed while waiting for '%s'\n",
 				want);
 			return 1;
 		}
@@ -67,7 +73,8 @@ static int expect(int fd, const char *want, size_t *from, double deadline)
 	}
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	double deadline;
@@ -76,7 +83,8 @@ int main(int argc, char **argv)
 	int fd;
 
 	if (argc != 6) {
-		fprintf(stderr, "usage: uchat SOCKET TIMEOUT_S EXPECT1 SEND EXPECT2\n");
+		fprintf(stderr,
+			"usage: uchat SOCKET TIMEOUT_S EXPECT1 SEND EXPECT2\n");
 		return 2;
 	}
 	deadline = now() + atof(argv[2]);
@@ -89,7 +97,8 @@ int main(int argc, char **argv)
 			break;
 		close(fd);
 		if (now() > deadline) {
-			fprintf(stderr, "uchat: connect %s: %s\n", argv[1], strerror(errno));
+			fprintf(stderr, "uchat: connect %s: %s\n", argv[1],
+				strerror(errno));
 			return 1;
 		}
 		usleep(100000);

@@ -12,7 +12,8 @@
 #include <string.h>
 #include <xendevicemodel.h>
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	xendevicemodel_handle *dm;
 	unsigned vcpus = 0;
@@ -36,8 +37,8 @@ int main(int argc, char **argv)
 		ioservid_t id = (ioservid_t)strtoul(argv[2], NULL, 0);
 		evtchn_port_t port = 0;
 
-		rc = xendevicemodel_get_ioreq_server_info(dm, domid, id, NULL, NULL,
-							  &port);
+		rc = xendevicemodel_get_ioreq_server_info(dm, domid, id, NULL,
+							  NULL, &port);
 		printf("xprobe d%u get_ioreq_server_info(%u): rc=%d errno=%s bufioreq_port=%u\n",
 		       domid, id, rc, rc ? strerror(errno) : "-", port);
 	}

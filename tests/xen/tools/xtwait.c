@@ -20,7 +20,7 @@
 #include <xenctrl.h>
 
 #define POLL_NSEC (250 * 1000 * 1000L)
-#define CHUNK 16384
+#define CHUNK	  16384
 
 static xc_interface *xch;
 
@@ -98,7 +98,8 @@ main(int argc, char **argv)
 	double deadline;
 	int e;
 
-	if (argc != 4 || (strcmp(argv[1], "marker") && strcmp(argv[1], "gone"))) {
+	if (argc != 4 ||
+	    (strcmp(argv[1], "marker") && strcmp(argv[1], "gone"))) {
 		fprintf(stderr, "usage: xtwait marker|gone DOMID SECONDS\n");
 		return 3;
 	}

@@ -39,17 +39,17 @@
 #include <xen/hvm/ioreq.h>
 #include <xen/memory.h>
 
-#define FLOOR_MAX_SERVERS 8
-#define FLOOR_MAX_CLAIMS 64
-#define FLOOR_MAX_VCPUS 128
-#define FLOOR_RF_SIZE 8192u		/* register file entries (power of 2) */
-#define FLOOR_MAX_REP_PAGES 16u		/* cap on one rep request's RAM side */
-#define FLOOR_MAX_STOS 8192u		/* cap on a non-pointer count */
-#define FLOOR_PROBE_MS 200		/* domain-death probe period */
-#define FLOOR_PAGE 4096u
-#define FLOOR_INFO_SIZE 0x40u
-#define FLOOR_IRQ_SIZE 0x20u
-#define FLOOR_MAX_BARS 32
+#define FLOOR_MAX_SERVERS   8
+#define FLOOR_MAX_CLAIMS    64
+#define FLOOR_MAX_VCPUS	    128
+#define FLOOR_RF_SIZE	    8192u /* register file entries (power of 2) */
+#define FLOOR_MAX_REP_PAGES 16u	  /* cap on one rep request's RAM side */
+#define FLOOR_MAX_STOS	    8192u /* cap on a non-pointer count */
+#define FLOOR_PROBE_MS	    200	  /* domain-death probe period */
+#define FLOOR_PAGE	    4096u
+#define FLOOR_INFO_SIZE	    0x40u
+#define FLOOR_IRQ_SIZE	    0x20u
+#define FLOOR_MAX_BARS	    32
 
 /* The slot state shares byte 30 of ioreq_t with data_is_ptr/dir/df. */
 _Static_assert(sizeof(ioreq_t) == 32, "ioreq_t layout");
@@ -64,7 +64,7 @@ enum space {
 
 struct claim {
 	enum space space;
-	uint64_t first;		/* inclusive, as Xen wants it */
+	uint64_t first; /* inclusive, as Xen wants it */
 	uint64_t last;
 };
 
@@ -123,9 +123,9 @@ struct server_cfg {
 	bool no_enable;
 	int bufioreq;
 	uint64_t init;
-	int info_port;		/* -1: none */
-	int irq_port;		/* -1: none */
-	bool touched;		/* any per-server option seen */
+	int info_port; /* -1: none */
+	int irq_port;  /* -1: none */
+	bool touched;  /* any per-server option seen */
 };
 
 struct server {
@@ -146,8 +146,8 @@ struct server {
 };
 
 struct port_ent {
-	int16_t server;		/* -1: unused */
-	int16_t vcpu;		/* -1: buffered port */
+	int16_t server; /* -1: unused */
+	int16_t vcpu;	/* -1: buffered port */
 };
 
 /*
@@ -165,11 +165,11 @@ enum bar_kind {
 
 struct bar {
 	uint32_t sbdf;
-	unsigned index;		/* 0-5; a 64-bit BAR also uses index + 1 */
+	unsigned index; /* 0-5; a 64-bit BAR also uses index + 1 */
 	enum bar_kind kind;
 	bool prefetchable;
-	uint64_t size;		/* power of two */
-	uint64_t value;		/* as written */
+	uint64_t size;	/* power of two */
+	uint64_t value; /* as written */
 };
 
 struct floor {
@@ -179,7 +179,7 @@ struct floor {
 	bool slow_buffered;
 	bool hostile_state;
 	bool no_destroy;
-	int ignore_port;	/* -1: none */
+	int ignore_port; /* -1: none */
 	struct server servers[FLOOR_MAX_SERVERS];
 	unsigned nservers;
 	unsigned nvcpus;
@@ -219,7 +219,7 @@ rf_find(struct server *sv, enum space space, uint64_t addr, bool insert)
 		if (e->addr == addr && e->space == space)
 			return e;
 	}
-	return NULL;	/* full: writes to new addresses are dropped */
+	return NULL; /* full: writes to new addresses are dropped */
 }
 
 /* ------------------------------------------------- observable blocks */
@@ -244,20 +244,20 @@ irq_write(struct floor *f, struct server *sv, unsigned off, uint32_t v)
 		sv->msi_addr = (sv->msi_addr & ~0xffffffffull) | v;
 		return;
 	case 0x0c:
-		sv->msi_addr = (sv->msi_addr & 0xffffffffull) |
-			       (uint64_t)v << 32;
+		sv->msi_addr = (sv->msi_addr & 0xffffffffull) | (uint64_t)v
+									<< 32;
 		return;
 	case 0x10:
 		r = xendevicemodel_inject_msi(f->dmod, f->domid, sv->msi_addr,
 					      v);
 		break;
 	case 0x14:
-		r = xendevicemodel_set_irq_level(f->dmod, f->domid,
-						 v & 0xffff, (v >> 16) & 1);
+		r = xendevicemodel_set_irq_level(f->dmod, f->domid, v & 0xffff,
+						 (v >> 16) & 1);
 		break;
 	case 0x1c:
-		r = xendevicemodel_set_pci_link_route(f->dmod, f->domid,
-						      v & 3, (v >> 8) & 0xff);
+		r = xendevicemodel_set_pci_link_route(f->dmod, f->domid, v & 3,
+						      (v >> 8) & 0xff);
 		break;
 	default:
 		return;
@@ -291,10 +291,10 @@ bar_access(struct floor *f, uint64_t addr, bool is_read, uint64_t *val)
 		if (b->sbdf != sbdf)
 			continue;
 		modelled = true;
-		if (idx != b->index && !(b->kind == BAR_MEM64 &&
-					 idx == b->index + 1))
+		if (idx != b->index &&
+		    !(b->kind == BAR_MEM64 && idx == b->index + 1))
 			continue;
-		if (idx == b->index + 1) {	/* upper half */
+		if (idx == b->index + 1) { /* upper half */
 			if (is_read)
 				*val = (uint32_t)((b->value & m) >> 32);
 			else
@@ -303,11 +303,12 @@ bar_access(struct floor *f, uint64_t addr, bool is_read, uint64_t *val)
 			return true;
 		}
 		flags = b->kind == BAR_IO ? 1u :
-			(b->kind == BAR_MEM64 ? 4u : 0u) |
-			(b->prefetchable ? 8u : 0u);
+					    (b->kind == BAR_MEM64 ? 4u : 0u) |
+						    (b->prefetchable ? 8u : 0u);
 		if (is_read)
 			*val = ((uint32_t)(b->value & m) &
-				(b->kind == BAR_IO ? ~0x3u : ~0xfu)) | flags;
+				(b->kind == BAR_IO ? ~0x3u : ~0xfu)) |
+			       flags;
 		else
 			b->value = (b->value & ~0xffffffffull) |
 				   (*val & 0xffffffffu);
@@ -321,31 +322,33 @@ bar_access(struct floor *f, uint64_t addr, bool is_read, uint64_t *val)
 }
 
 static uint64_t
-access_one(struct floor *f, struct server *sv, enum space space,
-	   uint64_t addr, unsigned size, bool is_read, uint64_t val)
+access_one(struct floor *f, struct server *sv, enum space space, uint64_t addr,
+	   unsigned size, bool is_read, uint64_t val)
 {
 	uint64_t mask = size_mask(size);
 	struct rf_entry *e;
 
-	if (space == SPACE_PIO && in_block(sv->cfg.info_port, FLOOR_INFO_SIZE,
-					   addr)) {
+	if (space == SPACE_PIO &&
+	    in_block(sv->cfg.info_port, FLOOR_INFO_SIZE, addr)) {
 		unsigned off = (unsigned)(addr - (uint64_t)sv->cfg.info_port);
 		uint8_t block[FLOOR_INFO_SIZE + 8] = { 0 };
 
 		if (!is_read)
 			return 0;
 		if (sv->bufpage) {
-			sv->info[INFO_RING_RP] = __atomic_load_n(
-				&sv->bufpage->read_pointer, __ATOMIC_ACQUIRE);
-			sv->info[INFO_RING_WP] = __atomic_load_n(
-				&sv->bufpage->write_pointer, __ATOMIC_ACQUIRE);
+			sv->info[INFO_RING_RP] =
+				__atomic_load_n(&sv->bufpage->read_pointer,
+						__ATOMIC_ACQUIRE);
+			sv->info[INFO_RING_WP] =
+				__atomic_load_n(&sv->bufpage->write_pointer,
+						__ATOMIC_ACQUIRE);
 		}
 		memcpy(block, sv->info, sizeof(sv->info));
 		memcpy(&val, block + off, sizeof(val));
 		return val & mask;
 	}
-	if (space == SPACE_PIO && in_block(sv->cfg.irq_port, FLOOR_IRQ_SIZE,
-					   addr)) {
+	if (space == SPACE_PIO &&
+	    in_block(sv->cfg.irq_port, FLOOR_IRQ_SIZE, addr)) {
 		unsigned off = (unsigned)(addr - (uint64_t)sv->cfg.irq_port);
 
 		if (size != 4 || (off & 3))
@@ -355,8 +358,8 @@ access_one(struct floor *f, struct server *sv, enum space space,
 		irq_write(f, sv, off, (uint32_t)val);
 		return 0;
 	}
-	if (space == SPACE_PCI && size == 4 && bar_access(f, addr, is_read,
-							  &val))
+	if (space == SPACE_PCI && size == 4 &&
+	    bar_access(f, addr, is_read, &val))
 		return val;
 	e = rf_find(sv, space, addr, !is_read);
 	if (is_read)
@@ -389,7 +392,7 @@ handle_rep(struct floor *f, struct server *sv, const ioreq_t *r,
 	} else {
 		lo = r->data;
 	}
-	hi = lo + count * size;		/* exclusive */
+	hi = lo + count * size; /* exclusive */
 	if (hi < lo)
 		return;
 	npages = (size_t)(((hi - 1) >> 12) - (lo >> 12) + 1);
@@ -428,9 +431,15 @@ handle_sync(struct floor *f, struct server *sv, const ioreq_t *r)
 	uint64_t count, i, v = r->data;
 
 	switch (r->type) {
-	case IOREQ_TYPE_PIO: space = SPACE_PIO; break;
-	case IOREQ_TYPE_COPY: space = SPACE_MMIO; break;
-	case IOREQ_TYPE_PCI_CONFIG: space = SPACE_PCI; break;
+	case IOREQ_TYPE_PIO:
+		space = SPACE_PIO;
+		break;
+	case IOREQ_TYPE_COPY:
+		space = SPACE_MMIO;
+		break;
+	case IOREQ_TYPE_PCI_CONFIG:
+		space = SPACE_PCI;
+		break;
 	case IOREQ_TYPE_INVALIDATE:
 		/* nothing is cached: every rep maps and unmaps its pages */
 		sv->info[INFO_INVALIDATE]++;
@@ -445,12 +454,12 @@ handle_sync(struct floor *f, struct server *sv, const ioreq_t *r)
 	}
 	if (r->size != 1 && r->size != 2 && r->size != 4 && r->size != 8)
 		return r->dir == IOREQ_READ ? ~0ull : v;
-	if (!(space == SPACE_PIO && in_block(sv->cfg.info_port,
-					     FLOOR_INFO_SIZE, r->addr))) {
+	if (!(space == SPACE_PIO &&
+	      in_block(sv->cfg.info_port, FLOOR_INFO_SIZE, r->addr))) {
 		sv->info[INFO_SYNC]++;
 		if (!r->data_is_ptr && r->dir == IOREQ_WRITE &&
-		    !(space == SPACE_PIO && in_block(sv->cfg.irq_port,
-						     FLOOR_IRQ_SIZE, r->addr)))
+		    !(space == SPACE_PIO &&
+		      in_block(sv->cfg.irq_port, FLOOR_IRQ_SIZE, r->addr)))
 			sv->info[INFO_SYNC_WRITES]++;
 	}
 	if (r->data_is_ptr) {
@@ -470,8 +479,7 @@ handle_sync(struct floor *f, struct server *sv, const ioreq_t *r)
 		if (r->dir == IOREQ_READ)
 			v = access_one(f, sv, space, dev, r->size, true, 0);
 		else
-			access_one(f, sv, space, dev, r->size, false,
-				   r->data);
+			access_one(f, sv, space, dev, r->size, false, r->data);
 	}
 	return v;
 }
@@ -488,8 +496,9 @@ handle_buffered(struct floor *f, struct server *sv, unsigned type,
 	}
 	sv->info[INFO_BUFFERED]++;
 	if (type == IOREQ_TYPE_COPY || type == IOREQ_TYPE_PIO)
-		access_one(f, sv, type == IOREQ_TYPE_PIO ? SPACE_PIO :
-			   SPACE_MMIO, addr, size, false, data);
+		access_one(f, sv,
+			   type == IOREQ_TYPE_PIO ? SPACE_PIO : SPACE_MMIO,
+			   addr, size, false, data);
 }
 
 /*
@@ -512,7 +521,7 @@ drain_ring(struct floor *f, struct server *sv)
 		unsigned size, adv = 1;
 
 		if (__atomic_load_n(&b->read_pointer, __ATOMIC_ACQUIRE) != rp)
-			continue;	/* Xen canonicalised meanwhile */
+			continue; /* Xen canonicalised meanwhile */
 		if (rp == wp)
 			return;
 		slot = b->buf_ioreq[rp % IOREQ_BUFFER_SLOT_NUM];
@@ -522,8 +531,11 @@ drain_ring(struct floor *f, struct server *sv)
 			/* both halves are published before wp moves */
 			if (rp + 1 == wp)
 				return;
-			data |= (uint64_t)b->buf_ioreq[(rp + 1) %
-					IOREQ_BUFFER_SLOT_NUM].data << 32;
+			data |= (uint64_t)b
+					->buf_ioreq[(rp + 1) %
+						    IOREQ_BUFFER_SLOT_NUM]
+					.data
+				<< 32;
 			adv = 2;
 		}
 		handle_buffered(f, sv, slot.type, slot.addr, size, data);
@@ -654,8 +666,8 @@ server_bind(struct floor *f, struct server *sv, unsigned idx)
 
 	for (i = 0; i < f->nvcpus; i++) {
 		/* vp_eport is valid only now that the server is enabled */
-		p = xenevtchn_bind_interdomain(f->xce, f->domid,
-					       sv->iopage->vcpu_ioreq[i].vp_eport);
+		p = xenevtchn_bind_interdomain(
+			f->xce, f->domid, sv->iopage->vcpu_ioreq[i].vp_eport);
 		if (p < 0)
 			return fail_call("bind vCPU port", idx);
 		sv->vcpu_port[i] = (evtchn_port_t)p;
@@ -687,8 +699,8 @@ server_start(struct floor *f, unsigned idx)
 		return fail_call("create", idx);
 	sv->created = true;
 	sv->info[INFO_ID] = sv->id;
-	sv->res = xenforeignmemory_map_resource(f->fmem, f->domid,
-		XENMEM_resource_ioreq_server, sv->id,
+	sv->res = xenforeignmemory_map_resource(
+		f->fmem, f->domid, XENMEM_resource_ioreq_server, sv->id,
 		buf ? XENMEM_resource_ioreq_server_frame_bufioreq :
 		      XENMEM_resource_ioreq_server_frame_ioreq(0),
 		buf ? 2 : 1, &addr, PROT_READ | PROT_WRITE, 0);
@@ -697,8 +709,9 @@ server_start(struct floor *f, unsigned idx)
 	sv->bufpage = buf ? addr : NULL;
 	sv->iopage = (shared_iopage_t *)((uint8_t *)addr +
 					 (buf ? FLOOR_PAGE : 0));
-	if (buf && xendevicemodel_get_ioreq_server_info(f->dmod, f->domid,
-			sv->id, NULL, NULL, &sv->buf_port) < 0)
+	if (buf &&
+	    xendevicemodel_get_ioreq_server_info(f->dmod, f->domid, sv->id,
+						 NULL, NULL, &sv->buf_port) < 0)
 		return fail_call("get info", idx);
 	r = server_claim(f, sv, idx);
 	if (r < 0)
@@ -850,13 +863,13 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-"usage: xensim-floor [--domid N] [--slow-buffered] [--hostile-state]\n"
-"         [--no-destroy] [--ignore-port PORT]\n"
-"         [--pci-bar BB:DD.F:N:io|mem32|mem64[,pf]:SIZE]...\n"
-"         SERVER [--server SERVER]... [--servers N]\n"
-"SERVER options: --port BASE:SIZE  --mmio BASE:SIZE  --pci BB:DD.F\n"
-"         --bufioreq off|legacy|atomic (default atomic)  --no-enable\n"
-"         --init VALUE  --info-port PORT  --irq-port PORT\n");
+		"usage: xensim-floor [--domid N] [--slow-buffered] [--hostile-state]\n"
+		"         [--no-destroy] [--ignore-port PORT]\n"
+		"         [--pci-bar BB:DD.F:N:io|mem32|mem64[,pf]:SIZE]...\n"
+		"         SERVER [--server SERVER]... [--servers N]\n"
+		"SERVER options: --port BASE:SIZE  --mmio BASE:SIZE  --pci BB:DD.F\n"
+		"         --bufioreq off|legacy|atomic (default atomic)  --no-enable\n"
+		"         --init VALUE  --info-port PORT  --irq-port PORT\n");
 }
 
 static int
@@ -929,9 +942,9 @@ add_bar(struct floor *f, const char *arg)
 
 	if (f->nbars == FLOOR_MAX_BARS ||
 	    sscanf(arg, "%x:%x.%u:%u:%15[a-z0-9,]:%n", &bus, &dev, &fn, &idx,
-		   kind, &n) != 5 || n == 0 || bus > 0xff || dev > 0x1f ||
-	    fn > 7 || idx > 5 || parse_u64(arg + n, &size) < 0 ||
-	    size == 0 || (size & (size - 1)))
+		   kind, &n) != 5 ||
+	    n == 0 || bus > 0xff || dev > 0x1f || fn > 7 || idx > 5 ||
+	    parse_u64(arg + n, &size) < 0 || size == 0 || (size & (size - 1)))
 		return -EINVAL;
 	b.prefetchable = strstr(kind, ",pf") != NULL;
 	if (b.prefetchable)
@@ -968,17 +981,24 @@ parse_server_opt(int ch, const char *arg, struct server_cfg *c)
 
 	c->touched = true;
 	switch (ch) {
-	case 'p': return add_claim(c, SPACE_PIO, arg);
-	case 'm': return add_claim(c, SPACE_MMIO, arg);
-	case 'c': return add_claim(c, SPACE_PCI, arg);
-	case 'n': c->no_enable = true; return 0;
+	case 'p':
+		return add_claim(c, SPACE_PIO, arg);
+	case 'm':
+		return add_claim(c, SPACE_MMIO, arg);
+	case 'c':
+		return add_claim(c, SPACE_PCI, arg);
+	case 'n':
+		c->no_enable = true;
+		return 0;
 	case 'i':
 		if (parse_u64(arg, &v) < 0)
 			return -EINVAL;
 		c->init = v;
 		return 0;
-	case 'I': return add_block(c, &c->info_port, FLOOR_INFO_SIZE, arg);
-	case 'Q': return add_block(c, &c->irq_port, FLOOR_IRQ_SIZE, arg);
+	case 'I':
+		return add_block(c, &c->info_port, FLOOR_INFO_SIZE, arg);
+	case 'Q':
+		return add_block(c, &c->irq_port, FLOOR_IRQ_SIZE, arg);
 	case 'b':
 		if (!strcmp(arg, "off"))
 			c->bufioreq = HVM_IOREQSRV_BUFIOREQ_OFF;
@@ -1031,13 +1051,19 @@ parse_args(int argc, char **argv, struct floor *f)
 				return -EINVAL;
 			f->domid = (uint16_t)v;
 			break;
-		case 's': f->slow_buffered = true; break;
+		case 's':
+			f->slow_buffered = true;
+			break;
 		case 'B':
 			if (add_bar(f, optarg) < 0)
 				return -EINVAL;
 			break;
-		case 'H': f->hostile_state = true; break;
-		case 'D': f->no_destroy = true; break;
+		case 'H':
+			f->hostile_state = true;
+			break;
+		case 'D':
+			f->no_destroy = true;
+			break;
 		case 'g':
 			if (parse_u64(optarg, &v) < 0 || v > 0xffff)
 				return -EINVAL;
@@ -1096,7 +1122,7 @@ main(int argc, char **argv)
 	if (r == 0)
 		r = floor_loop(&f, sigfd);
 	else if (domain_dead(&f))
-		r = 0;	/* died during bring-up: nothing left to serve */
+		r = 0; /* died during bring-up: nothing left to serve */
 	if (r < 0)
 		fprintf(stderr, "xensim-floor: %s\n", strerror(-r));
 	floor_stop(&f);

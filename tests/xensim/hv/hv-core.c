@@ -91,7 +91,8 @@ rs_contains(const struct hv_rangeset *rs, uint64_t first, uint64_t last)
 {
 	unsigned i = rs_lower(rs, first);
 
-	return i < rs->count && rs->r[i].first <= first && last <= rs->r[i].last;
+	return i < rs->count && rs->r[i].first <= first &&
+	       last <= rs->r[i].last;
 }
 
 bool
@@ -266,7 +267,8 @@ lport_alloc(struct hv *hv, struct hv_conn *conn, enum hv_lport_kind kind)
 static int
 evtchn_domain_check(struct hv *hv, struct hv_conn *conn, uint32_t domid)
 {
-	if (conn->restrict_domid >= 0 && (uint32_t)conn->restrict_domid != domid)
+	if (conn->restrict_domid >= 0 &&
+	    (uint32_t)conn->restrict_domid != domid)
 		return -EACCES;
 	if (domid != hv->cfg.domid || atomic_load(&hv->dead))
 		return -ESRCH;
@@ -274,9 +276,8 @@ evtchn_domain_check(struct hv *hv, struct hv_conn *conn, uint32_t domid)
 }
 
 int
-hv_evtchn_bind_interdomain(struct hv *hv, struct hv_conn *conn,
-			   uint32_t domid, uint32_t gport, uint32_t *ret_lport,
-			   int *ret_efd)
+hv_evtchn_bind_interdomain(struct hv *hv, struct hv_conn *conn, uint32_t domid,
+			   uint32_t gport, uint32_t *ret_lport, int *ret_efd)
 {
 	struct hv_gport *g;
 	uint32_t lport;
@@ -307,8 +308,7 @@ hv_evtchn_bind_interdomain(struct hv *hv, struct hv_conn *conn,
 }
 
 int
-hv_evtchn_bind_unbound(struct hv *hv, struct hv_conn *conn,
-		       uint32_t *ret_lport)
+hv_evtchn_bind_unbound(struct hv *hv, struct hv_conn *conn, uint32_t *ret_lport)
 {
 	uint32_t lport;
 
@@ -396,7 +396,8 @@ server_destroy(struct hv *hv, unsigned id)
 	for (unsigned t = 0; t < HV_NR_RANGE_TYPES; t++)
 		s->ranges[t].count = 0;
 	/* A vCPU may still be waiting on this page: keep it mapped. */
-	if (hv->graveyard_count < sizeof(hv->graveyard) / sizeof(hv->graveyard[0]))
+	if (hv->graveyard_count <
+	    sizeof(hv->graveyard) / sizeof(hv->graveyard[0]))
 		hv->graveyard[hv->graveyard_count++] = s->pages;
 	else
 		munmap(s->pages, 2 * HV_PAGE_SIZE);
@@ -515,7 +516,8 @@ int
 hv_check_domain(struct hv *hv, struct hv_conn *conn, uint32_t domid,
 		int restrict_errno)
 {
-	if (conn->restrict_domid >= 0 && (uint32_t)conn->restrict_domid != domid)
+	if (conn->restrict_domid >= 0 &&
+	    (uint32_t)conn->restrict_domid != domid)
 		return -restrict_errno;
 	if (domid != hv->cfg.domid || atomic_load(&hv->dead))
 		return -ESRCH;
@@ -559,7 +561,7 @@ hv_resource_size(struct hv *hv, struct hv_conn *conn,
 		return -ENOSYS;
 	/* 1 + ceil(max_vcpus * 32 / 4096); does not look at the id. */
 	*ret_frames = 1 + (hv->cfg.vcpus * sizeof(ioreq_t) + HV_PAGE_SIZE - 1) /
-			  HV_PAGE_SIZE;
+				  HV_PAGE_SIZE;
 	return 0;
 }
 
@@ -787,7 +789,8 @@ void
 hv_map_note(struct hv *hv, struct hv_conn *conn, bool held)
 {
 	atomic_fetch_add(&hv->counters[held ? COUNTER_FOREIGN_MAP :
-					 COUNTER_FOREIGN_UNMAP], 1);
+					      COUNTER_FOREIGN_UNMAP],
+			 1);
 	if (held) {
 		conn->map_holds++;
 		hv->map_holds++;
@@ -825,8 +828,10 @@ hv_destroy_domain(struct hv *hv)
 			if (hv->lports[p].kind == HV_LPORT_VIRQ &&
 			    hv->lports[p].virq == VIRQ_DOM_EXC)
 				hv_raise_lport(hv, p);
-		hv_trace(hv, "domain destroyed, %u mappings keep it as a "
-			 "zombie", hv->map_holds);
+		hv_trace(hv,
+			 "domain destroyed, %u mappings keep it as a "
+			 "zombie",
+			 hv->map_holds);
 		/* After VIRQ_DOM_EXC: xenstored sees the domain dying. */
 		hv_xs_fire_release(hv);
 		domain_finish_death(hv);
@@ -870,8 +875,8 @@ hv_create(const struct hv_config *cfg, struct hv **ret_hv)
 
 		/* vCPU threads read-lock all the time; let dm_ops through. */
 		pthread_rwlockattr_init(&ra);
-		pthread_rwlockattr_setkind_np(&ra,
-			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlockattr_setkind_np(
+			&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 		pthread_rwlock_init(&hv->lock, &ra);
 		pthread_rwlockattr_destroy(&ra);
 	}
@@ -1128,7 +1133,8 @@ hv_stop_child(struct hv *hv, unsigned timeout_ms, int *ret_status, char *msg,
 		if (msg)
 			snprintf(msg, msg_len,
 				 "device model did not exit within %u ms of "
-				 "SIGTERM (killed)", timeout_ms);
+				 "SIGTERM (killed)",
+				 timeout_ms);
 		return -1;
 	}
 	if (ret_status)
@@ -1151,7 +1157,8 @@ hv_stop_child(struct hv *hv, unsigned timeout_ms, int *ret_status, char *msg,
 		if (msg)
 			snprintf(msg, msg_len,
 				 "device model exited leaving %u ioreq "
-				 "server(s) behind", servers);
+				 "server(s) behind",
+				 servers);
 		return -1;
 	}
 	return 0;

@@ -102,7 +102,7 @@ hello_xenstore(struct hv *hv, struct hv_conn *c, int *fds)
 	int p[2];
 
 	if (hv->cfg.no_xenstored)
-		return -ENOENT;	/* neither the socket nor /dev/xen/xenbus */
+		return -ENOENT; /* neither the socket nor /dev/xen/xenbus */
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	if (fcntl(p[1], F_SETFL, O_NONBLOCK) < 0) {
@@ -218,13 +218,17 @@ handle(struct hv *hv, struct hv_conn *c, const struct xensim_req *req,
 			break;
 		}
 		rep->ret = req->op == XENSIM_OP_EVTCHN_BIND_UNBOUND ?
-			hv_evtchn_bind_unbound(hv, c, &port) :
-			hv_evtchn_bind_virq(hv, c, (uint32_t)req->arg[0], &port);
+				   hv_evtchn_bind_unbound(hv, c, &port) :
+				   hv_evtchn_bind_virq(hv, c,
+						       (uint32_t)req->arg[0],
+						       &port);
 		rep->val[0] = port;
 		break;
 	case XENSIM_OP_EVTCHN_UNBIND:
-		rep->ret = c->kind != XENSIM_KIND_EVTCHN ? -EBADF :
-			hv_evtchn_unbind(hv, c, (uint32_t)req->arg[0]);
+		rep->ret = c->kind != XENSIM_KIND_EVTCHN ?
+				   -EBADF :
+				   hv_evtchn_unbind(hv, c,
+						    (uint32_t)req->arg[0]);
 		break;
 	case XENSIM_OP_FMEM_CHECK:
 		rep->ret = hv_check_domain(hv, c, req->domid, EPERM);
@@ -324,9 +328,11 @@ ctl_main(void *arg)
 	for (;;) {
 		nfds_t n = 0;
 
-		pfds[n] = (struct pollfd){ .fd = hv->wake_pipe[0], .events = POLLIN };
+		pfds[n] = (struct pollfd){ .fd = hv->wake_pipe[0],
+					   .events = POLLIN };
 		idx[n++] = -2;
-		pfds[n] = (struct pollfd){ .fd = hv->listen_fd, .events = POLLIN };
+		pfds[n] = (struct pollfd){ .fd = hv->listen_fd,
+					   .events = POLLIN };
 		idx[n++] = -1;
 		for (unsigned i = 0; i < HV_MAX_CONNS; i++) {
 			if (!hv->conns[i])
@@ -367,8 +373,8 @@ hv_ctl_start(struct hv *hv)
 	int r;
 
 	snprintf(hv->sock_name, sizeof(hv->sock_name), "@xensim-%d-%u-%p",
-		 (int)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED),
-		 (void *)hv);
+		 (int)getpid(),
+		 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED), (void *)hv);
 	/* Abstract namespace: nothing to clean up on disk. */
 	memcpy(sa.sun_path + 1, hv->sock_name + 1, strlen(hv->sock_name) - 1);
 	sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +

@@ -18,7 +18,8 @@ struct dmop_name {
 static const struct dmop_name dmop_names[] = {
 	{ XEN_DMOP_create_ioreq_server, "create_ioreq_server" },
 	{ XEN_DMOP_get_ioreq_server_info, "get_ioreq_server_info" },
-	{ XEN_DMOP_map_io_range_to_ioreq_server, "map_io_range_to_ioreq_server" },
+	{ XEN_DMOP_map_io_range_to_ioreq_server,
+	  "map_io_range_to_ioreq_server" },
 	{ XEN_DMOP_unmap_io_range_from_ioreq_server,
 	  "unmap_io_range_from_ioreq_server" },
 	{ XEN_DMOP_set_ioreq_server_state, "set_ioreq_server_state" },
@@ -31,7 +32,8 @@ static const struct dmop_name dmop_names[] = {
 	{ XEN_DMOP_set_mem_type, "set_mem_type" },
 	{ XEN_DMOP_inject_event, "inject_event" },
 	{ XEN_DMOP_inject_msi, "inject_msi" },
-	{ XEN_DMOP_map_mem_type_to_ioreq_server, "map_mem_type_to_ioreq_server" },
+	{ XEN_DMOP_map_mem_type_to_ioreq_server,
+	  "map_mem_type_to_ioreq_server" },
 	{ XEN_DMOP_remote_shutdown, "remote_shutdown" },
 	{ XEN_DMOP_relocate_memory, "relocate_memory" },
 	{ XEN_DMOP_pin_memory_cacheattr, "pin_memory_cacheattr" },
@@ -39,8 +41,10 @@ static const struct dmop_name dmop_names[] = {
 	{ XEN_DMOP_nr_vcpus, "nr_vcpus" },
 };
 
-_Static_assert(COUNTER_DMOP_FIRST + sizeof(dmop_names) /
-	       sizeof(dmop_names[0]) <= HV_COUNTER_MAX, "HV_COUNTER_MAX");
+_Static_assert(COUNTER_DMOP_FIRST +
+			       sizeof(dmop_names) / sizeof(dmop_names[0]) <=
+		       HV_COUNTER_MAX,
+	       "HV_COUNTER_MAX");
 
 int
 hv_counter_id(const char *name)
@@ -98,9 +102,11 @@ hv_fail_dmop(struct hv *hv, const char *name, int errno_value)
 
 	for (size_t i = 0; i < sizeof(dmop_names) / sizeof(dmop_names[0]); i++)
 		known |= strcmp(dmop_names[i].name, name) == 0;
-	for (size_t i = 0; i < sizeof(dmop_aliases) / sizeof(dmop_aliases[0]); i++)
+	for (size_t i = 0; i < sizeof(dmop_aliases) / sizeof(dmop_aliases[0]);
+	     i++)
 		known |= strcmp(dmop_aliases[i].name, name) == 0;
-	if (!known || errno_value <= 0 || strlen(name) >= sizeof(hv->fails[0].name))
+	if (!known || errno_value <= 0 ||
+	    strlen(name) >= sizeof(hv->fails[0].name))
 		return -EINVAL;
 	pthread_rwlock_wrlock(&hv->lock);
 	for (unsigned i = 0; i < HV_MAX_FAILS; i++) {
@@ -158,8 +164,9 @@ static void
 line_change(struct hv *hv, enum hv_irq_kind kind, uint32_t a, uint32_t b,
 	    bool *state, bool level)
 {
-	struct hv_injection inj = { .kind = kind, .a = a, .b = b,
-				    .level = level };
+	struct hv_injection inj = {
+		.kind = kind, .a = a, .b = b, .level = level
+	};
 
 	/* Xen keeps a per-line asserted bit: only edges are visible. */
 	if (*state == level)
@@ -226,7 +233,8 @@ dmop_msi(struct hv *hv, uint64_t addr, uint32_t data)
 {
 	unsigned mode = (data >> 8) & 7;
 	unsigned dest = (addr >> 12) & 0xff;
-	struct hv_injection inj = { .kind = HV_IRQ_MSI, .addr = addr,
+	struct hv_injection inj = { .kind = HV_IRQ_MSI,
+				    .addr = addr,
 				    .data = data };
 
 	if (mode != 0 && mode != 1)
@@ -310,7 +318,8 @@ dmop_result(int r, char *buf, size_t len)
 {
 	if (r == 0)
 		return "0";
-	snprintf(buf, len, "-%s", strerrorname_np(-r) ? strerrorname_np(-r) : "?");
+	snprintf(buf, len, "-%s",
+		 strerrorname_np(-r) ? strerrorname_np(-r) : "?");
 	return buf;
 }
 
@@ -372,11 +381,12 @@ hv_dmop(struct hv *hv, struct hv_conn *conn, const struct xensim_req *req,
 			break;
 		}
 	}
-	hv_trace(hv, "dmop %s domid=%u args=0x%llx,0x%llx,0x%llx,0x%llx -> %s "
-		 "val=0x%llx", dmop_name(op), req->domid,
-		 (unsigned long long)arg[1], (unsigned long long)arg[2],
-		 (unsigned long long)arg[3], (unsigned long long)arg[4],
-		 dmop_result(r, buf, sizeof(buf)),
+	hv_trace(hv,
+		 "dmop %s domid=%u args=0x%llx,0x%llx,0x%llx,0x%llx -> %s "
+		 "val=0x%llx",
+		 dmop_name(op), req->domid, (unsigned long long)arg[1],
+		 (unsigned long long)arg[2], (unsigned long long)arg[3],
+		 (unsigned long long)arg[4], dmop_result(r, buf, sizeof(buf)),
 		 (unsigned long long)rep->val[0]);
 	return r;
 }

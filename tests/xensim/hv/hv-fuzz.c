@@ -68,12 +68,13 @@ random_request(struct rng *r, uint64_t memory, struct hv_raw_req *q)
 {
 	static const uint64_t types[] = { 0, 1, 2, 7, 8, 3, 15 };
 	static const uint64_t sizes[] = { 0, 1, 2, 3, 4, 5, 8, 9, 16, 4096 };
-	static const uint64_t counts[] = { 0, 1, 2, 3, 255, 4096, 65536,
-					   0xffffffffULL };
-	uint64_t addrs[] = { 0x3f8, 0x3fd, 0x3ff, 0x402, 0, UINT64_MAX,
+	static const uint64_t counts[] = { 0,	1,    2,     3,
+					   255, 4096, 65536, 0xffffffffULL };
+	uint64_t addrs[] = { 0x3f8,	 0x3fd, 0x3ff,
+			     0x402,	 0,	UINT64_MAX,
 			     0xfee00000, 0xcfc, 0x100000000ULL | 0x3f8 };
-	uint64_t datas[] = { 0, UINT64_MAX, memory - 1, memory - 4096,
-			     0x10000, memory, 0xa0000 };
+	uint64_t datas[] = { 0,	      UINT64_MAX, memory - 1, memory - 4096,
+			     0x10000, memory,	  0xa0000 };
 
 	q->type = (uint8_t)PICK(r, types);
 	q->size = (uint32_t)PICK(r, sizes);
@@ -91,11 +92,11 @@ static void
 describe(char *msg, size_t len, unsigned i, const char *what,
 	 const struct hv_raw_req *q)
 {
-	snprintf(msg, len, "iteration %u: %s (type=%u size=%" PRIu32
-		 " count=%" PRIu32 " addr=%#" PRIx64 " data=%#" PRIx64
-		 " ptr=%d df=%d %s)", i, what, q->type, q->size, q->count,
-		 q->addr, q->data, q->data_is_ptr, q->df,
-		 q->is_read ? "read" : "write");
+	snprintf(msg, len,
+		 "iteration %u: %s (type=%u size=%" PRIu32 " count=%" PRIu32
+		 " addr=%#" PRIx64 " data=%#" PRIx64 " ptr=%d df=%d %s)",
+		 i, what, q->type, q->size, q->count, q->addr, q->data,
+		 q->data_is_ptr, q->df, q->is_read ? "read" : "write");
 }
 
 /* A slot in a state other than READY, notified: must stay untouched. */
@@ -119,8 +120,10 @@ bad_state(struct hv *hv, struct rng *r, unsigned vcpu, int id, unsigned i,
 	sleep_ms(2);
 	if (__atomic_load_n(bits, __ATOMIC_ACQUIRE) != set ||
 	    slot->data != data) {
-		snprintf(msg, len, "iteration %u: the device model wrote a "
-			 "slot left in state %u", i, set & 0xf);
+		snprintf(msg, len,
+			 "iteration %u: the device model wrote a "
+			 "slot left in state %u",
+			 i, set & 0xf);
 		st = HV_CRASHED;
 	}
 	__atomic_store_n(bits, (uint8_t)(set & 0xf0), __ATOMIC_RELEASE);
@@ -194,7 +197,8 @@ hv_fuzz_ioreqs(struct hv *hv, unsigned vcpu, uint64_t seed, unsigned count,
 			if (st != HV_OK)
 				describe(msg, msg_len, i,
 					 st == HV_TIMEOUT ? "not answered" :
-					 "bad answer", &q);
+							    "bad answer",
+					 &q);
 		} else if (kind < 93) {
 			st = bad_state(hv, &r, vcpu, id, i, msg, msg_len);
 		} else {

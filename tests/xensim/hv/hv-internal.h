@@ -29,25 +29,25 @@
 #include "hv.h"
 #include "proto.h"
 
-#define HV_PAGE_SIZE 4096U
-#define HV_MAX_SERVERS 8U	/* MAX_NR_IOREQ_SERVERS */
-#define HV_MAX_RANGES 256U	/* MAX_NR_IO_RANGES */
-#define HV_NR_RANGE_TYPES 3U	/* PORT, MEMORY, PCI */
-#define HV_MAX_VCPUS 128U
-#define HV_MAX_GPORTS 2048U	/* guest event-channel ports */
-#define HV_MAX_CONNS 64U
-#define HV_MAX_GRANTS 32768U
+#define HV_PAGE_SIZE	  4096U
+#define HV_MAX_SERVERS	  8U   /* MAX_NR_IOREQ_SERVERS */
+#define HV_MAX_RANGES	  256U /* MAX_NR_IO_RANGES */
+#define HV_NR_RANGE_TYPES 3U   /* PORT, MEMORY, PCI */
+#define HV_MAX_VCPUS	  128U
+#define HV_MAX_GPORTS	  2048U /* guest event-channel ports */
+#define HV_MAX_CONNS	  64U
+#define HV_MAX_GRANTS	  32768U
 #define HV_MAX_INJECTIONS 4096U
-#define HV_MAX_FAILS 16U
-#define HV_MAX_MEMORY (3ULL << 30)
-#define HV_VGA_FIRST 0xa0000ULL
-#define HV_VGA_LAST 0xbffffULL
+#define HV_MAX_FAILS	  16U
+#define HV_MAX_MEMORY	  (3ULL << 30)
+#define HV_VGA_FIRST	  0xa0000ULL
+#define HV_VGA_LAST	  0xbffffULL
 
 /* hv->counters[]: foreign maps, unmaps (hv-core.c), then one per dm_op
  * (hv-dmop.c). */
-#define COUNTER_FOREIGN_MAP 0
+#define COUNTER_FOREIGN_MAP   0
 #define COUNTER_FOREIGN_UNMAP 1
-#define COUNTER_DMOP_FIRST 2
+#define COUNTER_DMOP_FIRST    2
 
 struct hv_range {
 	uint64_t first, last; /* inclusive, as Xen's rangesets */
@@ -63,35 +63,35 @@ struct hv_conn;
 struct hv_server {
 	bool exists;
 	bool enabled;
-	int bufioreq;		/* HVM_IOREQSRV_BUFIOREQ_* */
-	atomic_uint gen;	/* bumped on destroy */
-	int memfd;		/* 2 pages: frame 0 ring, frame 1 slots */
+	int bufioreq;	 /* HVM_IOREQSRV_BUFIOREQ_* */
+	atomic_uint gen; /* bumped on destroy */
+	int memfd;	 /* 2 pages: frame 0 ring, frame 1 slots */
 	void *pages;
 	struct buffered_iopage *ring;
 	struct shared_iopage *sync;
 	uint32_t vcpu_port[HV_MAX_VCPUS];
-	uint32_t buf_port;	/* 0 without ring */
+	uint32_t buf_port; /* 0 without ring */
 	struct hv_rangeset ranges[HV_NR_RANGE_TYPES];
 	pthread_mutex_t ring_lock; /* Xen's bufioreq_lock */
 };
 
 enum hv_gport_state {
 	HV_GPORT_FREE = 0,
-	HV_GPORT_UNBOUND,	/* offered to dom0 */
-	HV_GPORT_BOUND,		/* interdomain, bound by a dom0 handle */
+	HV_GPORT_UNBOUND, /* offered to dom0 */
+	HV_GPORT_BOUND,	  /* interdomain, bound by a dom0 handle */
 };
 
 /* A port in the guest's event-channel space (Xen-consumer channel). */
 struct hv_gport {
 	enum hv_gport_state state;
-	int efd;		/* vCPU eventfd (or the sink for buffered) */
-	struct hv_conn *conn;	/* remote end while BOUND */
+	int efd;	      /* vCPU eventfd (or the sink for buffered) */
+	struct hv_conn *conn; /* remote end while BOUND */
 	uint32_t lport;
 };
 
 enum hv_lport_kind {
 	HV_LPORT_FREE = 0,
-	HV_LPORT_INTERDOMAIN,	/* remote gport may have been closed (0) */
+	HV_LPORT_INTERDOMAIN, /* remote gport may have been closed (0) */
 	HV_LPORT_UNBOUND,
 	HV_LPORT_VIRQ,
 };
@@ -99,19 +99,19 @@ enum hv_lport_kind {
 struct hv_lport {
 	enum hv_lport_kind kind;
 	struct hv_conn *conn;
-	uint32_t gport;		/* 0 once the remote end closed */
+	uint32_t gport; /* 0 once the remote end closed */
 	uint32_t virq;
 };
 
 struct hv_conn {
 	int fd;
-	int kind;		/* enum xensim_handle_kind, 0 before HELLO */
-	int restrict_domid;	/* -1: unrestricted */
-	int pipe_w;		/* evtchn: write end of the delivery pipe */
+	int kind;	    /* enum xensim_handle_kind, 0 before HELLO */
+	int restrict_domid; /* -1: unrestricted */
+	int pipe_w;	    /* evtchn: write end of the delivery pipe */
 	int state_fd;
 	_Atomic uint32_t *state; /* evtchn: port-state page */
-	unsigned map_holds;	/* mappings of guest memory held (MAP_NOTE) */
-	bool xs_listed;		/* xenstore: in hv->xs_conns */
+	unsigned map_holds;	 /* mappings of guest memory held (MAP_NOTE) */
+	bool xs_listed;		 /* xenstore: in hv->xs_conns */
 };
 
 struct hv_injection_rec {
@@ -127,11 +127,11 @@ struct hv_fail {
 struct hv {
 	struct hv_config cfg;
 	pthread_rwlock_t lock;
-	atomic_bool dying;	/* destroyed, kept alive by mappings */
-	atomic_bool dead;	/* gone: every dm_op fails with ESRCH */
-	unsigned map_holds;	/* sum of the conns' map_holds (lock) */
+	atomic_bool dying;  /* destroyed, kept alive by mappings */
+	atomic_bool dead;   /* gone: every dm_op fails with ESRCH */
+	unsigned map_holds; /* sum of the conns' map_holds (lock) */
 	atomic_bool crashed;
-	bool shutdown_seen;	/* xenstored noted the shutdown (lock) */
+	bool shutdown_seen; /* xenstored noted the shutdown (lock) */
 	atomic_uint_fast64_t dmop_count;
 	/* hv_counter(): foreign maps, unmaps, then one per dmop_names[] */
 	atomic_uint_fast64_t counters[HV_COUNTER_MAX];
@@ -143,7 +143,7 @@ struct hv {
 	uint64_t ram_size;
 
 	struct hv_server servers[HV_MAX_SERVERS];
-	void *graveyard[64];	/* ioreq pages of destroyed servers */
+	void *graveyard[64]; /* ioreq pages of destroyed servers */
 	unsigned graveyard_count;
 
 	struct hv_gport gports[HV_MAX_GPORTS];
@@ -154,7 +154,7 @@ struct hv {
 	atomic_bool vcpu_hung[HV_MAX_VCPUS]; /* a request timed out */
 
 	/* grants */
-	uint64_t *grants;	/* gfn | XENSIM_GNT_RO, XENSIM_GNT_BAD if none */
+	uint64_t *grants; /* gfn | XENSIM_GNT_RO, XENSIM_GNT_BAD if none */
 
 	/* interrupt lines */
 	bool isa_level[16];

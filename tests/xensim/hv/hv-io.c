@@ -38,9 +38,9 @@ static const struct {
 static const struct {
 	uint64_t base, len;
 } internal_mmio[] = {
-	{ 0xfee00000ULL, 0x1000 },	/* vlapic */
-	{ 0xfec00000ULL, 0x100 },	/* vioapic, VIOAPIC_MEM_LENGTH */
-	{ 0xfed00000ULL, 0x400 },	/* hpet, HPET_MMAP_SIZE */
+	{ 0xfee00000ULL, 0x1000 }, /* vlapic */
+	{ 0xfec00000ULL, 0x100 },  /* vioapic, VIOAPIC_MEM_LENGTH */
+	{ 0xfed00000ULL, 0x400 },  /* hpet, HPET_MMAP_SIZE */
 };
 
 
@@ -72,17 +72,20 @@ trace_req(struct hv *hv, unsigned vcpu, const struct hv_raw_req *p,
 	  uint64_t out, const char *server)
 {
 	const char *t = p->type < sizeof(type_names) / sizeof(type_names[0]) &&
-				type_names[p->type] ?
-			type_names[p->type] : "?";
+					type_names[p->type] ?
+				type_names[p->type] :
+				"?";
 
 	if (!hv->cfg.trace)
 		return;
-	hv_trace(hv, "ioreq vcpu=%u type=%s dir=%s addr=0x%llx size=%u "
+	hv_trace(hv,
+		 "ioreq vcpu=%u type=%s dir=%s addr=0x%llx size=%u "
 		 "count=%u data_is_ptr=%d df=%d data=0x%llx -> 0x%llx "
-		 "server=%s", vcpu, t, p->is_read ? "read" : "write",
-		 (unsigned long long)p->addr, p->size, p->count,
-		 p->data_is_ptr, p->df, (unsigned long long)p->data,
-		 (unsigned long long)out, server);
+		 "server=%s",
+		 vcpu, t, p->is_read ? "read" : "write",
+		 (unsigned long long)p->addr, p->size, p->count, p->data_is_ptr,
+		 p->df, (unsigned long long)p->data, (unsigned long long)out,
+		 server);
 }
 
 static enum hv_status
@@ -146,8 +149,10 @@ send_wait(struct hv *hv, unsigned vcpu, unsigned mask,
 		if ((bits & 0xf) != STATE_IOREQ_NONE ||
 		    slot->vp_eport != s->vcpu_port[vcpu]) {
 			pthread_rwlock_unlock(&hv->lock);
-			return crash(hv, "device model set bad IO state or "
-				     "event channel", vcpu, id, bits & 0xf);
+			return crash(hv,
+				     "device model set bad IO state or "
+				     "event channel",
+				     vcpu, id, bits & 0xf);
 		}
 		slot->addr = p->addr;
 		slot->data = p->data;
@@ -159,7 +164,8 @@ send_wait(struct hv *hv, unsigned vcpu, unsigned mask,
 					     (p->df ? 0x40 : 0));
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		__atomic_store_n(slot_bits(slot),
-				 (uint8_t)(*slot_bits(slot) | STATE_IOREQ_READY),
+				 (uint8_t)(*slot_bits(slot) |
+					   STATE_IOREQ_READY),
 				 __ATOMIC_RELEASE);
 		slots[id] = slot;
 		gens[id] = atomic_load(&s->gen);
@@ -177,8 +183,10 @@ send_wait(struct hv *hv, unsigned vcpu, unsigned mask,
 
 		if (now >= deadline) {
 			atomic_store(&hv->vcpu_hung[vcpu], true);
-			hv_trace(hv, "vcpu %u: device model did not answer "
-				 "within %u ms", vcpu, hv->cfg.timeout_ms);
+			hv_trace(hv,
+				 "vcpu %u: device model did not answer "
+				 "within %u ms",
+				 vcpu, hv->cfg.timeout_ms);
 			return HV_TIMEOUT;
 		}
 		r = poll(&pfd, 1, (int)((deadline - now + 999) / 1000));
@@ -286,7 +294,8 @@ dispatch(struct hv *hv, unsigned vcpu, struct hv_raw_req *p, uint64_t *data)
 	}
 	st = send_wait(hv, vcpu, 1U << id, p, &out);
 	if (st == HV_OK || st == HV_DEAD) {
-		out = p->is_read && !p->data_is_ptr ? out & size_mask(p->size) : 0;
+		out = p->is_read && !p->data_is_ptr ? out & size_mask(p->size) :
+						      0;
 		snprintf(sid, sizeof(sid), "%d", id);
 		trace_req(hv, vcpu, p, out, sid);
 		if (data)
@@ -298,8 +307,8 @@ dispatch(struct hv *hv, unsigned vcpu, struct hv_raw_req *p, uint64_t *data)
 static bool
 port_is_internal(uint16_t port, unsigned size)
 {
-	for (size_t i = 0; i < sizeof(internal_ports) / sizeof(internal_ports[0]);
-	     i++) {
+	for (size_t i = 0;
+	     i < sizeof(internal_ports) / sizeof(internal_ports[0]); i++) {
 		unsigned b = internal_ports[i].base, l = internal_ports[i].len;
 
 		if (port >= b && port + size <= b + l)
@@ -322,11 +331,14 @@ mmio_is_internal(uint64_t gpa, unsigned size)
 }
 
 enum hv_status
-hv_pio(struct hv *hv, unsigned vcpu, uint16_t port, unsigned size,
-       bool is_read, uint64_t *val)
+hv_pio(struct hv *hv, unsigned vcpu, uint16_t port, unsigned size, bool is_read,
+       uint64_t *val)
 {
-	struct hv_raw_req p = { .type = IOREQ_TYPE_PIO, .is_read = is_read,
-			    .count = 1, .size = size, .addr = port };
+	struct hv_raw_req p = { .type = IOREQ_TYPE_PIO,
+				.is_read = is_read,
+				.count = 1,
+				.size = size,
+				.addr = port };
 	enum hv_status st = precheck(hv, vcpu);
 
 	if (st != HV_OK)
@@ -353,8 +365,11 @@ static enum hv_status
 mmio_one(struct hv *hv, unsigned vcpu, uint64_t gpa, unsigned size,
 	 bool is_read, uint8_t *buf)
 {
-	struct hv_raw_req p = { .type = IOREQ_TYPE_COPY, .is_read = is_read,
-			    .count = 1, .size = size, .addr = gpa };
+	struct hv_raw_req p = { .type = IOREQ_TYPE_COPY,
+				.is_read = is_read,
+				.count = 1,
+				.size = size,
+				.addr = gpa };
 	uint8_t *ram = hv_guest_ptr(hv, gpa, size);
 	uint64_t v = 0;
 	enum hv_status st;
@@ -385,8 +400,8 @@ mmio_one(struct hv *hv, unsigned vcpu, uint64_t gpa, unsigned size,
 }
 
 enum hv_status
-hv_mmio(struct hv *hv, unsigned vcpu, uint64_t gpa, unsigned size,
-	bool is_read, uint64_t *val)
+hv_mmio(struct hv *hv, unsigned vcpu, uint64_t gpa, unsigned size, bool is_read,
+	uint64_t *val)
 {
 	uint8_t buf[8] = { 0 };
 	unsigned done = 0;
@@ -404,7 +419,8 @@ hv_mmio(struct hv *hv, unsigned vcpu, uint64_t gpa, unsigned size,
 	while (done < size) {
 		uint64_t a = gpa + done;
 		unsigned part = size - done;
-		unsigned room = HV_PAGE_SIZE - (unsigned)(a & (HV_PAGE_SIZE - 1));
+		unsigned room = HV_PAGE_SIZE -
+				(unsigned)(a & (HV_PAGE_SIZE - 1));
 		unsigned chunk;
 
 		if (part > room)
@@ -444,9 +460,13 @@ hv_rep_pio(struct hv *hv, unsigned vcpu, uint16_t port, unsigned size,
 	while (count) {
 		unsigned off = (unsigned)(gpa & (HV_PAGE_SIZE - 1));
 		uint64_t n, first, len;
-		struct hv_raw_req p = { .type = IOREQ_TYPE_PIO, .is_read = is_read,
-				    .data_is_ptr = true, .df = df,
-				    .size = size, .addr = port, .data = gpa };
+		struct hv_raw_req p = { .type = IOREQ_TYPE_PIO,
+					.is_read = is_read,
+					.data_is_ptr = true,
+					.df = df,
+					.size = size,
+					.addr = port,
+					.data = gpa };
 
 		/* hvmemul_do_io_addr: the RAM side stays in one page, by
 		 * Xen's own arithmetic, which for df=1 counts one element
@@ -462,7 +482,8 @@ hv_rep_pio(struct hv *hv, unsigned vcpu, uint16_t port, unsigned size,
 			n = count;
 		len = n * size;
 		first = df ? gpa - (n - 1) * size : gpa;
-		if ((df && gpa < (n - 1) * size) || !hv_gpa_is_ram(hv, first, len))
+		if ((df && gpa < (n - 1) * size) ||
+		    !hv_gpa_is_ram(hv, first, len))
 			return HV_BAD_ARG;
 		p.count = (uint32_t)n;
 		if (port_is_internal(port, size)) {
@@ -505,7 +526,8 @@ ring_push(struct hv_server *s, uint8_t type, uint64_t addr, unsigned size,
 	memcpy(&pg->buf_ioreq[wp % IOREQ_BUFFER_SLOT_NUM], words, 8);
 	if (qw) {
 		words[1] = (uint32_t)(data >> 32);
-		memcpy(&pg->buf_ioreq[(wp + 1) % IOREQ_BUFFER_SLOT_NUM], words, 8);
+		memcpy(&pg->buf_ioreq[(wp + 1) % IOREQ_BUFFER_SLOT_NUM], words,
+		       8);
 	}
 	__atomic_store_n(&pg->write_pointer, wp + qw + 1, __ATOMIC_RELEASE);
 	if (s->bufioreq != HVM_IOREQSRV_BUFIOREQ_ATOMIC)
@@ -530,8 +552,11 @@ enum hv_status
 hv_buffered_write(struct hv *hv, unsigned vcpu, uint64_t gpa, unsigned size,
 		  uint64_t value)
 {
-	struct hv_raw_req p = { .type = IOREQ_TYPE_COPY, .count = 1, .size = size,
-			    .addr = gpa, .data = value & size_mask(size) };
+	struct hv_raw_req p = { .type = IOREQ_TYPE_COPY,
+				.count = 1,
+				.size = size,
+				.addr = gpa,
+				.data = value & size_mask(size) };
 	enum hv_status st = precheck(hv, vcpu);
 	struct hv_server *s;
 	bool queued;
@@ -547,7 +572,8 @@ hv_buffered_write(struct hv *hv, unsigned vcpu, uint64_t gpa, unsigned size,
 	if (gpa < HV_VGA_FIRST || gpa + size - 1 > HV_VGA_LAST)
 		return hv_mmio(hv, vcpu, gpa, size, false, &value);
 	pthread_rwlock_rdlock(&hv->lock);
-	id = hv_select_server(hv, XEN_DMOP_IO_RANGE_MEMORY, gpa, gpa + size - 1);
+	id = hv_select_server(hv, XEN_DMOP_IO_RANGE_MEMORY, gpa,
+			      gpa + size - 1);
 	if (id < 0) {
 		pthread_rwlock_unlock(&hv->lock);
 		trace_req(hv, vcpu, &p, 0, "none");
@@ -575,8 +601,10 @@ hv_buffered_write(struct hv *hv, unsigned vcpu, uint64_t gpa, unsigned size,
 enum hv_status
 hv_timeoffset(struct hv *hv, int64_t delta_seconds)
 {
-	struct hv_raw_req p = { .type = IOREQ_TYPE_TIMEOFFSET, .count = 1,
-			    .size = 8, .data = (uint64_t)delta_seconds };
+	struct hv_raw_req p = { .type = IOREQ_TYPE_TIMEOFFSET,
+				.count = 1,
+				.size = 8,
+				.data = (uint64_t)delta_seconds };
 
 	if (atomic_load(&hv->crashed))
 		return HV_CRASHED;
@@ -610,8 +638,10 @@ hv_timeoffset(struct hv *hv, int64_t delta_seconds)
 enum hv_status
 hv_invalidate(struct hv *hv, unsigned vcpu)
 {
-	struct hv_raw_req p = { .type = IOREQ_TYPE_INVALIDATE, .count = 0,
-			    .size = 4, .data = ~0ULL };
+	struct hv_raw_req p = { .type = IOREQ_TYPE_INVALIDATE,
+				.count = 0,
+				.size = 4,
+				.data = ~0ULL };
 	enum hv_status st = precheck(hv, vcpu);
 	unsigned mask = 0;
 

@@ -56,8 +56,19 @@ static uint8_t regs[8];
 static uint8_t mmio[4096];
 static uint8_t cfg[256];
 static uint32_t stats[16]; /* read at 0x200 + 4*i */
-enum { ST_BUF, ST_BUF_ADDR, ST_BUF_LO, ST_BUF_HI, ST_TIMEOFF, ST_INVAL,
-       ST_SPURIOUS, ST_SYNC_VGA, ST_LAST_ERRNO, ST_EVENTS, ST_PROBE };
+enum {
+	ST_BUF,
+	ST_BUF_ADDR,
+	ST_BUF_LO,
+	ST_BUF_HI,
+	ST_TIMEOFF,
+	ST_INVAL,
+	ST_SPURIOUS,
+	ST_SYNC_VGA,
+	ST_LAST_ERRNO,
+	ST_EVENTS,
+	ST_PROBE
+};
 static int ring_paused;
 
 static void
@@ -108,22 +119,64 @@ command(uint32_t cmd)
 	int r = 0;
 
 	switch (cmd) {
-	case 1: r = xendevicemodel_set_isa_irq_level(dmod, domid, 5, 1); break;
-	case 2: r = xendevicemodel_set_isa_irq_level(dmod, domid, 5, 0); break;
-	case 3: r = xendevicemodel_inject_msi(dmod, domid, 0xfee00000, 0x4041); break;
-	case 4: r = xendevicemodel_set_pci_intx_level(dmod, domid, 0, 0, 3, 0, 1); break;
-	case 5: r = xendevicemodel_set_pci_intx_level(dmod, domid, 0, 0, 3, 0, 0); break;
-	case 6: r = xendevicemodel_set_pci_link_route(dmod, domid, 0, 10); break;
-	case 7: ring_paused = 1; break;
-	case 8: ring_paused = 0; break;
-	case 9: r = xendevicemodel_set_ioreq_server_state(dmod, domid, srv[1].id, 1); break;
-	case 10: r = xendevicemodel_set_ioreq_server_state(dmod, domid, srv[1].id, 0); break;
-	case 11: r = xendevicemodel_set_isa_irq_level(dmod, domid, 16, 1); break;
-	case 12: r = xendevicemodel_set_irq_level(dmod, domid, 40, 1); break;
-	case 13: r = xendevicemodel_map_io_range_to_ioreq_server(dmod, domid, srv[0].id, 0, 0x100, 0x100); break;
-	case 14: r = xendevicemodel_unmap_io_range_from_ioreq_server(dmod, domid, srv[0].id, 0, 0x102, 0x103); break;
-	case 15: case 16: case 17: r = probe_memory(cmd); break;
-	default: break;
+	case 1:
+		r = xendevicemodel_set_isa_irq_level(dmod, domid, 5, 1);
+		break;
+	case 2:
+		r = xendevicemodel_set_isa_irq_level(dmod, domid, 5, 0);
+		break;
+	case 3:
+		r = xendevicemodel_inject_msi(dmod, domid, 0xfee00000, 0x4041);
+		break;
+	case 4:
+		r = xendevicemodel_set_pci_intx_level(dmod, domid, 0, 0, 3, 0,
+						      1);
+		break;
+	case 5:
+		r = xendevicemodel_set_pci_intx_level(dmod, domid, 0, 0, 3, 0,
+						      0);
+		break;
+	case 6:
+		r = xendevicemodel_set_pci_link_route(dmod, domid, 0, 10);
+		break;
+	case 7:
+		ring_paused = 1;
+		break;
+	case 8:
+		ring_paused = 0;
+		break;
+	case 9:
+		r = xendevicemodel_set_ioreq_server_state(dmod, domid,
+							  srv[1].id, 1);
+		break;
+	case 10:
+		r = xendevicemodel_set_ioreq_server_state(dmod, domid,
+							  srv[1].id, 0);
+		break;
+	case 11:
+		r = xendevicemodel_set_isa_irq_level(dmod, domid, 16, 1);
+		break;
+	case 12:
+		r = xendevicemodel_set_irq_level(dmod, domid, 40, 1);
+		break;
+	case 13:
+		r = xendevicemodel_map_io_range_to_ioreq_server(dmod, domid,
+								srv[0].id, 0,
+								0x100, 0x100);
+		break;
+	case 14:
+		r = xendevicemodel_unmap_io_range_from_ioreq_server(dmod, domid,
+								    srv[0].id,
+								    0, 0x102,
+								    0x103);
+		break;
+	case 15:
+	case 16:
+	case 17:
+		r = probe_memory(cmd);
+		break;
+	default:
+		break;
 	}
 	stats[ST_LAST_ERRNO] = r < 0 ? (uint32_t)errno : 0;
 }
@@ -183,7 +236,8 @@ rep_pio(ioreq_t *req)
 			memcpy(&v, p, req->size);
 			port_io((uint16_t)req->addr, req->size, 0, &v);
 		}
-		xenforeignmemory_unmap(fmem, (void *)((uintptr_t)p & ~0xfffUL), 2);
+		xenforeignmemory_unmap(fmem, (void *)((uintptr_t)p & ~0xfffUL),
+				       2);
 	}
 }
 
@@ -208,9 +262,11 @@ process(struct emu_server *s, ioreq_t *req)
 		req->data = v;
 		break;
 	case IOREQ_TYPE_COPY:
-		if (req->addr >= 0xe0000000 && req->addr + req->size <= 0xe0001000) {
+		if (req->addr >= 0xe0000000 &&
+		    req->addr + req->size <= 0xe0001000) {
 			if (req->dir == IOREQ_READ)
-				memcpy(&req->data, &mmio[req->addr - 0xe0000000],
+				memcpy(&req->data,
+				       &mmio[req->addr - 0xe0000000],
 				       req->size);
 			else
 				memcpy(&mmio[req->addr - 0xe0000000], &v,
@@ -251,8 +307,10 @@ drain_ring(struct emu_server *s)
 	if (!pg || ring_paused)
 		return;
 	for (;;) {
-		uint32_t rp = __atomic_load_n(&pg->read_pointer, __ATOMIC_ACQUIRE);
-		uint32_t wp = __atomic_load_n(&pg->write_pointer, __ATOMIC_ACQUIRE);
+		uint32_t rp = __atomic_load_n(&pg->read_pointer,
+					      __ATOMIC_ACQUIRE);
+		uint32_t wp = __atomic_load_n(&pg->write_pointer,
+					      __ATOMIC_ACQUIRE);
 		uint32_t w[2], w2[2], n = 1;
 		uint64_t data;
 		unsigned size;
@@ -265,7 +323,9 @@ drain_ring(struct emu_server *s)
 		size = 1U << ((w[0] >> 10) & 3);
 		data = w[1];
 		if (size == 8) {
-			memcpy(w2, &pg->buf_ioreq[(rp + 1) % IOREQ_BUFFER_SLOT_NUM], 8);
+			memcpy(w2,
+			       &pg->buf_ioreq[(rp + 1) % IOREQ_BUFFER_SLOT_NUM],
+			       8);
 			data |= (uint64_t)w2[1] << 32;
 			n = 2;
 		}
@@ -305,8 +365,9 @@ handle_vcpu(struct emu_server *s, unsigned v)
 		usleep(50000);
 	}
 	b = __atomic_load_n(bits, __ATOMIC_RELAXED);
-	__atomic_store_n(bits, (uint8_t)((b & ~0xf) |
-			 (r == 2 ? STATE_IOREQ_READY : STATE_IORESP_READY)),
+	__atomic_store_n(bits,
+			 (uint8_t)((b & ~0xf) | (r == 2 ? STATE_IOREQ_READY :
+							  STATE_IORESP_READY)),
 			 __ATOMIC_RELEASE);
 	xenevtchn_notify(xce, s->lport[v]);
 }
@@ -317,20 +378,21 @@ setup_server(struct emu_server *s, int bufioreq)
 	void *addr = NULL;
 	evtchn_port_t bufport = 0;
 
-	if (xendevicemodel_create_ioreq_server(dmod, domid, bufioreq, &s->id) < 0)
+	if (xendevicemodel_create_ioreq_server(dmod, domid, bufioreq, &s->id) <
+	    0)
 		die("create_ioreq_server");
 	if (bufioreq) {
-		s->fres = xenforeignmemory_map_resource(fmem, domid,
-			XENMEM_resource_ioreq_server, s->id, 0, 2, &addr,
-			PROT_READ | PROT_WRITE, 0);
+		s->fres = xenforeignmemory_map_resource(
+			fmem, domid, XENMEM_resource_ioreq_server, s->id, 0, 2,
+			&addr, PROT_READ | PROT_WRITE, 0);
 		if (!s->fres)
 			die("map_resource");
 		s->ring = addr;
 		s->sync = (struct shared_iopage *)((char *)addr + 4096);
 	} else {
-		s->fres = xenforeignmemory_map_resource(fmem, domid,
-			XENMEM_resource_ioreq_server, s->id, 1, 1, &addr,
-			PROT_READ | PROT_WRITE, 0);
+		s->fres = xenforeignmemory_map_resource(
+			fmem, domid, XENMEM_resource_ioreq_server, s->id, 1, 1,
+			&addr, PROT_READ | PROT_WRITE, 0);
 		if (!s->fres)
 			die("map_resource");
 		s->sync = addr;
@@ -360,8 +422,8 @@ enable_server(struct emu_server *s, int stay_enabled)
 	    xendevicemodel_set_ioreq_server_state(dmod, domid, s->id, 0) < 0)
 		die("disable");
 	for (unsigned v = 0; v < nr_vcpus; v++) {
-		int p = xenevtchn_bind_interdomain(xce, domid,
-					s->sync->vcpu_ioreq[v].vp_eport);
+		int p = xenevtchn_bind_interdomain(
+			xce, domid, s->sync->vcpu_ioreq[v].vp_eport);
 		if (p < 0)
 			die("bind_interdomain");
 		s->lport[v] = (evtchn_port_t)p;
@@ -437,9 +499,9 @@ dispatch_port(evtchn_port_t port)
 		 * (ENOENT) but it lives on as a zombie while we map its pages
 		 * (nr_vcpus still answers); once we unmap, it is gone (ESRCH).
 		 * Exit 0 only if all of that held. */
-		if (xendevicemodel_get_ioreq_server_info(dmod, domid,
-							 srv[0].id, NULL, NULL,
-							 &p) == 0 || errno != ENOENT)
+		if (xendevicemodel_get_ioreq_server_info(dmod, domid, srv[0].id,
+							 NULL, NULL, &p) == 0 ||
+		    errno != ENOENT)
 			return;
 		if (xendevicemodel_nr_vcpus(dmod, domid, &n) < 0)
 			exit(3);
@@ -487,7 +549,10 @@ main(int argc, char **argv)
 	if (xendevicemodel_nr_vcpus(dmod, domid, &nr_vcpus) < 0)
 		die("nr_vcpus");
 	check_xenstore();
-	cfg[0] = 0x34; cfg[1] = 0x12; cfg[2] = 0x78; cfg[3] = 0x56;
+	cfg[0] = 0x34;
+	cfg[1] = 0x12;
+	cfg[2] = 0x78;
+	cfg[3] = 0x56;
 	setup_server(&srv[0], bufioreq);
 	claim(srv[0].id, 0, 0x100, 0x107);
 	claim(srv[0].id, 0, 0x110, 0x113);
@@ -497,8 +562,8 @@ main(int argc, char **argv)
 	claim(srv[0].id, 0, 0x300, 0x301);
 	claim(srv[0].id, 1, 0xe0000000, 0xe0000fff);
 	claim(srv[0].id, 1, 0xa0000, 0xbffff);
-	if (xendevicemodel_map_pcidev_to_ioreq_server(dmod, domid, srv[0].id,
-						      0, 0, 3, 0) < 0)
+	if (xendevicemodel_map_pcidev_to_ioreq_server(dmod, domid, srv[0].id, 0,
+						      0, 3, 0) < 0)
 		die("map_pcidev");
 	setup_server(&srv[1], 0);
 	claim(srv[1].id, 0, 0x100, 0x101);
@@ -512,7 +577,8 @@ main(int argc, char **argv)
 	enable_server(&srv[0], 1);
 
 	while (!stop) {
-		struct pollfd pfd = { .fd = xenevtchn_fd(xce), .events = POLLIN };
+		struct pollfd pfd = { .fd = xenevtchn_fd(xce),
+				      .events = POLLIN };
 		int port;
 
 		if (poll(&pfd, 1, 100) <= 0)

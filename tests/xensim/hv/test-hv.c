@@ -15,23 +15,23 @@
 static int failures;
 static const char *lib_dir, *emu;
 
-#define CHECK(cond)                                                         \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			fprintf(stderr, "%s:%d: check failed: %s\n",        \
-				__FILE__, __LINE__, #cond);                 \
-			failures++;                                         \
-		}                                                           \
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
+				__LINE__, #cond);                              \
+			failures++;                                            \
+		}                                                              \
 	} while (0)
 
-#define CHECK_EQ(a, b)                                                      \
-	do {                                                                \
-		unsigned long long a_ = (a), b_ = (b);                      \
-		if (a_ != b_) {                                             \
+#define CHECK_EQ(a, b)                                                        \
+	do {                                                                  \
+		unsigned long long a_ = (a), b_ = (b);                        \
+		if (a_ != b_) {                                               \
 			fprintf(stderr, "%s:%d: %s == 0x%llx, want 0x%llx\n", \
-				__FILE__, __LINE__, #a, a_, b_);            \
-			failures++;                                         \
-		}                                                           \
+				__FILE__, __LINE__, #a, a_, b_);              \
+			failures++;                                           \
+		}                                                             \
 	} while (0)
 
 static uint64_t
@@ -64,9 +64,12 @@ cmd(struct hv *hv, uint32_t c)
 static struct hv *
 start(unsigned vcpus, const char *bufioreq)
 {
-	struct hv_config cfg = { .domid = 1, .vcpus = vcpus,
-				 .memory = 64ULL << 20, .timeout_ms = 1000,
-				 .trace = getenv("TEST_HV_TRACE") ? stderr : NULL };
+	struct hv_config cfg = { .domid = 1,
+				 .vcpus = vcpus,
+				 .memory = 64ULL << 20,
+				 .timeout_ms = 1000,
+				 .trace = getenv("TEST_HV_TRACE") ? stderr :
+								    NULL };
 	char *argv[] = { (char *)emu, (char *)bufioreq, "1", NULL };
 	struct hv *hv = NULL;
 
@@ -202,7 +205,8 @@ test_buffered(struct hv *hv)
 	/* wrap-around with 8-byte writes */
 	for (unsigned i = 0; i < 700; i++)
 		CHECK_EQ(hv_buffered_write(hv, i & 1, 0xa0100, 8,
-					   0x100000000ULL * i + i), HV_OK);
+					   0x100000000ULL * i + i),
+			 HV_OK);
 	/* the model may lag: full-ring fallbacks go synchronously */
 	CHECK_EQ(stat(hv, 0) + stat(hv, 7), base + 2 + 511 + 700 + sync + 1);
 	CHECK_EQ(stat(hv, 3), 699);
@@ -229,24 +233,29 @@ test_injection(struct hv *hv)
 	struct hv_injection peek;
 
 	cmd(hv, 1);
-	cmd(hv, 1);	/* no edge: not recorded */
+	cmd(hv, 1); /* no edge: not recorded */
 	cmd(hv, 2);
-	expect(hv, (struct hv_injection){ .kind = HV_IRQ_ISA, .a = 5,
-					  .level = true });
-	expect(hv, (struct hv_injection){ .kind = HV_IRQ_ISA, .a = 5,
-					  .level = false });
+	expect(hv, (struct hv_injection){
+			   .kind = HV_IRQ_ISA, .a = 5, .level = true });
+	expect(hv, (struct hv_injection){
+			   .kind = HV_IRQ_ISA, .a = 5, .level = false });
 	cmd(hv, 3);
 	expect(hv, (struct hv_injection){ .kind = HV_IRQ_MSI,
-					  .addr = 0xfee00000, .data = 0x4041 });
+					  .addr = 0xfee00000,
+					  .data = 0x4041 });
 	cmd(hv, 4);
-	expect(hv, (struct hv_injection){ .kind = HV_IRQ_INTX, .a = 3 << 3,
-					  .b = 0, .level = true });
+	expect(hv, (struct hv_injection){ .kind = HV_IRQ_INTX,
+					  .a = 3 << 3,
+					  .b = 0,
+					  .level = true });
 	cmd(hv, 5);
 	cmd(hv, 6);
-	expect(hv, (struct hv_injection){ .kind = HV_IRQ_LINK, .a = 0,
-					  .b = 10 });
-	expect(hv, (struct hv_injection){ .kind = HV_IRQ_INTX, .a = 3 << 3,
-					  .b = 0, .level = false });
+	expect(hv,
+	       (struct hv_injection){ .kind = HV_IRQ_LINK, .a = 0, .b = 10 });
+	expect(hv, (struct hv_injection){ .kind = HV_IRQ_INTX,
+					  .a = 3 << 3,
+					  .b = 0,
+					  .level = false });
 	CHECK(!hv_peek_injection(hv, &peek));
 	cmd(hv, 11);
 	CHECK_EQ(stat(hv, 8), EINVAL);
@@ -281,7 +290,7 @@ test_memory(struct hv *hv)
 	if (!page)
 		return;
 	page[0] = 0x12345678;
-	cmd(hv, 15);	/* ref 1 missing */
+	cmd(hv, 15); /* ref 1 missing */
 	CHECK_EQ(stat(hv, 8), EINVAL);
 	CHECK_EQ(hv_grant(hv, 1, 5, false), 0);
 	CHECK_EQ(hv_grant(hv, 2, 5, true), 0);
@@ -290,13 +299,13 @@ test_memory(struct hv *hv)
 	CHECK_EQ(stat(hv, 8), 0);
 	CHECK_EQ(stat(hv, 10), 0x12345678);
 	CHECK_EQ(page[1], 0x600d);
-	cmd(hv, 16);	/* read-only grant mapped writable */
+	cmd(hv, 16); /* read-only grant mapped writable */
 	CHECK_EQ(stat(hv, 8), EINVAL);
 	CHECK_EQ(hv_ungrant(hv, 1), 0);
 	CHECK(hv_ungrant(hv, 1) < 0);
 	cmd(hv, 15);
 	CHECK_EQ(stat(hv, 8), EINVAL);
-	cmd(hv, 17);	/* gfn 0xa0 is the VGA hole */
+	cmd(hv, 17); /* gfn 0xa0 is the VGA hole */
 	CHECK_EQ(stat(hv, 10), (uint32_t)-EINVAL);
 	CHECK_EQ(stat(hv, 8), EINVAL);
 }
@@ -305,7 +314,7 @@ static void
 test_two_servers(struct hv *hv)
 {
 	out(hv, 0, 0x100, 1, 0x11);
-	cmd(hv, 9);	/* server 1 (higher id) claims 0x100-0x101 */
+	cmd(hv, 9); /* server 1 (higher id) claims 0x100-0x101 */
 	CHECK_EQ(in(hv, 0, 0x100, 1), 0x5a);
 	CHECK_EQ(in(hv, 1, 0x101, 1), 0x5a);
 	/* straddles server 1's range: only server 0 could match, and it
@@ -313,7 +322,7 @@ test_two_servers(struct hv *hv)
 	CHECK_EQ(in(hv, 0, 0x101, 2), 0xffff);
 	cmd(hv, 10);
 	CHECK_EQ(in(hv, 0, 0x100, 1), 0x11);
-	CHECK(stat(hv, 6) >= 1);	/* spurious events from bind */
+	CHECK(stat(hv, 6) >= 1); /* spurious events from bind */
 }
 
 struct hammer {

@@ -55,8 +55,10 @@ dmop(xendevicemodel_handle *dmod, domid_t domid, uint64_t op, uint64_t a1,
 static int
 dm_restrict_cb(Xentoolcore__Active_Handle *ah, domid_t domid)
 {
-	xendevicemodel_handle *dmod = (xendevicemodel_handle *)
-		((char *)ah - offsetof(xendevicemodel_handle, tc_ah));
+	xendevicemodel_handle *dmod =
+		(xendevicemodel_handle *)((char *)ah -
+					  offsetof(xendevicemodel_handle,
+						   tc_ah));
 
 	return xendevicemodel_restrict(dmod, domid);
 }
@@ -119,9 +121,8 @@ xendevicemodel_create_ioreq_server(xendevicemodel_handle *dmod, domid_t domid,
 }
 
 int
-xendevicemodel_get_ioreq_server_info(xendevicemodel_handle *dmod,
-				     domid_t domid, ioservid_t id,
-				     xen_pfn_t *ioreq_gfn,
+xendevicemodel_get_ioreq_server_info(xendevicemodel_handle *dmod, domid_t domid,
+				     ioservid_t id, xen_pfn_t *ioreq_gfn,
 				     xen_pfn_t *bufioreq_gfn,
 				     evtchn_port_t *bufioreq_port)
 {
@@ -215,18 +216,16 @@ xendevicemodel_destroy_ioreq_server(xendevicemodel_handle *dmod, domid_t domid,
 
 int
 xendevicemodel_set_ioreq_server_state(xendevicemodel_handle *dmod,
-				      domid_t domid, ioservid_t id,
-				      int enabled)
+				      domid_t domid, ioservid_t id, int enabled)
 {
-	return dmop(dmod, domid, XEN_DMOP_set_ioreq_server_state, id,
-		    !!enabled, 0, 0, 0, NULL);
+	return dmop(dmod, domid, XEN_DMOP_set_ioreq_server_state, id, !!enabled,
+		    0, 0, 0, NULL);
 }
 
 int
 xendevicemodel_set_pci_intx_level(xendevicemodel_handle *dmod, domid_t domid,
-				  uint16_t segment, uint8_t bus,
-				  uint8_t device, uint8_t intx,
-				  unsigned int level)
+				  uint16_t segment, uint8_t bus, uint8_t device,
+				  uint8_t intx, unsigned int level)
 {
 	return dmop(dmod, domid, XEN_DMOP_set_pci_intx_level, segment,
 		    ((uint64_t)bus << 8) | device, intx, (uint8_t)level, 0,
@@ -245,8 +244,8 @@ int
 xendevicemodel_set_irq_level(xendevicemodel_handle *dmod, domid_t domid,
 			     unsigned int irq, unsigned int level)
 {
-	return dmop(dmod, domid, XEN_DMOP_set_irq_level, irq, (uint8_t)level,
-		    0, 0, 0, NULL);
+	return dmop(dmod, domid, XEN_DMOP_set_irq_level, irq, (uint8_t)level, 0,
+		    0, 0, NULL);
 }
 
 int
@@ -282,10 +281,9 @@ xendevicemodel_modified_memory(xendevicemodel_handle *dmod, domid_t domid,
 }
 
 int
-xendevicemodel_modified_memory_bulk(xendevicemodel_handle *dmod,
-				    domid_t domid,
-				    struct xen_dm_op_modified_memory_extent *extents,
-				    uint32_t nr)
+xendevicemodel_modified_memory_bulk(
+	xendevicemodel_handle *dmod, domid_t domid,
+	struct xen_dm_op_modified_memory_extent *extents, uint32_t nr)
 {
 	for (uint32_t i = 0; i < nr; i++) {
 		if (extents[i].pad)
@@ -332,9 +330,8 @@ xendevicemodel_relocate_memory(xendevicemodel_handle *dmod, domid_t domid,
 }
 
 int
-xendevicemodel_pin_memory_cacheattr(xendevicemodel_handle *dmod,
-				    domid_t domid, uint64_t start,
-				    uint64_t end, uint32_t type)
+xendevicemodel_pin_memory_cacheattr(xendevicemodel_handle *dmod, domid_t domid,
+				    uint64_t start, uint64_t end, uint32_t type)
 {
 	return fail(ENOSYS);
 }

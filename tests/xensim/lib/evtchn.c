@@ -23,10 +23,10 @@
 
 struct xenevtchn_handle {
 	struct xs_client c;
-	int rfd;			/* xenevtchn_fd(): ports to deliver */
-	int wfd;			/* same pipe, for unmask re-delivery */
-	_Atomic uint32_t *state;	/* XENSIM_PORT_* per local port */
-	int *efd;			/* local port -> remote's eventfd */
+	int rfd;		 /* xenevtchn_fd(): ports to deliver */
+	int wfd;		 /* same pipe, for unmask re-delivery */
+	_Atomic uint32_t *state; /* XENSIM_PORT_* per local port */
+	int *efd;		 /* local port -> remote's eventfd */
 	Xentoolcore__Active_Handle tc_ah;
 };
 
@@ -40,8 +40,9 @@ fail(int e)
 static int
 evtchn_restrict_cb(Xentoolcore__Active_Handle *ah, domid_t domid)
 {
-	xenevtchn_handle *xce = (xenevtchn_handle *)
-		((char *)ah - offsetof(xenevtchn_handle, tc_ah));
+	xenevtchn_handle *xce = (xenevtchn_handle *)((char *)ah -
+						     offsetof(xenevtchn_handle,
+							      tc_ah));
 
 	return xenevtchn_restrict(xce, domid);
 }

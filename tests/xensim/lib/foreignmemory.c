@@ -33,8 +33,10 @@ struct xenforeignmemory_resource_handle {
 static int
 fmem_restrict_cb(Xentoolcore__Active_Handle *ah, domid_t domid)
 {
-	xenforeignmemory_handle *fmem = (xenforeignmemory_handle *)
-		((char *)ah - offsetof(xenforeignmemory_handle, tc_ah));
+	xenforeignmemory_handle *fmem =
+		(xenforeignmemory_handle *)((char *)ah -
+					    offsetof(xenforeignmemory_handle,
+						     tc_ah));
 
 	return xenforeignmemory_restrict(fmem, domid);
 }
@@ -142,8 +144,9 @@ xenforeignmemory_map2(xenforeignmemory_handle *fmem, uint32_t dom, void *addr,
 		while (i + run < pages && arr[i + run] == arr[i] + run &&
 		       xs_gfn_is_ram(&fmem->c, arr[i + run]))
 			run++;
-		if (mmap(base + i * PAGE, run * PAGE, prot, MAP_SHARED | MAP_FIXED,
-			 fmem->ram_fd, (off_t)(arr[i] * PAGE)) == MAP_FAILED) {
+		if (mmap(base + i * PAGE, run * PAGE, prot,
+			 MAP_SHARED | MAP_FIXED, fmem->ram_fd,
+			 (off_t)(arr[i] * PAGE)) == MAP_FAILED) {
 			int e = errno;
 
 			munmap(base, pages * PAGE);
@@ -182,7 +185,8 @@ xenforeignmemory_map_resource(xenforeignmemory_handle *fmem, domid_t domid,
 			      unsigned long frame, unsigned long nr_frames,
 			      void **paddr, int prot, int flags)
 {
-	struct xensim_req req = { .op = XENSIM_OP_MAP_RESOURCE, .domid = domid,
+	struct xensim_req req = { .op = XENSIM_OP_MAP_RESOURCE,
+				  .domid = domid,
 				  .arg = { type, id, frame, nr_frames } };
 	struct xensim_rep rep;
 	xenforeignmemory_resource_handle *fres;
@@ -240,8 +244,7 @@ xenforeignmemory_unmap_resource(xenforeignmemory_handle *fmem,
 
 int
 xenforeignmemory_resource_size(xenforeignmemory_handle *fmem, domid_t domid,
-			       unsigned int type, unsigned int id,
-			       size_t *size)
+			       unsigned int type, unsigned int id, size_t *size)
 {
 	uint64_t args[2] = { type, id };
 	struct xensim_rep rep;

@@ -38,11 +38,14 @@ struct xengntdev_handle {
 static int
 restrict_cb(Xentoolcore__Active_Handle *ah, domid_t domid)
 {
-	xengnttab_handle *xgt = (xengnttab_handle *)
-		((char *)ah - offsetof(xengnttab_handle, tc_ah));
+	xengnttab_handle *xgt = (xengnttab_handle *)((char *)ah -
+						     offsetof(xengnttab_handle,
+							      tc_ah));
 
 	return xs_client_simple(&xgt->c, XENSIM_OP_RESTRICT, domid, NULL, 0,
-				NULL) < 0 ? -1 : 0;
+				NULL) < 0 ?
+		       -1 :
+		       0;
 }
 
 xengnttab_handle *
@@ -151,7 +154,7 @@ map_refs(xengnttab_handle *xgt, uint32_t count, const uint32_t *domids,
 	}
 	r = lookup(xgt, domids ? domids[0] : domid, count, refs, gfns);
 	if (r < 0)
-		goto out;	/* EINVAL, like a failed GNTTABOP_map */
+		goto out; /* EINVAL, like a failed GNTTABOP_map */
 	for (uint32_t i = 0; i < count; i++)
 		if (gfns[i] == XENSIM_GNT_BAD ||
 		    ((gfns[i] & XENSIM_GNT_RO) && (prot & PROT_WRITE)))
@@ -256,9 +259,9 @@ xengnttab_unmap(xengnttab_handle *xgt, void *start_address, uint32_t count)
 
 /* Resolve one side of a copy segment to a host pointer (mapped page). */
 static int16_t
-copy_side(xengnttab_handle *xgt, bool is_gref, bool is_dest,
-	  const void *virt, uint32_t ref, uint16_t offset, uint16_t domid,
-	  uint16_t len, uint8_t **ret_page, uint8_t **ret_ptr)
+copy_side(xengnttab_handle *xgt, bool is_gref, bool is_dest, const void *virt,
+	  uint32_t ref, uint16_t offset, uint16_t domid, uint16_t len,
+	  uint8_t **ret_page, uint8_t **ret_ptr)
 {
 	uint64_t gfn;
 	uint8_t *page;
@@ -276,8 +279,8 @@ copy_side(xengnttab_handle *xgt, bool is_gref, bool is_dest,
 		return GNTST_bad_gntref;
 	if (is_dest && (gfn & XENSIM_GNT_RO))
 		return GNTST_permission_denied;
-	page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
-		    xgt->ram_fd, (off_t)((gfn & ~XENSIM_GNT_RO) * PAGE));
+	page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, xgt->ram_fd,
+		    (off_t)((gfn & ~XENSIM_GNT_RO) * PAGE));
 	if (page == MAP_FAILED)
 		return GNTST_general_error;
 	*ret_page = page;
@@ -293,8 +296,9 @@ xengnttab_grant_copy(xengnttab_handle *xgt, uint32_t count,
 		xengnttab_grant_copy_segment_t *s = &segs[i];
 		uint8_t *spage, *dpage, *src, *dst;
 
-		s->status = copy_side(xgt, s->flags & GNTCOPY_source_gref, false,
-				      s->source.virt, s->source.foreign.ref,
+		s->status = copy_side(xgt, s->flags & GNTCOPY_source_gref,
+				      false, s->source.virt,
+				      s->source.foreign.ref,
 				      s->source.foreign.offset,
 				      s->source.foreign.domid, s->len, &spage,
 				      &src);
@@ -347,8 +351,8 @@ xengntshr_share_pages(xengntshr_handle *xgs, uint32_t domid, int count,
 
 void *
 xengntshr_share_page_notify(xengntshr_handle *xgs, uint32_t domid,
-			    uint32_t *ref, int writable,
-			    uint32_t notify_offset, evtchn_port_t notify_port)
+			    uint32_t *ref, int writable, uint32_t notify_offset,
+			    evtchn_port_t notify_port)
 {
 	errno = ENOSYS;
 	return NULL;
@@ -379,8 +383,8 @@ xengnttab_dmabuf_exp_wait_released(xengnttab_handle *xgt, uint32_t fd,
 }
 
 int
-xengnttab_dmabuf_imp_to_refs(xengnttab_handle *xgt, uint32_t domid,
-			     uint32_t fd, uint32_t count, uint32_t *refs)
+xengnttab_dmabuf_imp_to_refs(xengnttab_handle *xgt, uint32_t domid, uint32_t fd,
+			     uint32_t count, uint32_t *refs)
 {
 	errno = ENOSYS;
 	return -1;

@@ -32,19 +32,19 @@
 
 #include "xs-client.h"
 
-#define XS_SIM_MAX_WATCHES 128	/* xenstored's default watch quota */
+#define XS_SIM_MAX_WATCHES  128 /* xenstored's default watch quota */
 #define XS_SIM_RELEASE_PATH "@releaseDomain"
 
 struct xs_sim_watch {
-	uint32_t id;		/* 0: free slot */
+	uint32_t id; /* 0: free slot */
 	char *path;
 	char *token;
 };
 
 struct xs_handle {
 	struct xs_client c;
-	int rfd;		/* xs_fileno(): pending watch records */
-	int wfd;		/* the same pipe, for the library's records */
+	int rfd; /* xs_fileno(): pending watch records */
+	int wfd; /* the same pipe, for the library's records */
 	uint32_t next_id;
 	struct xs_sim_watch watches[XS_SIM_MAX_WATCHES];
 	Xentoolcore__Active_Handle tc_ah;
@@ -53,8 +53,9 @@ struct xs_handle {
 static int
 xs_sim_restrict_cb(Xentoolcore__Active_Handle *ah, domid_t domid)
 {
-	struct xs_handle *h = (struct xs_handle *)
-		((char *)ah - offsetof(struct xs_handle, tc_ah));
+	struct xs_handle *h = (struct xs_handle *)((char *)ah -
+						   offsetof(struct xs_handle,
+							    tc_ah));
 
 	return xentoolcore__restrict_by_dup2_null(h->c.fd);
 }
@@ -421,16 +422,15 @@ xs_restrict(struct xs_handle *h, unsigned domid)
 }
 
 struct xs_permissions *
-xs_get_permissions(struct xs_handle *h, xs_transaction_t t,
-		   const char *path, unsigned int *num)
+xs_get_permissions(struct xs_handle *h, xs_transaction_t t, const char *path,
+		   unsigned int *num)
 {
 	return nosys_null();
 }
 
 bool
-xs_set_permissions(struct xs_handle *h, xs_transaction_t t,
-		   const char *path, struct xs_permissions *perms,
-		   unsigned int num_perms)
+xs_set_permissions(struct xs_handle *h, xs_transaction_t t, const char *path,
+		   struct xs_permissions *perms, unsigned int num_perms)
 {
 	return nosys_false();
 }
@@ -456,8 +456,8 @@ xs_transaction_end(struct xs_handle *h, xs_transaction_t t, bool abort)
 }
 
 bool
-xs_introduce_domain(struct xs_handle *h, unsigned int domid,
-		    unsigned long mfn, unsigned int eventchn)
+xs_introduce_domain(struct xs_handle *h, unsigned int domid, unsigned long mfn,
+		    unsigned int eventchn)
 {
 	return nosys_false();
 }

@@ -19,7 +19,8 @@ recv_reply(int fd, struct xensim_rep *rep, size_t rep_max, int *fds,
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { .iov_base = rep, .iov_len = rep_max };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
 			      .msg_control = u.buf,
 			      .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *cm;
@@ -94,8 +95,8 @@ xs_client_simple(struct xs_client *c, uint32_t op, uint32_t domid,
 }
 
 int
-xs_client_open(struct xs_client *c, unsigned kind, int *fds,
-	       unsigned max_fds, unsigned *ret_nfds)
+xs_client_open(struct xs_client *c, unsigned kind, int *fds, unsigned max_fds,
+	       unsigned *ret_nfds)
 {
 	const char *name = getenv(XENSIM_ENV_SOCKET);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };

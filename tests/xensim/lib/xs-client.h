@@ -17,7 +17,7 @@
 struct xs_client {
 	int fd;
 	pthread_mutex_t lock;
-	uint32_t domid;		/* the simulated guest */
+	uint32_t domid; /* the simulated guest */
 	uint64_t ram_size;
 	unsigned vcpus;
 };
@@ -35,9 +35,9 @@ void xs_client_close(struct xs_client *c);
  * (rep_max bytes of room) may carry file descriptors.  Returns rep->ret
  * (0 or -errno), or a transport error as -EIO.
  */
-int xs_client_call(struct xs_client *c, struct xensim_req *req,
-		   size_t req_len, struct xensim_rep *rep, size_t rep_max,
-		   int *fds, unsigned max_fds, unsigned *ret_nfds);
+int xs_client_call(struct xs_client *c, struct xensim_req *req, size_t req_len,
+		   struct xensim_rep *rep, size_t rep_max, int *fds,
+		   unsigned max_fds, unsigned *ret_nfds);
 /* Short form: no payload, no fds. */
 int xs_client_simple(struct xs_client *c, uint32_t op, uint32_t domid,
 		     const uint64_t *args, unsigned nargs,
