@@ -9,7 +9,7 @@
  * through the bus (devices/bus.h) and implements the services with dm_ops.
  * Unit tests implement the same services in memory (tests/unit/fake-*.c).
  *
- * Threading: everything here runs on the single libevent thread.
+ * Threading: everything here runs on the event-loop thread.
  */
 #ifndef IOREQD_DEVICE_H
 #define IOREQD_DEVICE_H

@@ -28,7 +28,7 @@
  * own bytes into cfg[]), power management, BIST, type 1 (bridge) headers,
  * MSI extended message data.
  *
- * Threading: the libevent thread; nothing here blocks, and guest-driven
+ * Threading: the event-loop thread; nothing here blocks, and guest-driven
  * paths (config access, MSI-X table access, interrupts) do not allocate.
  */
 #ifndef IOREQD_DEVICES_PCI_H

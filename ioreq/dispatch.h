@@ -8,7 +8,7 @@
  * memory (for rep / data_is_ptr requests) is reached through callbacks, so
  * unit tests drive this file with a malloc'd "guest RAM" and no Xen.
  *
- * Threading: the libevent thread only.
+ * Threading: the event-loop thread only.
  */
 #ifndef IOREQD_IOREQ_DISPATCH_H
 #define IOREQD_IOREQ_DISPATCH_H

@@ -39,7 +39,7 @@
  * by max_chunks cached + IOREQ_GUEST_UNMAP_BATCH queued + doomed chunks
  * (at most the pins held): 4 MiB + 1 MiB + 4 MiB in foreign mode.
  *
- * Threading: the libevent thread only.
+ * Threading: the event-loop thread only.
  */
 #ifndef IOREQD_IOREQ_GUEST_H
 #define IOREQD_IOREQ_GUEST_H

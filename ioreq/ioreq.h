@@ -14,7 +14,7 @@
  *   ioreq_server_destroy()   from any stage: unbind, disable, destroy,
  *                            unmap, close
  * Every function returns 0 or -errno; -ESRCH means the domain is gone (and
- * also sets ioreq_server_domain_gone()).  Only the libevent thread calls in.
+ * also sets ioreq_server_domain_gone()).  Only the event-loop thread calls in.
  */
 #ifndef IOREQD_IOREQ_H
 #define IOREQD_IOREQ_H

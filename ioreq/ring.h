@@ -5,7 +5,7 @@
  *
  * The pages are plain memory here: the caller (server.c) maps them with
  * xenforeignmemory and supplies a notify callback; unit tests use malloc'd
- * pages and a fake callback.  Threading: the libevent thread only.
+ * pages and a fake callback.  Threading: the event-loop thread only.
  */
 #ifndef IOREQD_IOREQ_RING_H
 #define IOREQD_IOREQ_RING_H

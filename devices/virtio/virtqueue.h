@@ -31,7 +31,7 @@
  * Not implemented: the packed ring, VIRTIO_F_IN_ORDER, legacy (non-1.0)
  * layouts, big-endian hosts (fields are converted with le16toh & co.).
  *
- * Threading: the libevent thread only, like every device.
+ * Threading: the event-loop thread only, like every device.
  */
 #ifndef IOREQD_DEVICES_VIRTIO_VIRTQUEUE_H
 #define IOREQD_DEVICES_VIRTIO_VIRTQUEUE_H
