@@ -23,17 +23,8 @@
 #include "config/schema.h"
 #include "config/validate.h"
 #include "config/xen-reserved.h"
+#include "tests/unit/check.h"
 
-static unsigned failures;
-
-#define CHECK(cond)                                                        \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			(void)fprintf(stderr, "%s:%d: CHECK(%s) failed\n", \
-				      __FILE__, __LINE__, #cond);          \
-			failures++;                                        \
-		}                                                          \
-	} while (0)
 
 /* ---- xen-reserved -------------------------------------------------- */
 
@@ -236,7 +227,7 @@ expect(struct fixture *f, const bool *skip, const char *expected, int line)
 			      "%s:%d: validator returned %d, wrote:\n%s"
 			      "expected:\n%s",
 			      __FILE__, line, ret, out, expected);
-		failures++;
+		t_failed++;
 	}
 	free(out);
 }
@@ -499,7 +490,7 @@ load(const char *yaml, const char *expected, int line)
 			      "%s:%d: load returned %d, wrote:\n%s"
 			      "expected:\n%s",
 			      __FILE__, line, ret, out, expected);
-		failures++;
+		t_failed++;
 	}
 	free(out);
 	return cfg;
@@ -779,7 +770,7 @@ test_backend_file_kinds(void)
 	if (strcmp(out, want) != 0) {
 		(void)fprintf(stderr, "%s:%d: wrote:\n%sexpected:\n%s",
 			      __FILE__, __LINE__, out, want);
-		failures++;
+		t_failed++;
 	}
 	free(out);
 	cfg_free(cfg);
@@ -805,10 +796,5 @@ main(void)
 	test_extra_check();
 	test_placement_and_irq();
 	test_backend_file_kinds();
-	if (failures) {
-		(void)fprintf(stderr, "%u check(s) failed\n", failures);
-		return 1;
-	}
-	(void)printf("all validate / xen-reserved checks passed\n");
-	return 0;
+	return test_finish();
 }

@@ -14,17 +14,8 @@
 #include <unistd.h>
 
 #include "daemon/loop.h"
+#include "tests/unit/check.h"
 
-static unsigned failures;
-
-#define CHECK(cond)                                                        \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			(void)fprintf(stderr, "%s:%d: CHECK(%s) failed\n", \
-				      __FILE__, __LINE__, #cond);          \
-			failures++;                                        \
-		}                                                          \
-	} while (0)
 
 static void
 on_alarm(int sig)
@@ -82,10 +73,5 @@ main(void)
 	(void)signal(SIGALRM, on_alarm);
 	test_blocked_setup_step(SIGINT);
 	test_blocked_setup_step(SIGTERM);
-	if (failures) {
-		(void)fprintf(stderr, "%u check(s) failed\n", failures);
-		return 1;
-	}
-	(void)printf("set-up signal checks passed\n");
-	return 0;
+	return test_finish();
 }
