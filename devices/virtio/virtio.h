@@ -171,14 +171,14 @@ struct virtio_stats {
 
 /* How a device is set up (virtio_dev_init). */
 struct virtio_dev_params {
-	const char *id;		  /* config id, for logs; borrowed */
-	uint16_t device_id;	  /* VIRTIO_ID_* */
-	uint64_t features;	  /* device-specific feature bits offered */
-	bool access_platform;	  /* offer VIRTIO_F_ACCESS_PLATFORM (grant) */
-	unsigned num_queues;	  /* 1 .. VIRTIO_QUEUES_MAX */
-	uint16_t queue_size_max;  /* power of two, 1 .. VQ_SIZE_MAX */
-	void *config;		  /* device configuration bytes (device-owned) */
-	size_t config_len;	  /* 0 .. VIRTIO_CONFIG_MAX */
+	const char *id;		 /* config id, for logs; borrowed */
+	uint16_t device_id;	 /* VIRTIO_ID_* */
+	uint64_t features;	 /* device-specific feature bits offered */
+	bool access_platform;	 /* offer VIRTIO_F_ACCESS_PLATFORM (grant) */
+	unsigned num_queues;	 /* 1 .. VIRTIO_QUEUES_MAX */
+	uint16_t queue_size_max; /* power of two, 1 .. VQ_SIZE_MAX */
+	void *config;		 /* device configuration bytes (device-owned) */
+	size_t config_len;	 /* 0 .. VIRTIO_CONFIG_MAX */
 };
 
 struct virtio_dev {
@@ -201,7 +201,7 @@ struct virtio_dev {
 	const struct virtio_transport_ops *transport;
 	void *transport_ctx;
 
-	uint32_t kicked;	  /* queues kicked, not served yet */
+	uint32_t kicked; /* queues kicked, not served yet */
 	struct device_work kick_work;
 	struct virtio_stats stats;
 	struct log_ratelimit rl;
@@ -320,7 +320,7 @@ void virtio_config_changed(struct virtio_dev *vd);
  */
 void virtio_needs_reset(struct virtio_dev *vd, const char *why);
 
-/* Core and virtqueue counters (queue q's as vqQ_NAME) through w. */
+/* Core counters, and the virtqueues' summed as vq_NAME, through w. */
 void virtio_emit_stats(const struct virtio_dev *vd,
 		       const struct device_stats_writer *w);
 
@@ -330,11 +330,11 @@ void virtio_emit_stats(const struct virtio_dev *vd,
  * choice with virtio_cfg_grant().
  */
 extern const char *const virtio_dma_choices[];
-#define VIRTIO_CFG_EXTRA_KEYS                 \
-	{ .name = "dma",                      \
-	  .type = CFG_EXTRA_ENUM,             \
-	  .choices = virtio_dma_choices,      \
-	  .default_value = "foreign" }
+#define VIRTIO_CFG_EXTRA_KEYS                                             \
+	{                                                                 \
+		.name = "dma", .type = CFG_EXTRA_ENUM,                    \
+		.choices = virtio_dma_choices, .default_value = "foreign" \
+	}
 bool virtio_cfg_grant(const struct cfg_device *cfg);
 
 #endif
