@@ -1028,6 +1028,33 @@ placement_names(unsigned placement, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * Keys the `mmio` placement adds (cfg_type_desc.mmio_requires), named
+ * with it so the reader sees why; `reported` were named already.
+ */
+static void
+mmio_missing(struct dev_ctx *c, yaml_node_t *map,
+	     const bool seen[static DEVICE_KEY_COUNT], unsigned reported)
+{
+	/* With two placements the entry's intent is unclear: that error is
+	 * reported alone. */
+	if (!c->desc || !c->desc->mmio_requires ||
+	    !(seen[KEY_MMIO] || (c->d->keys & CFG_KEY_MMIO)) ||
+	    placement_seen(c, seen, CFG_KEY_MMIO))
+		return;
+	for (size_t i = 0; i < DEVICE_KEY_COUNT; i++) {
+		const struct device_key *k = &device_keys[i];
+
+		if (!(k->bit & c->desc->mmio_requires & ~reported) ||
+		    seen[i] || (c->d->keys & k->bit))
+			continue;
+		cfg_report(c->r, node_mark(map),
+			   "%s: missing required key \"%s\" (a device placed "
+			   "with \"mmio\" needs it)",
+			   c->label, k->name);
+	}
+}
+
 static void
 device_missing(struct dev_ctx *c, yaml_node_t *map,
 	       const bool seen[static DEVICE_KEY_COUNT])
@@ -1050,6 +1077,7 @@ device_missing(struct dev_ctx *c, yaml_node_t *map,
 			   "%s: missing required key \"%s\"", c->label,
 			   k->name);
 	}
+	mmio_missing(c, map, seen, required);
 	/* A single placement key was named above, as a required one. */
 	if (!placement || one_place || placement_seen(c, seen, 0) ||
 	    (c->d->keys & placement))

@@ -72,6 +72,12 @@ struct cfg_type_desc {
 	unsigned irq_min, irq_max; /* `irq` range, when keys has IRQ */
 	uint64_t port_size;	   /* bytes of port space claimed at `port` */
 	uint64_t mmio_size;	   /* bytes of MMIO claimed at `mmio` */
+	/*
+	 * CFG_KEY_* an entry placed with `mmio` must carry as well: a
+	 * virtio-mmio device has no interrupt but its `irq`, while the same
+	 * type on PCI needs none.
+	 */
+	unsigned mmio_requires;
 	/* Keys of this type's own, terminated by an entry with name NULL. */
 	const struct cfg_extra_key *extra_keys;
 };

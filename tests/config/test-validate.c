@@ -443,6 +443,17 @@ static const struct cfg_type_desc test_badnic_desc = {
 	.extra_keys = badnic_keys,
 };
 
+/* A virtio device: on PCI it needs no irq, at an MMIO window it does. */
+static const struct cfg_type_desc test_vdev_desc = {
+	.name = "vdev",
+	.keys = CFG_KEY_MMIO | CFG_KEY_PCI | CFG_KEY_IRQ,
+	.placement = CFG_KEY_MMIO | CFG_KEY_PCI,
+	.irq_min = 0,
+	.irq_max = 1019,
+	.mmio_size = 0x200,
+	.mmio_requires = CFG_KEY_IRQ,
+};
+
 /* A port with a default, or a PCI function instead. */
 static const struct cfg_type_desc test_either_desc = {
 	.name = "either",
@@ -461,6 +472,8 @@ extra_find(const char *type)
 		return &test_badnic_desc;
 	if (strcmp(type, test_either_desc.name) == 0)
 		return &test_either_desc;
+	if (strcmp(type, test_vdev_desc.name) == 0)
+		return &test_vdev_desc;
 	if (strcmp(type, test_extra_desc.name) == 0)
 		return &test_extra_desc;
 	if (strcmp(type, test_bad_default_desc.name) == 0)
@@ -705,6 +718,48 @@ test_placement_and_irq(void)
 }
 
 /*
+ * mmio_requires: `irq` is required with `mmio` only, and its absence is
+ * reported at the entry, once, saying why; a bad irq value is reported
+ * as such and not as missing, and two placements only as that.
+ */
+static void
+test_mmio_requires(void)
+{
+	struct cfg *cfg =
+		load("devices:\n"
+		     "  - {type: vdev, id: v0, mmio: 0xfe000000, irq: 5}\n"
+		     "  - {type: vdev, id: v1, pci: \"00:04.0\"}\n"
+		     "  - {type: vdev, id: v2, mmio: 0xfe001000, irq: 40}\n",
+		     "", __LINE__);
+
+	if (cfg) {
+		CHECK_EQ(cfg->devices[0].irq, 5);
+		CHECK(!(cfg->devices[1].keys & CFG_KEY_IRQ));
+		CHECK_EQ(cfg->devices[2].irq, 40);
+	}
+	cfg_free(cfg);
+	cfg = load("devices:\n"
+		   "  - {type: vdev, id: v0, mmio: 0xfe000000}\n"
+		   "  - {type: vdev, id: v1, mmio: 0xfe001000, irq: 1020}\n"
+		   "  - {type: vdev, id: v2, mmio: 0xfe002000, pci: "
+		   "\"00:05.0\"}\n"
+		   "  - type: vdev\n"
+		   "    id: v3\n"
+		   "    mmio: 0xfe003000\n",
+		   "x.yaml:2:5: devices[0] (v0): missing required key \"irq\" "
+		   "(a device placed with \"mmio\" needs it)\n"
+		   "x.yaml:3:49: devices[1] (v1): \"irq\" must be an integer "
+		   "0-1019, got \"1020\"\n"
+		   "x.yaml:4:44: devices[2] (v2): \"mmio\" and \"pci\" both "
+		   "place the device; give only one of them\n"
+		   "x.yaml:5:5: devices[3] (v3): missing required key \"irq\" "
+		   "(a device placed with \"mmio\" needs it)\n",
+		   __LINE__);
+	CHECK(cfg == NULL);
+	cfg_free(cfg);
+}
+
+/*
  * A file backend path that exists and is a FIFO, socket or directory is an
  * error at the path's line:col (what `ioreqd -n` prints); a missing path,
  * a regular file and a character device are fine.  The FIFO and the
@@ -795,6 +850,7 @@ main(void)
 	test_extra_enum();
 	test_extra_check();
 	test_placement_and_irq();
+	test_mmio_requires();
 	test_backend_file_kinds();
 	return test_finish();
 }
