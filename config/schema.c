@@ -1045,8 +1045,8 @@ mmio_missing(struct dev_ctx *c, yaml_node_t *map,
 	for (size_t i = 0; i < DEVICE_KEY_COUNT; i++) {
 		const struct device_key *k = &device_keys[i];
 
-		if (!(k->bit & c->desc->mmio_requires & ~reported) ||
-		    seen[i] || (c->d->keys & k->bit))
+		if (!(k->bit & c->desc->mmio_requires & ~reported) || seen[i] ||
+		    (c->d->keys & k->bit))
 			continue;
 		cfg_report(c->r, node_mark(map),
 			   "%s: missing required key \"%s\" (a device placed "
