@@ -67,10 +67,10 @@
 #define VMMIO_CONFIG_GENERATION	  0x0fc /* R */
 #define VMMIO_CONFIG		  0x100 /* device configuration */
 
-#define VMMIO_MAGIC   0x74726976u /* "virt", little-endian */
+#define VMMIO_MAGIC	     0x74726976u /* "virt", little-endian */
 #define VMMIO_VERSION_MODERN 2u
 /* QEMU's ("QEMU"): drivers do not look at it, tools print it. */
-#define VMMIO_VENDOR  0x554d4551u
+#define VMMIO_VENDOR 0x554d4551u
 
 /* InterruptStatus bits. */
 #define VMMIO_INT_VRING	 0x1u /* used buffer notification */
@@ -121,8 +121,8 @@ update_line(struct virtio_mmio *m)
 	if (r < 0) {
 		m->irq_errors++;
 		log_ratelimited(&m->rl, LOG_LEVEL_WARNING,
-				"%s: setting irq %u to %d failed: %s", m->dev.id,
-				m->irq, level, strerror(-r));
+				"%s: setting irq %u to %d failed: %s",
+				m->dev.id, m->irq, level, strerror(-r));
 	}
 }
 
@@ -287,7 +287,8 @@ reg_write(struct virtio_mmio *m, unsigned offset, uint32_t value)
 		m->device_features_sel = value;
 		return true;
 	case VMMIO_DRIVER_FEATURES:
-		virtio_set_driver_features(m->vd, m->driver_features_sel, value);
+		virtio_set_driver_features(m->vd, m->driver_features_sel,
+					   value);
 		return true;
 	case VMMIO_DRIVER_FEATURES_SEL:
 		m->driver_features_sel = value;
@@ -372,13 +373,13 @@ virtio_mmio_read(struct device *dev, unsigned region, uint64_t offset,
 	if (offset >= VMMIO_CONFIG)
 		return config_read(m, (unsigned)(offset - VMMIO_CONFIG), size);
 	if (!reg_access_ok(offset, size)) {
-		bad_access(m, "register read not 32 bits wide and aligned", offset,
-			   size);
+		bad_access(m, "register read not 32 bits wide and aligned",
+			   offset, size);
 		return 0;
 	}
 	if (!reg_read(m, (unsigned)offset, &v)) {
-		bad_access(m, "read of a register that is not readable",
-			   offset, size);
+		bad_access(m, "read of a register that is not readable", offset,
+			   size);
 		return 0;
 	}
 	return v;
@@ -399,8 +400,8 @@ virtio_mmio_write(struct device *dev, unsigned region, uint64_t offset,
 		return;
 	}
 	if (!reg_access_ok(offset, size)) {
-		bad_access(m, "register write not 32 bits wide and aligned", offset,
-			   size);
+		bad_access(m, "register write not 32 bits wide and aligned",
+			   offset, size);
 		return;
 	}
 	if (!reg_write(m, (unsigned)offset, (uint32_t)value))
@@ -434,11 +435,11 @@ virtio_mmio_destroy(struct device *dev)
 }
 
 static void
-virtio_mmio_stats(const struct device *dev,
-		  const struct device_stats_writer *w)
+virtio_mmio_stats(const struct device *dev, const struct device_stats_writer *w)
 {
-	const struct virtio_mmio *m =
-		container_of(dev, const struct virtio_mmio, dev);
+	const struct virtio_mmio *m = container_of(dev,
+						   const struct virtio_mmio,
+						   dev);
 
 	virtio_emit_stats(m->vd, w);
 	if (m->vd->ops->stats)
@@ -455,8 +456,7 @@ static const struct device_ops virtio_mmio_ops = {
 };
 
 int
-virtio_mmio_create(const struct cfg_device *cfg,
-		   const struct device_type *type,
+virtio_mmio_create(const struct cfg_device *cfg, const struct device_type *type,
 		   const struct device_services *svc, struct virtio_dev *vd,
 		   struct device **ret_dev)
 {
