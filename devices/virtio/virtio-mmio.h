@@ -13,8 +13,8 @@
  * vd->ops->destroy) and *ret_dev is what the bus sees.  -errno.
  */
 int virtio_mmio_create(const struct cfg_device *cfg,
-		      const struct device_type *type,
-		      const struct device_services *svc, struct virtio_dev *vd,
-		      struct device **ret_dev);
+		       const struct device_type *type,
+		       const struct device_services *svc, struct virtio_dev *vd,
+		       struct device **ret_dev);
 
 #endif
