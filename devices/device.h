@@ -130,6 +130,16 @@ struct device_services {
 	void (*guest_unmap)(void *opaque, struct guest_sg *sg);
 
 	/*
+	 * For a device whose DMA addresses are grant references (virtio's
+	 * `dma: grant`, Linux's xen-grant-dma: bit 63 set, the reference in
+	 * bits 12-62): the same services, except that guest_read, write,
+	 * map and unmap take such addresses and map the granted pages.  The
+	 * table lives as long as the core.  NULL when grants cannot be
+	 * mapped here (no grant device); optional (NULL: no grant DMA).
+	 */
+	const struct device_services *(*grant_services)(void *opaque);
+
+	/*
 	 * Ask the core to (re)claim region index `region` of `dev` after the
 	 * device changed its base or size (PCI BAR moves), or to release it
 	 * (size 0 in the region).  -EEXIST when it would overlap another claim.

@@ -25,6 +25,13 @@ struct ioreq_guest_chunk *ioreq_guest_chunk_get(struct ioreq_guest *guest,
 /* Take / drop one pin; the last pin of a doomed chunk unmaps it. */
 void ioreq_guest_chunk_pin(struct ioreq_guest *guest,
 			   struct ioreq_guest_chunk *c);
+/*
+ * Grant mode: unmap every chunk nobody pins, now.  A granted page may be
+ * kept only while a device uses it: once the guest ends its grant it may
+ * give the same reference to another page, and a cached mapping of the
+ * reference would still show the old one.
+ */
+void ioreq_guest_release_unpinned(struct ioreq_guest *guest);
 void ioreq_guest_chunk_unpin(struct ioreq_guest *guest,
 			     struct ioreq_guest_chunk *c);
 

@@ -106,18 +106,29 @@ guest_copy(struct ioreq_guest *guest, uint64_t addr, void *buf, size_t len,
 	return 0;
 }
 
+/* Grant mode keeps no page the device is not using (see the internal
+ * header); foreign mode keeps its cache. */
+static int
+copy_done(struct ioreq_guest *guest, int r)
+{
+	if (guest->mode == IOREQ_GUEST_GRANT)
+		ioreq_guest_release_unpinned(guest);
+	return r;
+}
+
 int
 ioreq_guest_read(struct ioreq_guest *guest, uint64_t addr, void *buf,
 		 size_t len)
 {
-	return guest_copy(guest, addr, buf, len, false);
+	return copy_done(guest, guest_copy(guest, addr, buf, len, false));
 }
 
 int
 ioreq_guest_write(struct ioreq_guest *guest, uint64_t addr, const void *buf,
 		  size_t len)
 {
-	return guest_copy(guest, addr, (void *)buf, len, true);
+	return copy_done(guest,
+			 guest_copy(guest, addr, (void *)buf, len, true));
 }
 
 /* Segments [addr, addr + len) needs: one per chunk.  Range checked. */
@@ -182,4 +193,6 @@ ioreq_guest_unmap(struct ioreq_guest *guest, struct guest_sg *sg)
 	for (unsigned i = 0; i < sg->n && i < GUEST_SG_MAX; i++)
 		ioreq_guest_chunk_unpin(guest, sg->pin[i]);
 	sg->n = 0;
+	if (guest->mode == IOREQ_GUEST_GRANT)
+		ioreq_guest_release_unpinned(guest);
 }

@@ -354,6 +354,19 @@ ioreq_guest_chunk_get(struct ioreq_guest *guest, uint64_t key, bool writable)
 }
 
 void
+ioreq_guest_release_unpinned(struct ioreq_guest *guest)
+{
+	for (unsigned s = 0; s < IOREQ_GUEST_SETS; s++)
+		for (unsigned w = 0; w < IOREQ_GUEST_WAYS; w++) {
+			struct ioreq_guest_chunk *c = guest->sets[s][w];
+
+			if (c && c->pins == 0)
+				chunk_evict(guest, c);
+		}
+	ioreq_guest_flush(guest);
+}
+
+void
 ioreq_guest_chunk_pin(struct ioreq_guest *guest, struct ioreq_guest_chunk *c)
 {
 	c->pins++;

@@ -10,6 +10,7 @@
 #include <xendevicemodel.h>
 #include <xenevtchn.h>
 #include <xenforeignmemory.h>
+#include <xengnttab.h>
 
 #include "ioreq/dispatch.h"
 #include "ioreq/events.h"
@@ -80,6 +81,14 @@ struct ioreq_server {
 	struct ioreq_guest guest;
 	struct ioreq_events *events; /* device event services */
 	struct device_services services;
+	/*
+	 * Grant DMA (services.grant_services): a second cache in grant mode
+	 * and its services, set up by the first device that asks.
+	 */
+	xengnttab_handle *xgt;
+	bool grant_ready;
+	struct ioreq_guest grant_guest;
+	struct device_services grant_services;
 	struct log_ratelimit ratelimit;
 	struct log_ratelimit region_ratelimit; /* guest-driven BAR moves */
 	struct ioreq_region_batch batch;

@@ -345,6 +345,8 @@ ioreq_server_handle_event(struct ioreq_server *s)
 		r = ioreq_ring_vcpu_event(&s->ring, (unsigned)p->vcpu);
 	/* the answers are out: now unmap what the requests evicted */
 	ioreq_guest_flush(&s->guest);
+	if (s->grant_ready)
+		ioreq_guest_flush(&s->grant_guest);
 	if (xenevtchn_unmask(s->xce, (evtchn_port_t)port) < 0 && r >= 0)
 		r = errno > 0 ? -errno : -EIO;
 	/* answered and the vCPU released: now the work devices put off */
@@ -434,6 +436,10 @@ ioreq_server_destroy(struct ioreq_server *s)
 		(void)xendevicemodel_destroy_ioreq_server(s->dmod, s->domid,
 							  s->id);
 	ioreq_guest_fini(&s->guest);
+	if (s->grant_ready)
+		ioreq_guest_fini(&s->grant_guest);
+	if (s->xgt)
+		(void)xengnttab_close(s->xgt);
 	if (s->stage >= IOREQ_STAGE_PAGES_MAPPED)
 		(void)xenforeignmemory_unmap_resource(s->fmem, s->fres);
 	if (s->fmem)

@@ -163,6 +163,7 @@ ioreq_services_init(struct ioreq_server *s)
 		.guest_write = svc_guest_write,
 		.guest_map = ioreq_guest_svc_map,
 		.guest_unmap = ioreq_guest_svc_unmap,
+		.grant_services = ioreq_grant_services,
 		.region_changed = svc_region_changed,
 		.shutdown = svc_shutdown,
 	};

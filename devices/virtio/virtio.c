@@ -11,9 +11,9 @@
 #include "lib/container.h"
 
 /* Bits the core itself offers on top of the device's. */
-#define VIRTIO_CORE_FEATURES                                   \
-	((1ull << VIRTIO_F_VERSION_1) |                        \
-	 (1ull << VIRTIO_F_INDIRECT_DESC) | (1ull << VIRTIO_F_EVENT_IDX))
+#define VIRTIO_CORE_FEATURES                                               \
+	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC) | \
+	 (1ull << VIRTIO_F_EVENT_IDX))
 
 const char *const virtio_dma_choices[] = { "foreign", "grant", NULL };
 
@@ -21,6 +21,15 @@ bool
 virtio_cfg_grant(const struct cfg_device *cfg)
 {
 	return cfg_device_extra_enum(cfg, "dma") == 1;
+}
+
+const struct device_services *
+virtio_dma_services(const struct cfg_device *cfg,
+		    const struct device_services *svc)
+{
+	if (!svc || !virtio_cfg_grant(cfg))
+		return svc;
+	return svc->grant_services ? svc->grant_services(svc->opaque) : NULL;
 }
 
 static bool
@@ -39,8 +48,7 @@ virtio_dev_init(struct virtio_dev *vd, const struct virtio_dev_ops *ops,
 	if (!vd || !ops || !ops->queue_notify || !ops->reset || !svc || !p ||
 	    p->num_queues == 0 || p->num_queues > VIRTIO_QUEUES_MAX ||
 	    !is_pow2(p->queue_size_max) || p->queue_size_max > VQ_SIZE_MAX ||
-	    p->config_len > VIRTIO_CONFIG_MAX ||
-	    (p->config_len && !p->config))
+	    p->config_len > VIRTIO_CONFIG_MAX || (p->config_len && !p->config))
 		return -EINVAL;
 	memset(vd, 0, sizeof(*vd));
 	vd->ops = ops;
@@ -132,8 +140,7 @@ virtio_device_features(const struct virtio_dev *vd, unsigned word)
 }
 
 void
-virtio_set_driver_features(struct virtio_dev *vd, unsigned word,
-			   uint32_t value)
+virtio_set_driver_features(struct virtio_dev *vd, unsigned word, uint32_t value)
 {
 	uint64_t mask;
 
@@ -377,8 +384,8 @@ virtio_queue_usable(const struct virtio_dev *vd, unsigned q)
 {
 	return q < vd->num_queues && vd->queues[q].ready &&
 	       (vd->status & VIRTIO_STATUS_DRIVER_OK) &&
-	       !(vd->status & (VIRTIO_STATUS_DEVICE_NEEDS_RESET |
-			       VIRTIO_STATUS_FAILED));
+	       !(vd->status &
+		 (VIRTIO_STATUS_DEVICE_NEEDS_RESET | VIRTIO_STATUS_FAILED));
 }
 
 void
@@ -433,8 +440,9 @@ virtio_config_changed(struct virtio_dev *vd)
 void
 virtio_needs_reset(struct virtio_dev *vd, const char *why)
 {
-	log_ratelimited(&vd->rl, LOG_LEVEL_WARNING, "%s: device needs reset: %s",
-			vd->id, why ? why : "error");
+	log_ratelimited(&vd->rl, LOG_LEVEL_WARNING,
+			"%s: device needs reset: %s", vd->id,
+			why ? why : "error");
 	if (vd->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
 	vd->stats.needs_reset++;

@@ -337,4 +337,16 @@ extern const char *const virtio_dma_choices[];
 	}
 bool virtio_cfg_grant(const struct cfg_device *cfg);
 
+/*
+ * The services a virtio device uses for everything, chosen by its
+ * `dma:` key: svc itself for foreign, svc->grant_services() for grant
+ * (rings and buffers then live behind grant references, and the device
+ * offers VIRTIO_F_ACCESS_PLATFORM: set params.access_platform from
+ * virtio_cfg_grant()).  NULL when grant DMA is unavailable: the device's
+ * create then fails with -EOPNOTSUPP.
+ */
+const struct device_services *
+virtio_dma_services(const struct cfg_device *cfg,
+		    const struct device_services *svc);
+
 #endif

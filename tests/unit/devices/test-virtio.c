@@ -139,8 +139,7 @@ negotiate(uint64_t features)
 	struct virtio_dev *vd = &toy.vd;
 
 	virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE);
-	virtio_set_status(vd,
-			  VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	virtio_set_driver_features(vd, 0, (uint32_t)features);
 	virtio_set_driver_features(vd, 1, (uint32_t)(features >> 32));
 	virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
@@ -162,7 +161,7 @@ setup_queue(unsigned q)
 }
 
 #define V1 (1ull << VIRTIO_F_VERSION_1)
-#define STATUS_FEATURES                                    \
+#define STATUS_FEATURES                                     \
 	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | \
 	 VIRTIO_STATUS_FEATURES_OK)
 
@@ -176,8 +175,7 @@ test_init_params(void)
 	CHECK_EQ(virtio_dev_init(&vd, &toy_ops, &f.svc, &p), 0);
 	/* The core's own offers: VERSION_1 and both ring features. */
 	CHECK_EQ(virtio_device_features(&vd, 1) & 1, 1);
-	CHECK(virtio_device_features(&vd, 0) &
-	      (1u << VIRTIO_F_INDIRECT_DESC));
+	CHECK(virtio_device_features(&vd, 0) & (1u << VIRTIO_F_INDIRECT_DESC));
 	CHECK(virtio_device_features(&vd, 0) & (1u << VIRTIO_F_EVENT_IDX));
 	CHECK_EQ(virtio_device_features(&vd, 1) & 2, 0); /* no grant */
 	CHECK_EQ(virtio_device_features(&vd, 2), 0);
@@ -236,8 +234,8 @@ test_negotiation(void)
 	/* Clearing a bit without reset is ignored; so is NEEDS_RESET. */
 	virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE);
 	CHECK_EQ(virtio_status(vd), STATUS_FEATURES);
-	virtio_set_status(vd, STATUS_FEATURES |
-				      VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	virtio_set_status(vd,
+			  STATUS_FEATURES | VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 	CHECK_EQ(virtio_status(vd), STATUS_FEATURES);
 	/* Reset forgets everything and tells the device. */
 	unsigned resets = toy.resets;

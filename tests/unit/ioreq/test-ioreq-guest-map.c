@@ -348,17 +348,54 @@ test_grant_readonly(void)
 	CHECK_EQ(ioreq_guest_map(&g, GNT(7, 0), 16, false, &sg), 0);
 	ioreq_guest_unmap(&g, &sg);
 	CHECK_EQ(fake_fmem_ram[0x50010], 0x99);
-	/* writable grant: a read maps read-only, the first write remaps */
+	/* A writable grant: a read maps read-only, a write writably. */
+	unsigned maps = fake_gnttab_maps, ro_maps = fake_gnttab_ro_maps;
 	CHECK_EQ(ioreq_guest_read(&g, GNT(8, 0), &b, 1), 0);
-	CHECK_EQ(fake_gnttab_ro_maps, 2);
+	CHECK_EQ(fake_gnttab_ro_maps, ro_maps + 1);
 	CHECK_EQ(ioreq_guest_write(&g, GNT(8, 0), "x", 1), 0);
 	CHECK_EQ(fake_fmem_ram[0x51000], 'x');
-	CHECK_EQ(fake_gnttab_maps, 3);
+	CHECK_EQ(fake_gnttab_maps, maps + 2);
+	CHECK_EQ(fake_gnttab_ro_maps, ro_maps + 1);
+	/* Nothing the device does not hold stays mapped: each copy maps and
+	 * unmaps its page. */
+	CHECK_EQ(fake_gnttab_live, 0);
 	for (unsigned i = 0; i < 10; i++) {
 		CHECK_EQ(ioreq_guest_read(&g, GNT(8, i), &b, 1), 0);
 		CHECK_EQ(ioreq_guest_write(&g, GNT(8, i), &b, 1), 0);
 	}
-	CHECK_EQ(fake_gnttab_maps, 3);
+	CHECK_EQ(fake_gnttab_maps, maps + 22);
+	CHECK_EQ(fake_gnttab_live, 0);
+	teardown();
+}
+
+/*
+ * The guest ends a grant and gives its reference to another page: the
+ * next access must see the new page, not a mapping kept of the old one.
+ */
+static void
+test_grant_ref_reused(void)
+{
+	struct guest_sg sg;
+	uint8_t b = 0;
+
+	setup_grant();
+	fake_gnttab_grant(9, 0x52, false);
+	fake_fmem_ram[0x52000] = 0x11;
+	fake_fmem_ram[0x53000] = 0x22;
+	CHECK_EQ(ioreq_guest_read(&g, GNT(9, 0), &b, 1), 0);
+	CHECK_EQ(b, 0x11);
+	CHECK_EQ(ioreq_guest_map(&g, GNT(9, 0), 16, false, &sg), 0);
+	ioreq_guest_unmap(&g, &sg);
+	CHECK_EQ(fake_gnttab_live, 0);
+	fake_gnttab_grant(9, 0x53, false);
+	CHECK_EQ(ioreq_guest_read(&g, GNT(9, 0), &b, 1), 0);
+	CHECK_EQ(b, 0x22);
+	/* A mapping held stays mapped until it is released. */
+	CHECK_EQ(ioreq_guest_map(&g, GNT(9, 0), 16, false, &sg), 0);
+	CHECK_EQ(ioreq_guest_read(&g, GNT(9, 0), &b, 1), 0);
+	CHECK_EQ(fake_gnttab_live, 1);
+	ioreq_guest_unmap(&g, &sg);
+	CHECK_EQ(fake_gnttab_live, 0);
 	teardown();
 }
 
@@ -417,6 +454,7 @@ main(void)
 	test_grant_decode();
 	test_grant_refused();
 	test_grant_readonly();
+	test_grant_ref_reused();
 	test_grant_invalidate_held();
 	test_accessors();
 	if (test_failures)

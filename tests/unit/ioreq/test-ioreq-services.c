@@ -109,6 +109,13 @@ ioreq_guest_svc_unmap(void *opaque, struct guest_sg *sg)
 {
 }
 
+const struct device_services *
+ioreq_grant_services(void *opaque)
+{
+	(void)opaque;
+	return NULL;
+}
+
 int
 ioreq_region_changed(struct ioreq_server *s, struct device *dev,
 		     unsigned region, const struct device_region *old)
