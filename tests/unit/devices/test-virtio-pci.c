@@ -22,7 +22,7 @@
 #define DESC_GPA  0x10000u
 #define AVAIL_GPA 0x11000u
 #define USED_GPA  0x12000u
-#define BUF_GPA	  0x20000u
+#define BUF_GPA	  0xf0000u
 #define QSIZE	  4u
 #define TOY_ID	  42
 #define TOY_F_X	  3 /* a device-specific feature bit */
@@ -66,8 +66,8 @@ struct toy {
 
 /* What the toy did; outlives it (the transport frees it). */
 struct rec {
-	unsigned notified[NQUEUES]; /* queue_notify calls */
-	unsigned pushed[NQUEUES];   /* chains returned */
+	unsigned notified[VIRTIO_QUEUES_MAX]; /* queue_notify calls */
+	unsigned pushed[VIRTIO_QUEUES_MAX];   /* chains returned */
 	unsigned resets, destroyed, config_writes;
 	bool refuse_x;
 	bool in_write; /* set around every BAR write of the test */
@@ -89,6 +89,7 @@ static struct rec rec;
 static struct toy *toy;
 static struct device *dev;
 static struct caps caps;
+static unsigned toy_num_queues = NQUEUES; /* for toys made next */
 
 static bool
 toy_features_ok(struct virtio_dev *vd, uint64_t features)
@@ -154,7 +155,7 @@ toy_new_id(uint16_t device_id, const struct device_services *svc,
 		.device_id = device_id,
 		.features = 1ull << TOY_F_X,
 		.access_platform = access_platform,
-		.num_queues = NQUEUES,
+		.num_queues = toy_num_queues,
 		.queue_size_max = 8,
 		.config = NULL,
 		.config_len = sizeof(bytes),
@@ -1120,8 +1121,11 @@ test_pci_cfg_window(void)
 	window(1, caps.common_off + C_DFSELECT, 4); /* not BAR0 */
 	CHECK_EQ(cfg_rd(data, 4), 0xffffffffu);
 	cfg_wr(data, 4, 0);
-	window(0, caps.common_off + C_DF + 2, 4); /* unaligned */
+	/* Unaligned, where BAR0 itself would answer (device config). */
+	window(0, caps.device_off + 2, 4);
 	CHECK_EQ(cfg_rd(data, 4), 0xffffffffu);
+	window(0, caps.device_off + 1, 2);
+	CHECK_EQ(cfg_rd(data, 2), 0xffff);
 	window(0, caps.common_off + C_DFSELECT, 3); /* length 3 */
 	CHECK_EQ(cfg_rd(data, 4), 0xffffffffu);
 	window(0, caps.common_off + C_DFSELECT, 8); /* length 8 */
@@ -1137,7 +1141,7 @@ test_pci_cfg_window(void)
 	CHECK_EQ(cfg_rd(data - 2, 4), 0xffffffffu); /* straddling it */
 	CHECK_EQ(toy->vd.stats.bad_status_writes, 0);
 	CHECK_EQ(c_rd(C_DFSELECT, 4), 1); /* no write went through */
-	CHECK_EQ(dev->stats.bad_accesses, before + 11);
+	CHECK_EQ(dev->stats.bad_accesses, before + 12);
 	/* The window's own fields are reset with the function. */
 	dev->ops->reset(dev);
 	CHECK_EQ(cfg_rd(caps.pci_cfg + 8, 4), 0);
@@ -1279,6 +1283,138 @@ test_grant(void)
 	teardown();
 }
 
+/* The largest device: 32 queues, 33 vectors, the last one works. */
+static void
+test_many_queues(void)
+{
+	const unsigned last = VIRTIO_QUEUES_MAX - 1;
+
+	memset(&rec, 0, sizeof(rec));
+	CHECK_EQ(fake_services_init(&f, MEM_SIZE), 0);
+	toy_num_queues = VIRTIO_QUEUES_MAX;
+	setup_with(toy_new());
+	toy_num_queues = NQUEUES;
+	CHECK_EQ(c_rd(C_NUMQ, 2), VIRTIO_QUEUES_MAX);
+	CHECK_EQ(cfg_rd(caps.msix + 2, 2) & 0x7ff, VIRTIO_QUEUES_MAX);
+	CHECK(caps.notify_len >= last * caps.mult + 2);
+	CHECK(negotiate(V1));
+	msix_enable(true);
+	msix_program(VIRTIO_QUEUES_MAX);
+	c_wr(C_Q_SELECT, 2, last);
+	c_wr(C_Q_MSIX, 2, VIRTIO_QUEUES_MAX + 1);
+	CHECK_EQ(c_rd(C_Q_MSIX, 2), NO_VECTOR);
+	c_wr(C_Q_MSIX, 2, VIRTIO_QUEUES_MAX);
+	CHECK_EQ(c_rd(C_Q_MSIX, 2), VIRTIO_QUEUES_MAX);
+	program_queue(last);
+	CHECK_EQ(c_rd(C_Q_ENABLE, 2), 1);
+	c_wr(C_STATUS, 1, S_NEGOTIATED | S_DRIVER_OK);
+	fake_services_answered(&f);
+	make_available(last);
+	kick(last);
+	fake_services_answered(&f);
+	CHECK_EQ(rec.pushed[last], 1);
+	CHECK_EQ(f.msi_count, 1);
+	CHECK_EQ(f.last_msi_data, 0x40 + VIRTIO_QUEUES_MAX);
+	CHECK_EQ(dev->stats.bad_accesses, 0);
+	teardown();
+}
+
+/*
+ * Linux's own sequence, from vp_modern_probe to virtio_dev_remove: not
+ * one access of it may be refused.
+ */
+static void
+test_linux_sequence(void)
+{
+	uint64_t features, addr[NQUEUES];
+	uint8_t gen;
+	uint64_t cfg8;
+
+	setup();
+	/* vp_modern_probe: 1040 + id, the structures (walk_caps). */
+	CHECK_EQ(cfg_rd(PCI_DEVICE_ID, 2) - 0x1040, TOY_ID);
+	/* Reset, then wait for the status to read 0. */
+	c_wr(C_STATUS, 1, 0);
+	CHECK_EQ(c_rd(C_STATUS, 1), 0);
+	c_wr(C_STATUS, 1, S_ACK);
+	c_wr(C_STATUS, 1, S_ACK | S_DRIVER);
+	c_wr(C_DFSELECT, 4, 0);
+	features = c_rd(C_DF, 4);
+	c_wr(C_DFSELECT, 4, 1);
+	features |= c_rd(C_DF, 4) << 32;
+	features &= V1 | (1ull << VIRTIO_F_INDIRECT_DESC) |
+		    (1ull << VIRTIO_F_EVENT_IDX) | (1ull << TOY_F_X);
+	c_wr(C_GFSELECT, 4, 0);
+	c_wr(C_GF, 4, (uint32_t)features);
+	c_wr(C_GFSELECT, 4, 1);
+	c_wr(C_GF, 4, (uint32_t)(features >> 32));
+	c_wr(C_STATUS, 1, S_NEGOTIATED);
+	CHECK(c_rd(C_STATUS, 1) & S_FEATURES_OK);
+	/* pci_alloc_irq_vectors: enabled under the function mask, every
+	 * entry written masked, then the function mask cleared. */
+	cfg_wr(caps.msix + 2, 2, 0xc000);
+	for (unsigned v = 0; v <= NQUEUES; v++) {
+		msix_program(v);
+		msix_mask(v, true);
+	}
+	cfg_wr(caps.msix + 2, 2, 0x8000);
+	/* vp_find_vqs_msix: the config vector, then each queue. */
+	c_wr(C_MSIX, 2, 0);
+	CHECK_EQ(c_rd(C_MSIX, 2), 0);
+	for (unsigned q = 0; q < NQUEUES; q++) {
+		c_wr(C_Q_SELECT, 2, q);
+		CHECK_EQ(c_rd(C_Q_SIZE, 2), 8);
+		CHECK_EQ(c_rd(C_Q_ENABLE, 2), 0);
+		c_wr(C_Q_SIZE, 2, QSIZE);
+		c_wr(C_Q_DESC, 4, DESC_GPA + 0x3000 * q);
+		c_wr(C_Q_DESC + 4, 4, 0);
+		c_wr(C_Q_DRIVER, 4, AVAIL_GPA + 0x3000 * q);
+		c_wr(C_Q_DRIVER + 4, 4, 0);
+		c_wr(C_Q_DEVICE, 4, USED_GPA + 0x3000 * q);
+		c_wr(C_Q_DEVICE + 4, 4, 0);
+		addr[q] = caps.notify_off + c_rd(C_Q_NOFF, 2) * caps.mult;
+		c_wr(C_Q_MSIX, 2, q + 1);
+		CHECK_EQ(c_rd(C_Q_MSIX, 2), q + 1);
+	}
+	for (unsigned q = 0; q < NQUEUES; q++) {
+		c_wr(C_Q_SELECT, 2, q);
+		c_wr(C_Q_ENABLE, 2, 1);
+	}
+	/* request_irq unmasks the entries, then DRIVER_OK. */
+	for (unsigned v = 0; v <= NQUEUES; v++)
+		msix_mask(v, false);
+	c_wr(C_STATUS, 1, S_NEGOTIATED | S_DRIVER_OK);
+	fake_services_answered(&f);
+	/* A request on queue 1, its interrupt on vector 2. */
+	make_available(1);
+	bar_wr(addr[1], 2, 1);
+	fake_services_answered(&f);
+	CHECK_EQ(rec.pushed[1], 1);
+	CHECK_EQ(f.msi_count, 1);
+	CHECK_EQ(f.last_msi_data, 0x42);
+	/* virtio_cread: generation, the bytes, the generation again. */
+	do {
+		gen = (uint8_t)c_rd(C_CFGGEN, 1);
+		cfg8 = bar_rd(caps.device_off, 4) |
+		       bar_rd(caps.device_off + 4, 4) << 32;
+	} while (gen != (uint8_t)c_rd(C_CFGGEN, 1));
+	CHECK_EQ(cfg8, 0x0807060504030201ull);
+	/* Removal: reset, then every vector unmapped, MSI-X off. */
+	c_wr(C_STATUS, 1, 0);
+	CHECK_EQ(c_rd(C_STATUS, 1), 0);
+	for (unsigned q = 0; q < NQUEUES; q++) {
+		c_wr(C_Q_SELECT, 2, q);
+		c_wr(C_Q_MSIX, 2, NO_VECTOR);
+	}
+	c_wr(C_MSIX, 2, NO_VECTOR);
+	cfg_wr(caps.msix + 2, 2, 0);
+	CHECK_EQ(f.maps_held, 0);
+	CHECK_EQ(dev->stats.bad_accesses, 0);
+	CHECK_EQ(toy->vd.stats.bad_queue_writes, 0);
+	CHECK_EQ(toy->vd.stats.bad_status_writes, 0);
+	teardown();
+}
+
 struct stats_seen {
 	uint64_t kicks, notify_bad, no_vector, refused, window_bad, msi_sent;
 	unsigned names;
@@ -1353,6 +1489,8 @@ main(void)
 	test_pci_cfg_window_isr_notify();
 	test_reset();
 	test_grant();
+	test_many_queues();
+	test_linux_sequence();
 	test_stats();
 	return test_finish();
 }
