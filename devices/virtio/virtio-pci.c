@@ -4,8 +4,12 @@
  * virtio_pci driver binds to as a "virtio 1.0" device.
  *
  * Identity (4.1.2): vendor 1af4, device 1040 + the virtio device id,
- * revision 1 (no transitional device), subsystem 1af4 and the virtio
- * device id (as QEMU fills them), a class code per device type, INTA.
+ * revision 1 (no transitional device), a class code per device type (as
+ * QEMU's virtio-*-pci have them), INTA.  The subsystem is 1af4 and, again,
+ * 1040 + the device id: QEMU gives a transitional device the bare device
+ * id, but 4.1.2.1 asks a non-transitional one for 0x40 or more, so that
+ * a legacy driver, which takes the subsystem id for the device type,
+ * leaves it alone.
  *
  * One 64-bit memory BAR (BAR0) holds every structure, each in its own
  * 4 KiB page so that a guest can map them apart:
@@ -212,6 +216,15 @@ vpci_notify(void *ctx, enum virtio_irq kind, unsigned q)
 
 	if (kind == VIRTIO_IRQ_QUEUE && q >= vd->num_queues)
 		return;
+	/*
+	 * 4.1.4.5.1: the configuration bit is set whatever the interrupt
+	 * mechanism, the queue bit only without MSI-X.  INTx follows the
+	 * ISR; the PCI model keeps it down while MSI-X is enabled.
+	 */
+	if (kind == VIRTIO_IRQ_CONFIG && pci_msix_enabled(&p->pf)) {
+		p->isr |= VPCI_ISR_CONFIG;
+		update_intx(p);
+	}
 	if (pci_msix_enabled(&p->pf)) {
 		/* 4.1.5.4: the vector the driver mapped, or nothing. */
 		vector = kind == VIRTIO_IRQ_CONFIG ? vd->config_msix_vector :
@@ -871,7 +884,7 @@ virtio_pci_create(const struct cfg_device *cfg, const struct device_type *type,
 	p->dev.pci_sbdf = cfg->pci_sbdf;
 	ids.device_id = (uint16_t)(VPCI_DEVICE_ID_BASE + vd->device_id);
 	ids.class_code = class_code(vd->device_id);
-	ids.subsystem_id = vd->device_id;
+	ids.subsystem_id = ids.device_id;
 	pci_function_init(&p->pf, &p->dev, &ids);
 	r = build_function(p, vd);
 	if (r < 0) {

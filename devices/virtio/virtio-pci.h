@@ -17,7 +17,8 @@
 
 /*
  * Put vd (initialised, not yet tied to a transport) behind a modern
- * virtio-pci transport at cfg->pci_sbdf: PCI 1af4:(1040 + device id),
+ * virtio-pci transport at cfg->pci_sbdf: PCI 1af4:(1040 + device id)
+ * (subsystem the same),
  * one 64-bit memory BAR with the virtio structures and the MSI-X table
  * (num_queues + 1 vectors), INTx on pin A.  On success the transport owns
  * vd (its destroy calls virtio_dev_fini, then vd->ops->destroy) and
