@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/bus.h"
 #include "devices/pci.h"
 #include "devices/virtio/virtio-pci.h"
 #include "tests/unit/devices/fake-services.h"
@@ -1420,6 +1421,122 @@ test_linux_sequence(void)
 	teardown();
 }
 
+/* ---- the same through the bus, as the ioreq core dispatches ---- */
+
+static struct bus bus;
+static int (*fake_region_changed)(void *, struct device *, unsigned,
+				  const struct device_region *);
+
+/* What ioreq/ does on a BAR move: drop the old entry, add the new. */
+static int
+core_region_changed(void *opaque, struct device *d, unsigned region,
+		    const struct device_region *old)
+{
+	(void)fake_region_changed(opaque, d, region, old);
+	if (old && old->size)
+		(void)bus_remove(&bus, old->space, old->base, d, region);
+	if (!d->regions[region].size)
+		return 0;
+	return bus_add(&bus, d, region);
+}
+
+static uint32_t
+bcfg_rd(unsigned offset, unsigned size)
+{
+	return bus_config_read(&bus, DEVICE_PCI_SBDF(0, SLOT, 0), offset, size);
+}
+
+static void
+bcfg_wr(unsigned offset, unsigned size, uint32_t value)
+{
+	bus_config_write(&bus, DEVICE_PCI_SBDF(0, SLOT, 0), offset, size,
+			 value);
+}
+
+static uint64_t
+mmio_rd(uint64_t gpa, unsigned size)
+{
+	return bus_read(&bus, BUS_SPACE_MMIO, gpa, size);
+}
+
+static void
+mmio_wr(uint64_t gpa, unsigned size, uint64_t value)
+{
+	bus_write(&bus, BUS_SPACE_MMIO, gpa, size, value);
+}
+
+/*
+ * Firmware sizes and places BAR0 through configuration cycles, the
+ * driver works at the BAR's address, the guest moves the BAR: the old
+ * address answers nothing, the new one everything.
+ */
+static void
+test_through_bus(void)
+{
+	const uint64_t moved = 0x10e0000000ull;
+	uint64_t common, size;
+	uint32_t lo;
+
+	setup();
+	bus_init(&bus);
+	fake_region_changed = f.svc.region_changed;
+	f.svc.region_changed = core_region_changed;
+	CHECK_EQ(bus_add_pci(&bus, dev), 0);
+	CHECK_EQ(bcfg_rd(PCI_VENDOR_ID, 4), (0x1040u + TOY_ID) << 16 | 0x1af4);
+	bcfg_wr(PCI_BAR0, 4, 0xffffffffu);
+	bcfg_wr(PCI_BAR0 + 4, 4, 0xffffffffu);
+	lo = bcfg_rd(PCI_BAR0, 4);
+	size = ~((uint64_t)bcfg_rd(PCI_BAR0 + 4, 4) << 32 | (lo & ~0xfu)) + 1;
+	CHECK(size >= 0x1000 && (size & (size - 1)) == 0);
+	bcfg_wr(PCI_BAR0, 4, (uint32_t)BAR_GPA);
+	bcfg_wr(PCI_BAR0 + 4, 4, 0);
+	bcfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	common = BAR_GPA + caps.common_off;
+	CHECK_EQ(mmio_rd(common + C_NUMQ, 2), NQUEUES);
+	CHECK_EQ(mmio_rd(BAR_GPA + caps.device_off, 8), 0x0807060504030201ull);
+	/* Up through the bus: features, queue 0, DRIVER_OK. */
+	mmio_wr(common + C_STATUS, 1, S_ACK | S_DRIVER);
+	mmio_wr(common + C_GFSELECT, 4, 1);
+	mmio_wr(common + C_GF, 4, 1);
+	mmio_wr(common + C_STATUS, 1, S_NEGOTIATED);
+	CHECK_EQ(mmio_rd(common + C_STATUS, 1), S_NEGOTIATED);
+	mmio_wr(common + C_Q_SIZE, 2, QSIZE);
+	mmio_wr(common + C_Q_DESC, 4, DESC_GPA);
+	mmio_wr(common + C_Q_DRIVER, 4, AVAIL_GPA);
+	mmio_wr(common + C_Q_DEVICE, 4, USED_GPA);
+	mmio_wr(common + C_Q_ENABLE, 2, 1);
+	mmio_wr(common + C_STATUS, 1, S_NEGOTIATED | S_DRIVER_OK);
+	fake_services_answered(&f);
+	make_available(0);
+	mmio_wr(BAR_GPA + caps.notify_off, 2, 0);
+	fake_services_answered(&f);
+	CHECK_EQ(rec.pushed[0], 1);
+	CHECK(f.intx_level[SLOT][0]);
+	CHECK_EQ(mmio_rd(BAR_GPA + caps.isr_off, 1), 1);
+	CHECK(!f.intx_level[SLOT][0]);
+	/* The guest moves BAR0 above 4 GiB. */
+	bcfg_wr(PCI_BAR0 + 4, 4, (uint32_t)(moved >> 32));
+	CHECK_EQ(dev->regions[0].base, moved);
+	CHECK_EQ(mmio_rd(common + C_NUMQ, 2), 0xffff);
+	CHECK_EQ(mmio_rd(moved + caps.common_off + C_NUMQ, 2), NQUEUES);
+	CHECK_EQ(mmio_rd(moved + caps.common_off + C_STATUS, 1),
+		 S_NEGOTIATED | S_DRIVER_OK);
+	make_available(0);
+	mmio_wr(moved + caps.notify_off, 2, 0);
+	fake_services_answered(&f);
+	CHECK_EQ(rec.pushed[0], 2);
+	/* Decode off: nothing answers, the window still does. */
+	bcfg_wr(PCI_COMMAND, 2, 0);
+	CHECK_EQ(mmio_rd(moved + caps.common_off + C_NUMQ, 2), 0xffff);
+	bcfg_wr(caps.pci_cfg + 4, 1, 0);
+	bcfg_wr(caps.pci_cfg + 8, 4, caps.common_off + C_NUMQ);
+	bcfg_wr(caps.pci_cfg + 12, 4, 2);
+	CHECK_EQ(bcfg_rd(caps.pci_cfg + 16, 2), NQUEUES);
+	CHECK(bus.unclaimed >= 2);
+	teardown();
+	bus_fini(&bus);
+}
+
 struct stats_seen {
 	uint64_t kicks, notify_bad, no_vector, refused, window_bad, msi_sent;
 	unsigned names;
@@ -1496,6 +1613,7 @@ main(void)
 	test_grant();
 	test_many_queues();
 	test_linux_sequence();
+	test_through_bus();
 	test_stats();
 	return test_finish();
 }
