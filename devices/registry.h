@@ -15,6 +15,7 @@
 	X(pci_serial_type)    /* pci-serial.c */ \
 	X(pvpanic_type)	      /* pvpanic.c */    \
 	X(pvpanic_pci_type)   /* pvpanic.c */    \
+	X(virtio_rng_type)    /* virtio-rng.c */ \
 			      /* new types go above this line */
 
 #define DEVICE_TYPE_DECLARE(name) extern const struct device_type name;
