@@ -15,8 +15,9 @@
 	X(pci_serial_type)    /* pci-serial.c */ \
 	X(pvpanic_type)	      /* pvpanic.c */    \
 	X(pvpanic_pci_type)   /* pvpanic.c */    \
-	X(virtio_rng_type)    /* virtio-rng.c */ \
-			      /* new types go above this line */
+	X(virtio_console_type)                   \
+	X(virtio_rng_type) /* virtio-rng.c */    \
+			   /* new types go above this line */
 
 #define DEVICE_TYPE_DECLARE(name) extern const struct device_type name;
 DEVICE_TYPE_LIST(DEVICE_TYPE_DECLARE)

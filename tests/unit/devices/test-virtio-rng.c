@@ -218,8 +218,8 @@ static void
 test_random_bytes(void)
 {
 	enum { N = 6, LEN = 64 };
-	uint16_t id;
-	uint32_t len;
+	uint16_t id = 0;
+	uint32_t len = 0;
 
 	setup(0);
 	CHECK_EQ(vdrv_used_idx(&q), 0);
@@ -267,8 +267,8 @@ test_chained_and_indirect(void)
 		{ BUF_GPA + 0x1000, 32, true },
 		{ BUF_GPA + 0x1100, 48, true },
 	};
-	uint16_t id;
-	uint32_t len;
+	uint16_t id = 0;
+	uint32_t len = 0;
 
 	setup_with(0, fake_entropy, 1ull << VIRTIO_F_INDIRECT_DESC);
 	CHECK_EQ(vdrv_add(&q, chain, 3), 0);
@@ -307,8 +307,8 @@ test_bad_chains(void)
 		{ BUF_GPA + 0x300, 8, true },
 		{ MEM_SIZE - 4, 64, true },
 	};
-	uint16_t id;
-	uint32_t len;
+	uint16_t id = 0;
+	uint32_t len = 0;
 
 	setup_with(0, fake_entropy, 0);
 	vdrv_add_out(&q, BUF_GPA, 8);		/* readable only */
@@ -343,8 +343,8 @@ test_bad_chains(void)
 static void
 test_broken_ring(void)
 {
-	uint16_t id;
-	uint32_t len;
+	uint16_t id = 0;
+	uint32_t len = 0;
 
 	setup_with(0, fake_entropy, 0);
 	/* Descriptors 0 and 1 point at each other. */
@@ -396,8 +396,8 @@ test_rate_limit(void)
 {
 	enum { RATE = 1000, LEN = 256, N = 16 };
 	uint64_t start, first, later, elapsed;
-	uint16_t id;
-	uint32_t len;
+	uint16_t id = 0;
+	uint32_t len = 0;
 
 	setup_with(RATE, fake_entropy, 0);
 	for (unsigned i = 0; i < N; i++)
@@ -434,8 +434,8 @@ test_rate_limit(void)
 static void
 test_rate_limit_small(void)
 {
-	uint16_t id;
-	uint32_t len;
+	uint16_t id = 0;
+	uint32_t len = 0;
 
 	setup_with(10, fake_entropy, 0);
 	vdrv_add_in(&q, BUF_GPA, 64);
@@ -455,8 +455,8 @@ test_rate_limit_small(void)
 static void
 test_entropy_not_ready(void)
 {
-	uint16_t id;
-	uint32_t len;
+	uint16_t id = 0;
+	uint32_t len = 0;
 
 	setup_with(0, fake_entropy, 0);
 	src.fail_left = 2;
@@ -505,8 +505,8 @@ test_entropy_not_ready(void)
 static void
 test_reset_in_flight(void)
 {
-	uint16_t id;
-	uint32_t len;
+	uint16_t id = 0;
+	uint32_t len = 0;
 
 	setup_with(100, fake_entropy, 0);
 	for (unsigned i = 0; i < 4; i++)
@@ -579,8 +579,8 @@ transport_case(const char *yaml, bool pci)
 	struct device *dev = NULL;
 	struct vdrv_bus b;
 	struct cfg *cfg;
-	uint16_t id;
-	uint32_t len;
+	uint16_t id = 0;
+	uint32_t len = 0;
 
 	CHECK(type != NULL);
 	if (!type)
