@@ -99,18 +99,24 @@ toy_features_ok(struct virtio_dev *vd, uint64_t features)
 	return !(rec.refuse_x && (features & (1ull << TOY_F_X)));
 }
 
-/* Return every chain at once, then ask for the interrupt. */
+/*
+ * Return every chain at once, then ask for the interrupt; a broken ring
+ * (-EIO) makes the device need a reset, as virtio.h asks.
+ */
 static void
 toy_queue_notify(struct virtio_dev *vd, unsigned q)
 {
 	struct toy *t = (struct toy *)vd;
+	int r;
 
 	rec.notified[q]++;
 	if (rec.in_write)
 		rec.notified_in_write++;
-	while (virtqueue_pop(virtio_vq(vd, q), &t->chain) == 0)
+	while ((r = virtqueue_pop(virtio_vq(vd, q), &t->chain)) == 0)
 		if (virtqueue_push(virtio_vq(vd, q), t->chain.head, 0) == 0)
 			rec.pushed[q]++;
+	if (r == -EIO)
+		virtio_needs_reset(vd, "toy: broken ring");
 	virtio_notify_used(vd, q);
 }
 
@@ -199,7 +205,9 @@ cfg_rd(unsigned offset, unsigned size)
 static void
 cfg_wr(unsigned offset, unsigned size, uint32_t value)
 {
+	rec.in_write = true;
 	dev->ops->config_write(dev, offset, size, value);
+	rec.in_write = false;
 }
 
 static uint64_t
@@ -1537,6 +1545,181 @@ test_through_bus(void)
 	bus_fini(&bus);
 }
 
+/* xorshift64*: the same hostile driver on every run. */
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t
+rnd(void)
+{
+	rnd_state ^= rnd_state >> 12;
+	rnd_state ^= rnd_state << 25;
+	rnd_state ^= rnd_state >> 27;
+	return rnd_state * 0x2545f4914f6cdd1dull;
+}
+
+/* Mostly small values (addresses inside guest RAM), sometimes anything. */
+static uint64_t
+rnd_value(void)
+{
+	static const uint64_t masks[] = { 0xff, 0xffff, 0xfffff, UINT64_MAX };
+
+	return rnd() & masks[rnd() % 4];
+}
+
+/* Mostly near a structure's start, sometimes anywhere in the BAR. */
+static uint64_t
+rnd_bar_offset(void)
+{
+	if (rnd() % 8 == 0)
+		return rnd() % 0x8000;
+	return (rnd() % 8) * 0x1000 + rnd() % 0x40;
+}
+
+/* Do the registers still say what the spec allows? */
+static unsigned
+invariants_broken(void)
+{
+	uint64_t size = c_rd(C_Q_SIZE, 2), cv = c_rd(C_MSIX, 2);
+	uint64_t qv = c_rd(C_Q_MSIX, 2), sel = c_rd(C_Q_SELECT, 2);
+	unsigned broken = 0;
+
+	broken += size > 8 || (size & (size - 1)) != 0;
+	broken += sel >= NQUEUES && size != 0;
+	broken += cv != NO_VECTOR && cv > NQUEUES;
+	broken += qv != NO_VECTOR && qv > NQUEUES;
+	broken += c_rd(C_NUMQ, 2) != NQUEUES;
+	broken += f.maps_held > 3 * NQUEUES;
+	return broken;
+}
+
+/*
+ * A well-behaved bring-up, from which the hostile driver departs; false
+ * if the device refused it.
+ */
+static bool
+random_bring_up(void)
+{
+	memset(f.mem + DESC_GPA, 0, 0x3000 * NQUEUES);
+	if (!negotiate(V1 | (1ull << VIRTIO_F_EVENT_IDX)))
+		return false;
+	msix_enable(rnd() % 2);
+	for (unsigned v = 0; v <= NQUEUES; v++)
+		msix_program(v);
+	c_wr(C_MSIX, 2, rnd() % 4);
+	for (unsigned q = 0; q < NQUEUES; q++) {
+		program_queue(q);
+		c_wr(C_Q_MSIX, 2, rnd() % 4);
+	}
+	c_wr(C_STATUS, 1, S_NEGOTIATED | S_DRIVER_OK);
+	return c_rd(C_STATUS, 1) == (S_NEGOTIATED | S_DRIVER_OK);
+}
+
+/* Tallies of the random driver. */
+struct random_tally {
+	unsigned isr_bad;   /* ISR bits beyond 0 and 1 */
+	unsigned bring_ups; /* well-behaved bring-ups */
+	unsigned refused;   /* ... the device refused */
+};
+
+/* One hostile step. */
+static void
+random_step(struct random_tally *t)
+{
+	static const unsigned sizes[] = { 1, 2, 4, 8 };
+	static const struct {
+		unsigned offset, size;
+	} fields[] = {
+		{ C_DFSELECT, 4 }, { C_GFSELECT, 4 }, { C_GF, 4 },
+		{ C_MSIX, 2 },	   { C_STATUS, 1 },   { C_Q_SELECT, 2 },
+		{ C_Q_SIZE, 2 },   { C_Q_MSIX, 2 },   { C_Q_ENABLE, 2 },
+		{ C_Q_DESC, 8 },   { C_Q_DRIVER, 4 }, { C_Q_DEVICE + 4, 4 },
+	};
+	unsigned size = sizes[rnd() % 4], k;
+
+	switch (rnd() % 16) {
+	case 0:
+	case 1:
+	case 2:
+		bar_wr(rnd_bar_offset(), size, rnd_value());
+		break;
+	case 3:
+	case 4:
+		(void)bar_rd(rnd_bar_offset(), size);
+		break;
+	case 5:
+		cfg_wr((unsigned)(rnd() % 0x100), size == 8 ? 4 : size,
+		       (uint32_t)rnd_value());
+		break;
+	case 6:
+		(void)cfg_rd((unsigned)(rnd() % 0x100), size == 8 ? 4 : size);
+		break;
+	case 7:
+		t->isr_bad += (isr_rd() & ~3u) != 0;
+		break;
+	case 8:
+	case 9:
+		kick((unsigned)(rnd() % (NQUEUES + 1)));
+		break;
+	case 10:
+		make_available((unsigned)(rnd() % NQUEUES));
+		break;
+	case 11:
+	case 12:
+		k = (unsigned)(rnd() % (sizeof(fields) / sizeof(fields[0])));
+		c_wr(fields[k].offset, fields[k].size, rnd_value());
+		break;
+	case 13:
+		virtio_config_changed(&toy->vd);
+		break;
+	case 14:
+		if (rnd() % 16 == 0) {
+			t->bring_ups++;
+			t->refused += !random_bring_up();
+		}
+		break;
+	default:
+		fake_services_answered(&f);
+		break;
+	}
+}
+
+/*
+ * A driver that brings the device up and then writes random values at
+ * random widths to random places of BAR0 and configuration space, over
+ * random guest RAM: nothing may crash (ASan and UBSan watch), the
+ * registers keep their rules, the device is never served inside an
+ * access, and the device still gets work done in between.
+ */
+static void
+test_random_hostile(void)
+{
+	struct random_tally t = { 0 };
+	unsigned broken = 0;
+
+	setup();
+	for (size_t i = 0; i < MEM_SIZE; i++)
+		f.mem[i] = (uint8_t)rnd();
+	CHECK(random_bring_up());
+	for (unsigned i = 0; i < 200000; i++) {
+		random_step(&t);
+		if (i % 50000 == 49999)
+			dev->ops->reset(dev);
+		broken += invariants_broken();
+	}
+	fake_services_answered(&f);
+	CHECK_EQ(broken, 0);
+	CHECK_EQ(t.isr_bad, 0);
+	CHECK(t.bring_ups > 100);
+	CHECK_EQ(t.refused, 0);
+	CHECK(toy->vd.stats.kicks > 1000);
+	CHECK(rec.pushed[0] + rec.pushed[1] > 100);
+	CHECK(toy->vd.stats.needs_reset > 0);
+	CHECK(f.msi_count > 0);
+	CHECK(f.intx_calls > 0);
+	CHECK(dev->stats.bad_accesses > 1000);
+	teardown();
+}
+
 struct stats_seen {
 	uint64_t kicks, notify_bad, no_vector, refused, window_bad, msi_sent;
 	unsigned names;
@@ -1614,6 +1797,7 @@ main(void)
 	test_many_queues();
 	test_linux_sequence();
 	test_through_bus();
+	test_random_hostile();
 	test_stats();
 	return test_finish();
 }
