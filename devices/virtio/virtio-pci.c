@@ -152,11 +152,11 @@ static const struct common_field common_fields[] = {
 
 /* Transport counters, beyond the core's and the PCI model's. */
 struct virtio_pci_stats {
-	uint64_t notify_bad;	    /* notifications naming no queue */
-	uint64_t irq_no_vector;	    /* interrupts dropped: NO_VECTOR */
-	uint64_t vector_refused;    /* vectors beyond the table written */
-	uint64_t cfg_window_bad;    /* pci_cfg_data with a bad window */
-	uint64_t queue_enable_zero; /* queue_enable 0 (not allowed) */
+	uint64_t notify_bad;	       /* notifications naming no queue */
+	uint64_t irq_no_vector;	       /* interrupts dropped: NO_VECTOR */
+	uint64_t vector_refused;       /* vectors beyond the table written */
+	uint64_t cfg_window_bad;       /* pci_cfg_data with a bad window */
+	uint64_t queue_enable_refused; /* queue_enable other than 1 */
 };
 
 struct virtio_pci {
@@ -212,35 +212,34 @@ vpci_notify(void *ctx, enum virtio_irq kind, unsigned q)
 {
 	struct virtio_pci *p = ctx;
 	struct virtio_dev *vd = p->vd;
+	bool msix = pci_msix_enabled(&p->pf);
 	uint16_t vector;
 
 	if (kind == VIRTIO_IRQ_QUEUE && q >= vd->num_queues)
 		return;
 	/*
-	 * 4.1.4.5.1: the configuration bit is set whatever the interrupt
-	 * mechanism, the queue bit only without MSI-X.  INTx follows the
-	 * ISR; the PCI model keeps it down while MSI-X is enabled.
+	 * 4.1.4.5.1: the configuration bit is set whatever the mechanism,
+	 * the queue bit only without MSI-X.  INTx follows the ISR; the PCI
+	 * model keeps it down while MSI-X is enabled.
 	 */
-	if (kind == VIRTIO_IRQ_CONFIG && pci_msix_enabled(&p->pf)) {
-		p->isr |= VPCI_ISR_CONFIG;
+	if (kind == VIRTIO_IRQ_CONFIG || !msix) {
+		if (!p->isr && !msix)
+			p->dev.stats.irq_raises++;
+		p->isr |= kind == VIRTIO_IRQ_CONFIG ? VPCI_ISR_CONFIG :
+						      VPCI_ISR_QUEUE;
 		update_intx(p);
 	}
-	if (pci_msix_enabled(&p->pf)) {
-		/* 4.1.5.4: the vector the driver mapped, or nothing. */
-		vector = kind == VIRTIO_IRQ_CONFIG ? vd->config_msix_vector :
-						     vd->queues[q].msix_vector;
-		if (vector == VIRTIO_MSI_NO_VECTOR) {
-			p->stats.irq_no_vector++;
-			return;
-		}
-		p->dev.stats.irq_raises++;
-		(void)pci_msix_notify(&p->pf, vector);
+	if (!msix)
+		return;
+	/* 4.1.5.3, 4.1.5.4: the vector the driver mapped, or nothing. */
+	vector = kind == VIRTIO_IRQ_CONFIG ? vd->config_msix_vector :
+					     vd->queues[q].msix_vector;
+	if (vector == VIRTIO_MSI_NO_VECTOR) {
+		p->stats.irq_no_vector++;
 		return;
 	}
-	if (!p->isr)
-		p->dev.stats.irq_raises++;
-	p->isr |= kind == VIRTIO_IRQ_CONFIG ? VPCI_ISR_CONFIG : VPCI_ISR_QUEUE;
-	update_intx(p);
+	p->dev.stats.irq_raises++;
+	(void)pci_msix_notify(&p->pf, vector);
 }
 
 static const struct virtio_transport_ops vpci_transport_ops = {
@@ -283,7 +282,8 @@ transport_reset(struct virtio_pci *p)
 
 /*
  * The field [offset, offset + size) names: the whole field at its
- * natural width, or one aligned 32-bit half of a 64-bit field (4.1.3.1).
+ * natural width, or one aligned 32-bit half of a 64-bit field (4.1.3.1
+ * asks drivers for halves; a whole 64-bit access costs nothing to take).
  * NULL for anything else.
  */
 static const struct common_field *
@@ -416,7 +416,7 @@ write_queue_enable(struct virtio_pci *p, uint16_t value)
 	if (value != 1) {
 		/* 4.1.4.3.2: the driver MUST NOT write 0 (nor anything but
 		 * 1); a queue goes out of use only by a reset. */
-		p->stats.queue_enable_zero += value == 0;
+		p->stats.queue_enable_refused++;
 		bad_access(p, "queue_enable other than 1", COMMON_Q_ENABLE, 2);
 		return;
 	}
@@ -643,7 +643,8 @@ virtio_pci_write(struct device *dev, unsigned region, uint64_t offset,
 			   size);
 		return;
 	}
-	bar_write(p, offset, size, value);
+	/* The bus masks it already; a half-field write relies on it. */
+	bar_write(p, offset, size, value & range_all_ones(size));
 }
 
 /* ---- configuration space and the access capability ---- */
@@ -758,8 +759,8 @@ virtio_pci_stats(const struct device *dev, const struct device_stats_writer *w)
 	device_stats_emit(w, "pci_irq_no_vector", p->stats.irq_no_vector);
 	device_stats_emit(w, "pci_vector_refused", p->stats.vector_refused);
 	device_stats_emit(w, "pci_cfg_window_bad", p->stats.cfg_window_bad);
-	device_stats_emit(w, "pci_queue_enable_zero",
-			  p->stats.queue_enable_zero);
+	device_stats_emit(w, "pci_queue_enable_refused",
+			  p->stats.queue_enable_refused);
 	device_stats_emit(w, "pci_msi_sent", p->pf.stats.msi_sent);
 	device_stats_emit(w, "pci_msi_masked", p->pf.stats.msi_masked);
 	device_stats_emit(w, "pci_msi_dropped", p->pf.stats.msi_dropped);

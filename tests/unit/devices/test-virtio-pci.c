@@ -1722,6 +1722,7 @@ test_random_hostile(void)
 
 struct stats_seen {
 	uint64_t kicks, notify_bad, no_vector, refused, window_bad, msi_sent;
+	uint64_t enable_refused;
 	unsigned names;
 };
 
@@ -1743,6 +1744,8 @@ stats_emit(void *ctx, const char *name, uint64_t value)
 		s->window_bad = value;
 	if (strcmp(name, "pci_msi_sent") == 0)
 		s->msi_sent = value;
+	if (strcmp(name, "pci_queue_enable_refused") == 0)
+		s->enable_refused = value;
 }
 
 static void
@@ -1764,6 +1767,7 @@ test_stats(void)
 	virtio_config_changed(&toy->vd); /* vector 0 */
 	cfg_wr(caps.pci_cfg + 12, 4, 3);
 	(void)cfg_rd(caps.pci_cfg + 16, 4);
+	c_wr(C_Q_ENABLE, 2, 0);
 	device_emit_stats(dev, &w);
 	CHECK_EQ(seen.kicks, 2);
 	CHECK_EQ(seen.notify_bad, 1);
@@ -1771,6 +1775,7 @@ test_stats(void)
 	CHECK_EQ(seen.refused, 1);
 	CHECK_EQ(seen.window_bad, 1);
 	CHECK_EQ(seen.msi_sent, 1);
+	CHECK_EQ(seen.enable_refused, 1);
 	CHECK(seen.names > 20);
 	teardown();
 }
