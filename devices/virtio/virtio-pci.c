@@ -16,7 +16,7 @@
  *
  *	0x0000	common configuration (struct virtio_pci_common_cfg)
  *	0x1000	ISR status, one byte, read to clear
- *	0x2000	device configuration (the device's config_len bytes)
+ *	0x2000	device configuration (config_len bytes, all-ones after)
  *	0x3000	notifications: queue q at q * VPCI_NOTIFY_MULTIPLIER
  *	0x4000	MSI-X table, num_queues + 1 entries
  *	0x5000	MSI-X pending bit array
@@ -25,11 +25,14 @@
  * the ISR has a side effect, which a prefetchable range may not have.
  *
  * The configuration space carries, in this order, the vendor-specific
- * capabilities for the common, notify, ISR and device structures (the
- * last only when the device has a configuration), the PCI configuration
- * access capability (4.1.4.9, a window onto BAR0 through config space
- * alone) and MSI-X with one vector for configuration changes and one per
- * queue.
+ * capabilities for the common, notify, ISR and device structures, the PCI
+ * configuration access capability (4.1.4.9, a window onto BAR0 through
+ * config space alone) and MSI-X with one vector for configuration changes
+ * and one per queue.  The device structure is there even for a device
+ * without configuration (virtio-rng), and is a whole page long, as
+ * QEMU's: SeaBIOS takes a function without all four structures for a
+ * legacy one, and Linux refuses (BUG_ON) a read past the length it was
+ * given, while a read past config_len here is merely all-ones.
  *
  * Register semantics are the virtio core's (virtio.h); this file maps the
  * common configuration onto it, keeps the selectors and the ISR, and
@@ -838,13 +841,10 @@ build_function(struct virtio_pci *p, const struct virtio_dev *vd)
 	r = add_vendor_cap(p, VPCI_CAP_ISR_CFG, CAP_SIZE, VPCI_ISR_OFFSET, 1);
 	if (r < 0)
 		return r;
-	if (vd->config_len) {
-		r = add_vendor_cap(p, VPCI_CAP_DEVICE_CFG, CAP_SIZE,
-				   VPCI_DEVICE_OFFSET,
-				   (uint32_t)vd->config_len);
-		if (r < 0)
-			return r;
-	}
+	r = add_vendor_cap(p, VPCI_CAP_DEVICE_CFG, CAP_SIZE, VPCI_DEVICE_OFFSET,
+			   VPCI_PAGE_SIZE);
+	if (r < 0)
+		return r;
 	r = add_vendor_cap(p, VPCI_CAP_PCI_CFG, CAP_PCI_CFG_SIZE, 0, 0);
 	if (r < 0)
 		return r;

@@ -91,6 +91,7 @@ static struct toy *toy;
 static struct device *dev;
 static struct caps caps;
 static unsigned toy_num_queues = NQUEUES; /* for toys made next */
+static size_t toy_config_len = 8;	  /* ... and their config */
 
 static bool
 toy_features_ok(struct virtio_dev *vd, uint64_t features)
@@ -165,7 +166,7 @@ toy_new_id(uint16_t device_id, const struct device_services *svc,
 		.num_queues = toy_num_queues,
 		.queue_size_max = 8,
 		.config = NULL,
-		.config_len = sizeof(bytes),
+		.config_len = toy_config_len,
 	};
 
 	if (!t)
@@ -577,7 +578,8 @@ test_capabilities(void)
 	CHECK(caps.common_off + caps.common_len <= bar_size);
 	CHECK(caps.isr_len >= 1);
 	CHECK(caps.isr_off + caps.isr_len <= bar_size);
-	CHECK_EQ(caps.device_len, 8);
+	/* A page, as QEMU's, beyond the 8 bytes the toy has. */
+	CHECK(caps.device_len >= 8);
 	CHECK_EQ(caps.device_off % 4, 0);
 	CHECK(caps.device_off + caps.device_len <= bar_size);
 	CHECK_EQ(caps.notify_off % 2, 0);
@@ -734,6 +736,27 @@ test_common_hostile_widths(void)
 	CHECK_EQ(dev->ops->read(dev, 1, 0, 4), 0xffffffffu);
 	CHECK_EQ(dev->ops->read(dev, 0, 0x1000000, 4), 0xffffffffu);
 	CHECK_EQ(dev->stats.bad_accesses, before + 6);
+	teardown();
+}
+
+/*
+ * A device without configuration (virtio-rng) still has the structure:
+ * SeaBIOS takes a function without all four for a legacy one.
+ */
+static void
+test_no_device_config(void)
+{
+	memset(&rec, 0, sizeof(rec));
+	CHECK_EQ(fake_services_init(&f, MEM_SIZE), 0);
+	toy_config_len = 0;
+	setup_with(toy_new());
+	toy_config_len = 8;
+	CHECK(caps.common && caps.notify && caps.isr && caps.device);
+	CHECK_EQ(caps.count, 6);
+	CHECK_EQ(bar_rd(caps.device_off, 1), 0xff);
+	CHECK_EQ(bar_rd(caps.device_off, 4), 0xffffffffu);
+	bar_wr(caps.device_off, 4, 0);
+	CHECK_EQ(rec.config_writes, 0);
 	teardown();
 }
 
@@ -1183,6 +1206,88 @@ test_pci_cfg_window_isr_notify(void)
 	CHECK_EQ(cfg_rd(data, 1), 1);
 	CHECK(!f.intx_level[SLOT][0]);
 	CHECK_EQ(cfg_rd(data, 1), 0);
+	teardown();
+}
+
+/*
+ * SeaBIOS's way with a BAR above 4 GiB, which its 32-bit code cannot
+ * reach: every access through the window, length min(size, 4), a 64-bit
+ * field as two 32-bit halves, a notification as a 16-bit write.
+ */
+static uint64_t
+sb_read(uint32_t offset, unsigned size)
+{
+	uint64_t v;
+
+	cfg_wr(caps.pci_cfg + 4, 1, 0);
+	cfg_wr(caps.pci_cfg + 8, 4, offset);
+	cfg_wr(caps.pci_cfg + 12, 4, size > 4 ? 4 : size);
+	if (size == 8) {
+		v = cfg_rd(caps.pci_cfg + 16, 4);
+		cfg_wr(caps.pci_cfg + 8, 4, offset + 4);
+		return v | (uint64_t)cfg_rd(caps.pci_cfg + 16, 4) << 32;
+	}
+	return cfg_rd(caps.pci_cfg + 16, size);
+}
+
+static void
+sb_write(uint32_t offset, unsigned size, uint32_t value)
+{
+	cfg_wr(caps.pci_cfg + 4, 1, 0);
+	cfg_wr(caps.pci_cfg + 8, 4, offset);
+	cfg_wr(caps.pci_cfg + 12, 4, size);
+	cfg_wr(caps.pci_cfg + 16, size, value);
+}
+
+static void
+test_seabios_window(void)
+{
+	uint32_t c;
+
+	setup();
+	c = caps.common_off;
+	cfg_wr(PCI_BAR0, 4, 0);
+	cfg_wr(PCI_BAR0 + 4, 4, 0x10);
+	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	CHECK_EQ(dev->regions[0].base, 0x1000000000ull);
+	/* vp_reset, ACK | DRIVER, features, FEATURES_OK. */
+	sb_write(c + C_STATUS, 1, 0);
+	(void)sb_read(caps.isr_off, 1);
+	sb_write(c + C_STATUS, 1, S_ACK | S_DRIVER);
+	sb_write(c + C_DFSELECT, 4, 1);
+	CHECK_EQ(sb_read(c + C_DF, 4) & 1, 1); /* VERSION_1 */
+	sb_write(c + C_GFSELECT, 4, 0);
+	sb_write(c + C_GF, 4, 0);
+	sb_write(c + C_GFSELECT, 4, 1);
+	sb_write(c + C_GF, 4, 1);
+	sb_write(c + C_STATUS, 1, S_NEGOTIATED);
+	CHECK_EQ(sb_read(c + C_STATUS, 1), S_NEGOTIATED);
+	/* vp_find_vq: queue 0, its rings, enabled. */
+	sb_write(c + C_Q_SELECT, 2, 0);
+	CHECK_EQ(sb_read(c + C_Q_SIZE, 2), 8);
+	sb_write(c + C_Q_SIZE, 2, QSIZE);
+	CHECK_EQ(sb_read(c + C_Q_ENABLE, 2), 0);
+	sb_write(c + C_Q_DESC, 4, DESC_GPA);
+	sb_write(c + C_Q_DESC + 4, 4, 0);
+	sb_write(c + C_Q_DRIVER, 4, AVAIL_GPA);
+	sb_write(c + C_Q_DRIVER + 4, 4, 0);
+	sb_write(c + C_Q_DEVICE, 4, USED_GPA);
+	sb_write(c + C_Q_DEVICE + 4, 4, 0);
+	sb_write(c + C_Q_ENABLE, 2, 1);
+	CHECK_EQ(sb_read(c + C_Q_DESC, 8), DESC_GPA);
+	CHECK_EQ(sb_read(c + C_Q_NOFF, 2), 0);
+	sb_write(c + C_STATUS, 1, S_NEGOTIATED | S_DRIVER_OK);
+	fake_services_answered(&f);
+	CHECK_EQ(sb_read(caps.device_off, 8), 0x0807060504030201ull);
+	/* A request, its notification, the ISR SeaBIOS polls. */
+	make_available(0);
+	sb_write(caps.notify_off, 2, 0);
+	fake_services_answered(&f);
+	CHECK_EQ(rec.pushed[0], 1);
+	CHECK_EQ(get16(USED_GPA + 2), 1);
+	CHECK_EQ(sb_read(caps.isr_off, 1), 1);
+	CHECK_EQ(sb_read(caps.isr_off, 1), 0);
+	CHECK_EQ(dev->stats.bad_accesses, 0);
 	teardown();
 }
 
@@ -1790,6 +1895,7 @@ main(void)
 	test_common_reset_values();
 	test_common_hostile_widths();
 	test_device_config();
+	test_no_device_config();
 	test_features();
 	test_queue_programming();
 	test_notify();
@@ -1797,6 +1903,7 @@ main(void)
 	test_intx_isr();
 	test_pci_cfg_window();
 	test_pci_cfg_window_isr_notify();
+	test_seabios_window();
 	test_reset();
 	test_grant();
 	test_many_queues();
