@@ -495,6 +495,17 @@ test_create(void)
 	}
 	CHECK_EQ(rec.destroyed, 1);
 	CHECK_EQ(rec.resets, 1); /* virtio_dev_fini before the free */
+
+	/* virtio_transport_create picks this transport for `pci`. */
+	t = toy_new();
+	d = NULL;
+	CHECK_EQ(virtio_transport_create(&c, &toy_type, &f.svc, &t->vd, &d), 0);
+	CHECK(d != NULL && d->is_pci && d->ops->config_read);
+	if (d) {
+		CHECK_EQ(d->ops->config_read(d, PCI_VENDOR_ID, 2), 0x1af4);
+		d->ops->destroy(d);
+	}
+	CHECK_EQ(rec.destroyed, 2);
 	fake_services_fini(&f);
 }
 
