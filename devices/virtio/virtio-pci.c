@@ -53,8 +53,10 @@
  * VIRTIO_F_NOTIF_CONFIG_DATA (so queue_notify_data and queue_reset do not
  * exist: the common structure ends at queue_device), shared memory
  * capabilities, and stopping the device when the driver clears
- * COMMAND.MASTER (the core has no "disabled" state; the guest's own
- * driver resets the device before it lets go of it).
+ * COMMAND.MASTER: the core has no state in which it holds back DMA
+ * without telling the driver, and Linux resets the device before it
+ * lets go of it (a guest that kexecs without that reset leaves its
+ * queues served).
  */
 #include "devices/virtio/virtio-pci.h"
 
