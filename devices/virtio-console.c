@@ -430,7 +430,6 @@ con_stats(const struct virtio_dev *vd, const struct device_stats_writer *w)
 	const struct virtio_console *c = container_of(vd, struct virtio_console,
 						      vd);
 
-	virtio_emit_stats(vd, w);
 	device_stats_emit(w, "console_tx_bytes", c->stats.tx_bytes);
 	device_stats_emit(w, "console_tx_chains", c->stats.tx_chains);
 	device_stats_emit(w, "console_tx_blocked", c->stats.tx_blocked);

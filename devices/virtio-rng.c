@@ -416,7 +416,6 @@ rng_stats(const struct virtio_dev *vd, const struct device_stats_writer *w)
 {
 	const struct virtio_rng *r = container_of(vd, struct virtio_rng, vd);
 
-	virtio_emit_stats(vd, w);
 	device_stats_emit(w, "rng_bytes", r->stats.bytes);
 	device_stats_emit(w, "rng_chains", r->stats.chains);
 	device_stats_emit(w, "rng_bad_chains", r->stats.bad_chains);

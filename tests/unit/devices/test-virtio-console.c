@@ -523,6 +523,34 @@ test_reset_in_flight(void)
 
 /* ---- from YAML, through the transports, on a socket back-end ---- */
 
+/* How often the device's counters name `name`, and its last value. */
+struct stat_count {
+	const char *name;
+	unsigned seen;
+	uint64_t value;
+};
+
+static void
+stat_count_emit(void *ctx, const char *name, uint64_t value)
+{
+	struct stat_count *c = ctx;
+
+	if (strcmp(name, c->name) == 0) {
+		c->seen++;
+		c->value = value;
+	}
+}
+
+static struct stat_count
+dev_counter(const struct device *dev, const char *name)
+{
+	struct stat_count c = { .name = name };
+	struct device_stats_writer w = { .emit = stat_count_emit, .ctx = &c };
+
+	device_emit_stats(dev, &w);
+	return c;
+}
+
 static struct cfg *
 load(const char *yaml)
 {
@@ -616,6 +644,11 @@ transport_case(bool pci)
 		CHECK(f.intx_level[7][0]);
 	else
 		CHECK(f.isa_level[6]);
+	/* The transport's counters and the device's, each once. */
+	CHECK_EQ(dev_counter(dev, "console_rx_bytes").seen, 1);
+	CHECK_EQ(dev_counter(dev, "console_rx_bytes").value, 5);
+	CHECK_EQ(dev_counter(dev, "console_tx_bytes").value, 5);
+	CHECK_EQ(dev_counter(dev, "virtio_kicks").seen, 1);
 	close(fd);
 	dev->ops->destroy(dev);
 	CHECK_EQ(f.maps_held, 0);

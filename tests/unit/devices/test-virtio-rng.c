@@ -557,6 +557,34 @@ test_round_budget(void)
 	teardown();
 }
 
+/* How often the device's counters name `name`, and its last value. */
+struct stat_count {
+	const char *name;
+	unsigned seen;
+	uint64_t value;
+};
+
+static void
+stat_count_emit(void *ctx, const char *name, uint64_t value)
+{
+	struct stat_count *c = ctx;
+
+	if (strcmp(name, c->name) == 0) {
+		c->seen++;
+		c->value = value;
+	}
+}
+
+static struct stat_count
+dev_counter(const struct device *dev, const char *name)
+{
+	struct stat_count c = { .name = name };
+	struct device_stats_writer w = { .emit = stat_count_emit, .ctx = &c };
+
+	device_emit_stats(dev, &w);
+	return c;
+}
+
 /* Load one YAML device entry (its config/ checks included). */
 static struct cfg *
 load(const char *yaml)
@@ -614,6 +642,10 @@ transport_case(const char *yaml, bool pci)
 		CHECK(f.intx_level[5][0]);
 	else
 		CHECK(f.isa_level[5]);
+	/* The transport's counters and the device's, each once. */
+	CHECK_EQ(dev_counter(dev, "rng_bytes").seen, 1);
+	CHECK(dev_counter(dev, "rng_bytes").value >= 100);
+	CHECK_EQ(dev_counter(dev, "virtio_kicks").seen, 1);
 	dev->ops->destroy(dev);
 	CHECK_EQ(f.maps_held, 0);
 	cfg_free(cfg);
