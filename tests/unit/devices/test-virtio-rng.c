@@ -557,6 +557,45 @@ test_round_budget(void)
 	teardown();
 }
 
+/*
+ * A random hostile driver: thousands of moves of random descriptors,
+ * tables and indices, resets when the device gives up.  Nothing crashes
+ * (ASan watches), writes stay inside guest RAM, the used ring never
+ * runs ahead of what was made available, mappings are balanced.
+ */
+static void
+test_random_hostile(void)
+{
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	unsigned resets = 0;
+
+	setup_with(0, fake_entropy,
+		   (1ull << VIRTIO_F_INDIRECT_DESC) |
+			   (1ull << VIRTIO_F_EVENT_IDX));
+	for (unsigned i = 0; i < 3000; i++) {
+		uint16_t used_before = vdrv_used_idx(&q);
+
+		vdrv_scribble(&q, &seed, TABLE_GPA);
+		kick();
+		CHECK((uint16_t)(vdrv_used_idx(&q) - used_before) <= QSIZE);
+		if ((virtio_status(vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET) ||
+		    vdrv_rand(&seed) % 200 == 0) {
+			resets++;
+			vdrv_queue_init(&q, &f, RING_GPA, QSIZE);
+			CHECK(vdrv_negotiate(
+				vd,
+				VDRV_F_V1 | (1ull << VIRTIO_F_INDIRECT_DESC)));
+			CHECK(vdrv_queue_setup(vd, 0, &q));
+			vdrv_driver_ok(vd);
+			fake_services_answered(&f);
+			CHECK_EQ(f.maps_held, 3);
+		}
+	}
+	CHECK(resets > 10);
+	CHECK(counter("rng_chains") > 100);
+	teardown();
+}
+
 /* How often the device's counters name `name`, and its last value. */
 struct stat_count {
 	const char *name;
@@ -701,6 +740,7 @@ main(void)
 	test_entropy_not_ready();
 	test_reset_in_flight();
 	test_round_budget();
+	test_random_hostile();
 	test_transports();
 	return test_finish();
 }

@@ -185,6 +185,62 @@ vdrv_get_used(struct vdrv_queue *q, uint16_t *ret_id, uint32_t *ret_len)
 	return true;
 }
 
+/* A small deterministic generator for hostile-driver runs (xorshift64). */
+static inline uint64_t
+vdrv_rand(uint64_t *state)
+{
+	uint64_t x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*state = x;
+	return x;
+}
+
+/*
+ * A hostile driver's move on q: rewrite a few random descriptors (any
+ * address around and beyond RAM, any length, any flags, any next), and
+ * sometimes an indirect table at table_gpa, then make 0-3 random heads
+ * available, or now and then move avail.idx anywhere.
+ */
+static inline void
+vdrv_scribble(struct vdrv_queue *q, uint64_t *state, uint64_t table_gpa)
+{
+	uint64_t span = q->f->mem_size + 0x10000;
+	unsigned n = (unsigned)(vdrv_rand(state) % 4);
+
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t r = vdrv_rand(state);
+		uint16_t d = (uint16_t)(r % q->size);
+		uint32_t len = (uint32_t)((r >> 16) % 0x2000);
+		uint16_t flags = (uint16_t)((r >> 32) & 7);
+		uint16_t next = (uint16_t)((r >> 40) % (q->size + 2u));
+
+		if ((r >> 56) % 4 == 0)
+			vdrv_desc(q, d, table_gpa, 16u * (1 + (len & 7)), flags,
+				  next);
+		else
+			vdrv_desc(q, d, vdrv_rand(state) % span, len, flags,
+				  next);
+	}
+	for (unsigned i = 0; i < 8; i++) {
+		uint64_t r = vdrv_rand(state);
+
+		vdrv_table_desc(q->f, table_gpa, (uint16_t)i,
+				vdrv_rand(state) % span, (uint32_t)(r % 0x1000),
+				(uint16_t)((r >> 16) & 7),
+				(uint16_t)((r >> 24) % 10));
+	}
+	if (vdrv_rand(state) % 50 == 0) {
+		q->avail_idx = (uint16_t)vdrv_rand(state);
+		vdrv_put(q->f, q->avail + 2, q->avail_idx, 2);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		vdrv_avail(q, (uint16_t)(vdrv_rand(state) % (q->size + 1u)));
+}
+
 /* Interrupts the core asked the fake transport for. */
 struct vdrv_transport {
 	unsigned queue_irqs[VIRTIO_QUEUES_MAX];
