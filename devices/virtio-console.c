@@ -25,7 +25,7 @@
  *
  * Guest mistakes: a transmit chain with a device-writable descriptor, or
  * a receive chain with a device-readable one (the wrong direction,
- * 5.3.6.2), is returned with length 0 and not used; so is a receive chain
+ * 5.3.6), is returned with length 0 and not used; so is a receive chain
  * of no writable bytes.  A buffer outside guest memory: transmit sends
  * what came before it and returns the chain; receive returns the bytes
  * written before it, and the rest of that input is dropped (counted).

@@ -11,7 +11,7 @@
  *     is not initialised yet, early boot of the host) or another error
  *     leaves the chain held, unanswered, and a timer tries again; a short
  *     read is taken as it is: the spec lets the device use less than the
- *     whole buffer (5.4.6.1), so a chain goes back as soon as it holds
+ *     whole buffer (5.4.6.2), so a chain goes back as soon as it holds
  *     one byte or more.
  *   - one round fills at most RNG_ROUND_BYTES or RNG_ROUND_CHAINS, then
  *     continues as deferred work in the loop's next round.
@@ -23,7 +23,7 @@
  *     survives a device reset, so resetting buys a guest nothing.
  *
  * Guest mistakes (the driver MUST NOT put device-readable buffers in the
- * queue, 5.4.6.2): a chain with any device-readable descriptor is
+ * queue, 5.4.6.1): a chain with any device-readable descriptor is
  * returned with 0 bytes written and nothing filled; a chain of no
  * writable bytes is returned with 0; a buffer outside guest memory ends
  * the fill, and the chain is returned with the bytes written before it.
