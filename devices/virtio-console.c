@@ -30,7 +30,9 @@
  * what came before it and returns the chain; receive returns the bytes
  * written before it, and the rest of that input is dropped (counted).
  * All counted and logged, rate-limited.  A broken ring (the virtqueue's
- * -EIO) sets DEVICE_NEEDS_RESET.
+ * -EIO) sets DEVICE_NEEDS_RESET.  A ring the core cannot map again for
+ * now (after it revoked the mappings) is retried by a timer, the chain
+ * kept, since a driver may wait for it without kicking again.
  *
  * Not implemented: VIRTIO_CONSOLE_F_MULTIPORT (the control queues and
  * ports beyond 0); resizing at run time (cols and rows are fixed).
@@ -53,6 +55,7 @@
 #define CON_ROUND_CHAINS 256u
 #define CON_DEFAULT_COLS 80u
 #define CON_DEFAULT_ROWS 24u
+#define CON_RETRY_USEC	 100000u /* a ring could not be mapped again */
 
 struct virtio_console_stats {
 	uint64_t tx_bytes;    /* guest output given to the back-end */
@@ -74,6 +77,8 @@ struct virtio_console {
 	uint8_t config[VIRTIO_CONSOLE_CONFIG_SIZE];
 
 	bool rx_held;		  /* a receive chain waits for input */
+	bool rx_filled;		  /* ... has it, waits to be returned */
+	uint32_t rx_len;	  /* ... bytes written */
 	struct vq_chain rx_chain; /* ... this one */
 
 	bool tx_held;		  /* a transmit chain is being sent */
@@ -82,6 +87,7 @@ struct virtio_console {
 	uint32_t tx_off;	  /* ... and offset in it */
 	struct vq_chain tx_chain; /* ... this one */
 	struct device_work tx_more;
+	struct device_timer *retry; /* after a transient ring error */
 
 	struct virtio_console_stats stats;
 	struct log_ratelimit rl;
@@ -108,8 +114,12 @@ put_le32(uint8_t *p, uint32_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* Return chain head on queue q with len; false when the ring broke. */
-static bool
+/*
+ * Return chain head on queue q with len: 0, -EIO (the ring broke),
+ * -EINVAL, or a transient error (the ring could not be mapped again),
+ * after which a retry is armed and the caller keeps the chain.
+ */
+static int
 con_push(struct virtio_console *c, unsigned q, uint16_t head, uint32_t len)
 {
 	struct virtqueue *vq = virtio_vq(&c->vd, q);
@@ -117,10 +127,24 @@ con_push(struct virtio_console *c, unsigned q, uint16_t head, uint32_t len)
 
 	if (r == -EIO)
 		virtio_needs_reset(&c->vd, vq_error_name(virtqueue_error(vq)));
-	return r == 0;
+	else if (r < 0 && r != -EINVAL)
+		(void)device_timer_arm(c->ev, c->retry, CON_RETRY_USEC);
+	return r;
 }
 
-/* Pop from queue q: 0, -EAGAIN (none) or another -errno. */
+/* Can a chain whose push failed with r be forgotten (not retried)? */
+static bool
+push_final(int r)
+{
+	return r == 0 || r == -EIO || r == -EINVAL;
+}
+
+/*
+ * Pop from queue q: 0, -EAGAIN (none) or another -errno.  A transient
+ * error (the ring could not be mapped again after the core revoked it)
+ * arms a retry: the driver may be waiting for this very chain without
+ * kicking again (Linux's hvc output polls the used ring).
+ */
 static int
 con_pop(struct virtio_console *c, unsigned q, struct vq_chain *chain)
 {
@@ -129,6 +153,8 @@ con_pop(struct virtio_console *c, unsigned q, struct vq_chain *chain)
 
 	if (r == -EIO)
 		virtio_needs_reset(&c->vd, vq_error_name(virtqueue_error(vq)));
+	else if (r < 0 && r != -EAGAIN)
+		(void)device_timer_arm(c->ev, c->retry, CON_RETRY_USEC);
 	return r;
 }
 
@@ -149,6 +175,23 @@ con_refuse(struct virtio_console *c, unsigned q, const struct vq_chain *chain,
  * Receive side.
  */
 
+/* Return the filled receive chain; false: not yet (a retry is armed). */
+static bool
+rx_return(struct virtio_console *c)
+{
+	int r = con_push(c, VIRTIO_CONSOLE_RXQ, c->rx_chain.head, c->rx_len);
+
+	if (!push_final(r))
+		return false;
+	c->rx_held = c->rx_filled = false;
+	if (r == 0) {
+		c->stats.rx_chains++;
+		c->stats.rx_bytes += c->rx_len;
+		virtio_notify_used(&c->vd, VIRTIO_CONSOLE_RXQ);
+	}
+	return true;
+}
+
 /* Hold a usable receive chain if the driver has one; its room or 0. */
 static size_t
 rx_room(struct virtio_console *c)
@@ -156,7 +199,8 @@ rx_room(struct virtio_console *c)
 	bool pushed = false;
 	size_t room = 0;
 
-	if (!virtio_queue_usable(&c->vd, VIRTIO_CONSOLE_RXQ))
+	if (!virtio_queue_usable(&c->vd, VIRTIO_CONSOLE_RXQ) ||
+	    (c->rx_filled && !rx_return(c)))
 		return 0;
 	/* Each pass consumes an available entry: bounded by the ring. */
 	for (unsigned i = 0; !c->rx_held && i < VQ_SIZE_MAX; i++) {
@@ -198,7 +242,7 @@ con_receive(void *opaque, const uint8_t *buf, size_t len)
 	const struct vq_chain *ch = &c->rx_chain;
 	size_t done = 0;
 
-	if (!c->rx_held) {
+	if (!c->rx_held || c->rx_filled) {
 		/* The promise of can_receive cannot be broken: never. */
 		c->stats.rx_dropped += len;
 		return;
@@ -226,12 +270,9 @@ con_receive(void *opaque, const uint8_t *buf, size_t len)
 		done += n;
 	}
 	c->stats.rx_dropped += len - done;
-	c->rx_held = false;
-	if (con_push(c, VIRTIO_CONSOLE_RXQ, ch->head, (uint32_t)done)) {
-		c->stats.rx_chains++;
-		c->stats.rx_bytes += done;
-	}
-	virtio_notify_used(&c->vd, VIRTIO_CONSOLE_RXQ);
+	c->rx_filled = true;
+	c->rx_len = (uint32_t)done;
+	(void)rx_return(c);
 }
 
 /*
@@ -318,6 +359,7 @@ tx_serve(struct virtio_console *c)
 	uint64_t budget = CON_ROUND_BYTES;
 	bool pushed = false;
 	enum tx_end end = TX_DONE;
+	int r;
 
 	if (c->tx_blocked || !virtio_queue_usable(&c->vd, VIRTIO_CONSOLE_TXQ))
 		return;
@@ -331,10 +373,16 @@ tx_serve(struct virtio_console *c)
 		end = tx_send(c, &budget);
 		if (end != TX_DONE)
 			break;
+		/* All sent: a transient push failure keeps it held, with
+		 * nothing left to send, until the retry. */
+		r = con_push(c, VIRTIO_CONSOLE_TXQ, c->tx_chain.head, 0);
+		if (!push_final(r))
+			break;
 		c->tx_held = false;
-		if (con_push(c, VIRTIO_CONSOLE_TXQ, c->tx_chain.head, 0))
+		if (r == 0) {
 			c->stats.tx_chains++;
-		pushed = true;
+			pushed = true;
+		}
 	}
 	if (end == TX_BUDGET)
 		device_defer(c->ev, &c->tx_more);
@@ -346,6 +394,18 @@ static void
 on_tx_more(struct device_work *work)
 {
 	tx_serve(container_of(work, struct virtio_console, tx_more));
+}
+
+static void
+on_retry(void *arg)
+{
+	struct virtio_console *c = arg;
+
+	tx_serve(c);
+	/* Not through the back-end: it may be waiting for input. */
+	if (c->rx_filled && virtio_queue_usable(&c->vd, VIRTIO_CONSOLE_RXQ) &&
+	    rx_return(c))
+		chardev_accept_input(c->cd);
 }
 
 /* The back-end has room again after a short write. */
@@ -386,7 +446,7 @@ static void
 con_forget(struct virtio_console *c, unsigned q)
 {
 	if (q == VIRTIO_CONSOLE_RXQ) {
-		c->rx_held = false;
+		c->rx_held = c->rx_filled = false;
 		return;
 	}
 	c->tx_held = false;
@@ -408,6 +468,7 @@ con_reset(struct virtio_dev *vd)
 
 	con_forget(c, VIRTIO_CONSOLE_RXQ);
 	con_forget(c, VIRTIO_CONSOLE_TXQ);
+	device_timer_cancel(c->ev, c->retry);
 }
 
 /* emerg_wr (offset 8, 32 bits): its low byte goes out, if room. */
@@ -447,6 +508,7 @@ con_destroy(struct virtio_dev *vd)
 	struct virtio_console *c = to_con(vd);
 
 	device_work_cancel(c->ev, &c->tx_more);
+	device_timer_free(c->ev, c->retry);
 	if (c->cd) {
 		chardev_set_frontend(c->cd, NULL, NULL);
 		chardev_close(c->cd);
@@ -499,6 +561,11 @@ virtio_console_new(const struct device_services *svc,
 		return r;
 	}
 	c->ev = svc->events;
+	r = device_timer_new(c->ev, on_retry, c, &c->retry);
+	if (r < 0) {
+		free(c);
+		return r;
+	}
 	device_work_init(&c->tx_more, on_tx_more);
 	c->cd = params->cd;
 	chardev_set_frontend(c->cd, &con_chardev_ops, c);

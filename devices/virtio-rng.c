@@ -29,7 +29,9 @@
  * the fill, and the chain is returned with the bytes written before it.
  * Each is counted and logged, rate-limited.  What breaks the ring itself
  * (loops, bad indices, nested tables) is the virtqueue's -EIO: the device
- * sets DEVICE_NEEDS_RESET and stops until the driver resets it.
+ * sets DEVICE_NEEDS_RESET and stops until the driver resets it.  A ring
+ * the core cannot map again for now (after it revoked the mappings) is
+ * retried by the timer, a filled chain kept until its push succeeds.
  *
  * Not implemented: nothing the spec defines is left out (it has no
  * feature bits); entropy sources other than the kernel's.
@@ -79,6 +81,8 @@ struct virtio_rng {
 
 	int source_error;      /* errno of the last failed read */
 	bool held;	       /* chain popped, not returned yet */
+	bool filled;	       /* ... filled, its push failed for now */
+	uint32_t filled_len;   /* ... with this many bytes */
 	struct vq_chain chain; /* ... this one */
 
 	uint64_t rate;	     /* bytes per second, 0: no limit */
@@ -232,18 +236,33 @@ fill_chain(struct virtio_rng *r, uint64_t max, uint32_t *ret_len)
 	return FILL_DONE;
 }
 
-/* Return the held chain with len bytes; false when the ring broke. */
+static void
+wait_for(struct virtio_rng *r, uint64_t usec)
+{
+	(void)device_timer_arm(r->ev, r->timer, usec);
+}
+
+/*
+ * Return the held chain with len bytes.  false when the round has to
+ * stop: the ring broke, or the push failed for now (the ring could not
+ * be mapped again after the core revoked it): the chain then stays held,
+ * filled, and a timer retries the push.
+ */
 static bool
 chain_return(struct virtio_rng *r, uint32_t len)
 {
 	struct virtqueue *vq = virtio_vq(&r->vd, RNG_QUEUE);
 	int rc = virtqueue_push(vq, r->chain.head, len);
 
-	r->held = false;
-	if (rc == -EIO) {
-		virtio_needs_reset(&r->vd, vq_error_name(virtqueue_error(vq)));
+	if (rc < 0 && rc != -EIO && rc != -EINVAL) {
+		r->filled = true;
+		r->filled_len = len;
+		wait_for(r, RNG_RETRY_USEC);
 		return false;
 	}
+	r->held = r->filled = false;
+	if (rc == -EIO)
+		virtio_needs_reset(&r->vd, vq_error_name(virtqueue_error(vq)));
 	if (rc < 0)
 		return false;
 	r->stats.chains++;
@@ -286,11 +305,6 @@ chain_pop(struct virtio_rng *r)
 	return rc;
 }
 
-static void
-wait_for(struct virtio_rng *r, uint64_t usec)
-{
-	(void)device_timer_arm(r->ev, r->timer, usec);
-}
 
 /*
  * Fill the held chain with what the bucket allows; false when the
@@ -358,6 +372,12 @@ rng_serve(struct virtio_rng *r)
 				break;
 		}
 		chains++;
+		if (r->filled) {
+			if (!chain_return(r, r->filled_len))
+				break;
+			pushed = true;
+			continue;
+		}
 		if (!chain_check(r)) {
 			pushed = true;
 			continue;
@@ -393,7 +413,7 @@ on_more(struct device_work *work)
 static void
 rng_forget(struct virtio_rng *r)
 {
-	r->held = false;
+	r->held = r->filled = false;
 	device_timer_cancel(r->ev, r->timer);
 	device_work_cancel(r->ev, &r->more);
 }

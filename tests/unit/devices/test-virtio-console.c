@@ -522,6 +522,60 @@ test_reset_in_flight(void)
 }
 
 /*
+ * The core revoked the rings' mappings and cannot map them again for a
+ * while (-EBUSY): output and input go on by a retry, without a kick
+ * (Linux's hvc output waits for its buffer and never kicks twice).
+ */
+static void
+test_transient_ring_error(void)
+{
+	uint8_t got[16];
+	uint16_t id;
+	uint32_t len;
+
+	setup();
+	/* Transmit: the pop fails, then works. */
+	f.map_epoch++;
+	f.fail_map = -EBUSY;
+	memcpy(f.mem + TX_BUF, "late", 4);
+	vdrv_add_out(&txq, TX_BUF, 4);
+	kick(TXQ);
+	CHECK_EQ(read_out(got, 4, 50), 0);
+	f.fail_map = 0;
+	CHECK_EQ(read_out(got, 4, 1000), 4);
+	CHECK(memcmp(got, "late", 4) == 0);
+	PUMP_UNTIL(f.evbase, vdrv_used_idx(&txq) == 1, 1000);
+	CHECK_EQ(vdrv_used_idx(&txq), 1);
+
+	/* Receive: written, then its push fails; returned on the retry. */
+	vdrv_add_in(&rxq, RX_BUF, 64);
+	kick(RXQ);
+	pump_for(f.evbase, 20);
+	f.map_epoch++;
+	f.fail_map = -EBUSY;
+	type_in("held", 4);
+	PUMP_UNTIL(f.evbase, input_unread() == 0, 1000);
+	pump_for(f.evbase, 50);
+	CHECK_EQ(input_unread(), 0);
+	CHECK_EQ(vdrv_used_idx(&rxq), 0);
+	CHECK(memcmp(f.mem + RX_BUF, "held", 4) == 0);
+	f.fail_map = 0;
+	PUMP_UNTIL(f.evbase, vdrv_used_idx(&rxq) == 1, 1000);
+	CHECK(vdrv_get_used(&rxq, &id, &len));
+	CHECK_EQ(len, 4);
+	/* ... and input flows on after it. */
+	vdrv_add_in(&rxq, RX_BUF + 0x100, 64);
+	kick(RXQ);
+	type_in("more", 4);
+	PUMP_UNTIL(f.evbase, vdrv_used_idx(&rxq) == 2, 1000);
+	CHECK(vdrv_get_used(&rxq, &id, &len));
+	CHECK_EQ(len, 4);
+	CHECK(memcmp(f.mem + RX_BUF + 0x100, "more", 4) == 0);
+	CHECK(!(virtio_status(vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET));
+	teardown();
+}
+
+/*
  * A random hostile driver on both queues while input keeps coming:
  * random descriptors, tables and indices, resets when the device gives
  * up.  Nothing crashes (ASan watches), the used rings never run ahead
@@ -720,6 +774,7 @@ main(void)
 	test_output_flow_control();
 	test_bad_chains();
 	test_reset_in_flight();
+	test_transient_ring_error();
 	test_random_hostile();
 	test_transports();
 	return test_finish();

@@ -541,6 +541,52 @@ test_reset_in_flight(void)
 	teardown();
 }
 
+/*
+ * The core revoked the ring's mappings and cannot map them again for a
+ * while (-EBUSY): the request is served by a retry once it can, without
+ * a kick (Linux's driver kicks once and waits).
+ */
+static void
+test_transient_ring_error(void)
+{
+	uint16_t id;
+	uint32_t len;
+
+	setup_with(0, fake_entropy, 0);
+	f.map_epoch++;
+	f.fail_map = -EBUSY;
+	vdrv_add_in(&q, BUF_GPA, 32);
+	kick();
+	CHECK_EQ(vdrv_used_idx(&q), 0);
+	CHECK_EQ(guard_bytes(BUF_GPA, 32), 32);
+	f.fail_map = 0;
+	PUMP_UNTIL(f.evbase, vdrv_used_idx(&q) == 1, 1000);
+	CHECK(vdrv_get_used(&q, &id, &len));
+	CHECK_EQ(len, 32);
+	CHECK(!(virtio_status(vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET));
+	teardown();
+
+	/* The push fails after the fill: the chain is kept, filled. */
+	setup_with(100, fake_entropy, 0);
+	vdrv_add_in(&q, BUF_GPA, 64);
+	vdrv_add_in(&q, BUF_GPA + 0x100, 64);
+	vdrv_add_in(&q, BUF_GPA + 0x200, 64);
+	kick();
+	CHECK_EQ(vdrv_used_idx(&q), 2); /* the third waits for tokens */
+	f.map_epoch++;
+	f.fail_map = -EBUSY;
+	pump_for(f.evbase, 250);
+	CHECK_EQ(vdrv_used_idx(&q), 2);
+	CHECK(guard_bytes(BUF_GPA + 0x200, 64) < 64); /* filled meanwhile */
+	f.fail_map = 0;
+	PUMP_UNTIL(f.evbase, vdrv_used_idx(&q) == 3, 1000);
+	for (unsigned i = 0; i < 3; i++)
+		CHECK(vdrv_get_used(&q, &id, &len));
+	CHECK_EQ(id, 2);
+	CHECK_EQ(len, 64 - guard_bytes(BUF_GPA + 0x200, 64));
+	teardown();
+}
+
 /* More than one round's budget: the rest follows in later rounds. */
 static void
 test_round_budget(void)
@@ -740,6 +786,7 @@ main(void)
 	test_entropy_not_ready();
 	test_reset_in_flight();
 	test_round_budget();
+	test_transient_ring_error();
 	test_random_hostile();
 	test_transports();
 	return test_finish();
