@@ -675,8 +675,10 @@ connect_to(const char *path)
 }
 
 static void
-transport_case(bool pci)
+transport_case(bool pci, bool grant)
 {
+	uint64_t feat = VDRV_F_V1 | 1u << VIRTIO_CONSOLE_F_SIZE;
+	struct vdrv_grant g;
 	char dir[] = "/tmp/test-vcon-XXXXXX", path[64], yaml[512];
 	const struct device_type *type = device_type_find("virtio-console");
 	struct device *dev = NULL;
@@ -697,13 +699,15 @@ transport_case(bool pci)
 		       "    id: vcon\n"
 		       "    %s\n"
 		       "    backend: {type: socket, path: %s}\n"
-		       "    cols: 100\n",
+		       "    cols: 100\n"
+		       "    dma: %s\n",
 		       pci ? "pci: \"00:07.0\"" :
 			     "mmio: 0xfe001000\n    irq: 6",
-		       path);
+		       path, grant ? "grant" : "foreign");
 	CHECK_EQ(fake_services_init(&f, MEM_SIZE), 0);
 	cfg = load(yaml);
-	CHECK_EQ(type->create(&cfg->devices[0], &f.svc, &dev), 0);
+	vdrv_grant_init(&g, &f.svc);
+	CHECK_EQ(type->create(&cfg->devices[0], &g.outer, &dev), 0);
 	if (!dev)
 		abort();
 	CHECK(strcmp(dev->id, "vcon") == 0);
@@ -712,7 +716,12 @@ transport_case(bool pci)
 	CHECK_EQ(vdrv_bus_device_id(&b), 3);
 	vdrv_queue_init(&rxq, &f, RX_RING, QSIZE);
 	vdrv_queue_init(&txq, &f, TX_RING, QSIZE);
-	CHECK(vdrv_bus_negotiate(&b, VDRV_F_V1 | 1u << VIRTIO_CONSOLE_F_SIZE));
+	if (grant) {
+		/* Grant addresses everywhere; ACCESS_PLATFORM offered. */
+		rxq.dma_bias = txq.dma_bias = VDRV_GRANT_BIT;
+		feat |= 1ull << VIRTIO_F_ACCESS_PLATFORM;
+	}
+	CHECK(vdrv_bus_negotiate(&b, feat));
 	/* cols given alone: rows takes the default. */
 	CHECK_EQ(vdrv_bus_config(&b, VIRTIO_CONSOLE_CFG_COLS, 2), 100);
 	CHECK_EQ(vdrv_bus_config(&b, VIRTIO_CONSOLE_CFG_ROWS, 2), 24);
@@ -742,6 +751,8 @@ transport_case(bool pci)
 		CHECK(f.intx_level[7][0]);
 	else
 		CHECK(f.isa_level[6]);
+	/* Through the grant layer, or never. */
+	CHECK_EQ(g.calls > 0, grant);
 	/* The transport's counters and the device's, each once. */
 	CHECK_EQ(dev_counter(dev, "console_rx_bytes").seen, 1);
 	CHECK_EQ(dev_counter(dev, "console_rx_bytes").value, 5);
@@ -759,8 +770,10 @@ transport_case(bool pci)
 static void
 test_transports(void)
 {
-	transport_case(false);
-	transport_case(true);
+	transport_case(false, false);
+	transport_case(true, false);
+	transport_case(false, true);
+	transport_case(true, true);
 }
 
 int

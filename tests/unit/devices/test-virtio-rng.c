@@ -686,8 +686,10 @@ load(const char *yaml)
 
 /* Through the type's create and a real transport, from YAML. */
 static void
-transport_case(const char *yaml, bool pci)
+transport_case(const char *yaml, bool pci, bool grant)
 {
+	uint64_t feat = VDRV_F_V1;
+	struct vdrv_grant g;
 	const struct device_type *type = device_type_find("virtio-rng");
 	struct device *dev = NULL;
 	struct vdrv_bus b;
@@ -701,7 +703,8 @@ transport_case(const char *yaml, bool pci)
 	CHECK_EQ(fake_services_init(&f, MEM_SIZE), 0);
 	memset(f.mem + BUF_GPA, GUARD, MEM_SIZE - BUF_GPA);
 	cfg = load(yaml);
-	CHECK_EQ(type->create(&cfg->devices[0], &f.svc, &dev), 0);
+	vdrv_grant_init(&g, &f.svc);
+	CHECK_EQ(type->create(&cfg->devices[0], &g.outer, &dev), 0);
 	if (!dev)
 		abort();
 	CHECK(strcmp(dev->id, "rng0") == 0);
@@ -709,7 +712,12 @@ transport_case(const char *yaml, bool pci)
 	vdrv_bus_init(&b, dev);
 	CHECK_EQ(vdrv_bus_device_id(&b), 4);
 	vdrv_queue_init(&q, &f, RING_GPA, QSIZE);
-	CHECK(vdrv_bus_negotiate(&b, VDRV_F_V1));
+	if (grant) {
+		/* Grant addresses everywhere; ACCESS_PLATFORM offered. */
+		q.dma_bias = VDRV_GRANT_BIT;
+		feat |= 1ull << VIRTIO_F_ACCESS_PLATFORM;
+	}
+	CHECK(vdrv_bus_negotiate(&b, feat));
 	CHECK(vdrv_bus_queue_setup(&b, 0, &q));
 	vdrv_bus_driver_ok(&b);
 	fake_services_answered(&f);
@@ -727,6 +735,8 @@ transport_case(const char *yaml, bool pci)
 		CHECK(f.intx_level[5][0]);
 	else
 		CHECK(f.isa_level[5]);
+	/* Through the grant layer, or never. */
+	CHECK_EQ(g.calls > 0, grant);
 	/* The transport's counters and the device's, each once. */
 	CHECK_EQ(dev_counter(dev, "rng_bytes").seen, 1);
 	CHECK(dev_counter(dev, "rng_bytes").value >= 100);
@@ -749,14 +759,29 @@ test_transports(void)
 		       "    mmio: 0xfe000000\n"
 		       "    irq: 5\n"
 		       "    rate-limit: 100\n",
-		       false);
+		       false, false);
 	transport_case("devices:\n"
 		       "  - type: virtio-rng\n"
 		       "    id: rng0\n"
 		       "    pci: \"00:05.0\"\n"
 		       "    rate-limit: 100\n"
 		       "    dma: foreign\n",
-		       true);
+		       true, false);
+	transport_case("devices:\n"
+		       "  - type: virtio-rng\n"
+		       "    id: rng0\n"
+		       "    mmio: 0xfe000000\n"
+		       "    irq: 5\n"
+		       "    rate-limit: 100\n"
+		       "    dma: grant\n",
+		       false, true);
+	transport_case("devices:\n"
+		       "  - type: virtio-rng\n"
+		       "    id: rng0\n"
+		       "    pci: \"00:05.0\"\n"
+		       "    rate-limit: 100\n"
+		       "    dma: grant\n",
+		       true, true);
 	/* dma: grant where the core has no grant services: refused. */
 	CHECK_EQ(fake_services_init(&f, MEM_SIZE), 0);
 	cfg = load("devices:\n"

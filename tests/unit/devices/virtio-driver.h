@@ -12,6 +12,7 @@
 #ifndef IOREQD_TESTS_VIRTIO_DRIVER_H
 #define IOREQD_TESTS_VIRTIO_DRIVER_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -50,6 +51,11 @@ struct vdrv_queue {
 	uint16_t next_desc;	    /* next free descriptor (round robin) */
 	uint16_t avail_idx;	    /* the driver's avail.idx */
 	uint16_t used_seen;	    /* used entries taken back */
+	/*
+	 * Or-ed into every address the driver gives the device (rings,
+	 * buffers, tables): VDRV_GRANT_BIT for grant DMA, else 0.
+	 */
+	uint64_t dma_bias;
 };
 
 /*
@@ -117,7 +123,8 @@ vdrv_add(struct vdrv_queue *q, const struct vdrv_buf *bufs, unsigned n)
 			(uint16_t)((bufs[i].writable ? VIRTQ_DESC_F_WRITE : 0) |
 				   (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
 
-		vdrv_desc(q, d, bufs[i].gpa, bufs[i].len, flags, next);
+		vdrv_desc(q, d, bufs[i].gpa | q->dma_bias, bufs[i].len, flags,
+			  next);
 		q->next_desc = next;
 	}
 	vdrv_avail(q, head);
@@ -150,14 +157,15 @@ vdrv_add_indirect(struct vdrv_queue *q, uint64_t table_gpa,
 	uint16_t head = q->next_desc;
 
 	for (unsigned i = 0; i < n; i++)
-		vdrv_table_desc(q->f, table_gpa, (uint16_t)i, bufs[i].gpa,
-				bufs[i].len,
+		vdrv_table_desc(q->f, table_gpa, (uint16_t)i,
+				bufs[i].gpa | q->dma_bias, bufs[i].len,
 				(uint16_t)((bufs[i].writable ?
 						    VIRTQ_DESC_F_WRITE :
 						    0) |
 					   (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)),
 				(uint16_t)(i + 1));
-	vdrv_desc(q, head, table_gpa, 16u * n, VIRTQ_DESC_F_INDIRECT, 0);
+	vdrv_desc(q, head, table_gpa | q->dma_bias, 16u * n,
+		  VIRTQ_DESC_F_INDIRECT, 0);
 	q->next_desc = (uint16_t)((head + 1) % q->size);
 	vdrv_avail(q, head);
 	return head;
@@ -241,6 +249,98 @@ vdrv_scribble(struct vdrv_queue *q, uint64_t *state, uint64_t table_gpa)
 		vdrv_avail(q, (uint16_t)(vdrv_rand(state) % (q->size + 1u)));
 }
 
+/*
+ * A fake grant DMA layer over the fake services, for `dma: grant`: an
+ * address is valid only with VDRV_GRANT_BIT set (Linux's xen-grant-dma
+ * marks grant addresses with bit 63), and stands for the guest-physical
+ * address without it.  A device that used the foreign services, or gave
+ * a plain address, gets -EFAULT.  Only the DMA calls and the events are
+ * there: a device must not raise interrupts through this table.
+ */
+#define VDRV_GRANT_BIT (1ull << 63)
+
+struct vdrv_grant {
+	struct device_services outer; /* the fake's, with grant_services */
+	struct device_services dma;   /* what grant_services returns */
+	const struct device_services *real;
+	unsigned calls; /* DMA calls through the grant layer */
+};
+
+static struct vdrv_grant *vdrv_grant_current;
+
+static inline int
+vdrv_grant_read(void *opaque, uint64_t addr, void *buf, size_t len)
+{
+	struct vdrv_grant *g = opaque;
+
+	if (!(addr & VDRV_GRANT_BIT))
+		return -EFAULT;
+	g->calls++;
+	return g->real->guest_read(g->real->opaque, addr & ~VDRV_GRANT_BIT, buf,
+				   len);
+}
+
+static inline int
+vdrv_grant_write(void *opaque, uint64_t addr, const void *buf, size_t len)
+{
+	struct vdrv_grant *g = opaque;
+
+	if (!(addr & VDRV_GRANT_BIT))
+		return -EFAULT;
+	g->calls++;
+	return g->real->guest_write(g->real->opaque, addr & ~VDRV_GRANT_BIT,
+				    buf, len);
+}
+
+static inline int
+vdrv_grant_map(void *opaque, uint64_t addr, size_t len, bool writable,
+	       struct guest_sg *sg)
+{
+	struct vdrv_grant *g = opaque;
+
+	if (!(addr & VDRV_GRANT_BIT)) {
+		memset(sg, 0, sizeof(*sg));
+		return -EFAULT;
+	}
+	g->calls++;
+	return g->real->guest_map(g->real->opaque, addr & ~VDRV_GRANT_BIT, len,
+				  writable, sg);
+}
+
+static inline void
+vdrv_grant_unmap(void *opaque, struct guest_sg *sg)
+{
+	struct vdrv_grant *g = opaque;
+
+	g->real->guest_unmap(g->real->opaque, sg);
+}
+
+static inline const struct device_services *
+vdrv_grant_services(void *opaque)
+{
+	(void)opaque;
+	return vdrv_grant_current ? &vdrv_grant_current->dma : NULL;
+}
+
+/* g->outer: real's services with grant DMA behind grant_services. */
+static inline void
+vdrv_grant_init(struct vdrv_grant *g, const struct device_services *real)
+{
+	memset(g, 0, sizeof(*g));
+	g->real = real;
+	g->outer = *real;
+	g->outer.grant_services = vdrv_grant_services;
+	g->dma = (struct device_services){
+		.opaque = g,
+		.events = real->events,
+		.guest_read = vdrv_grant_read,
+		.guest_write = vdrv_grant_write,
+		.guest_map = vdrv_grant_map,
+		.guest_unmap = vdrv_grant_unmap,
+	};
+	vdrv_grant_current = g;
+}
+
 /* Interrupts the core asked the fake transport for. */
 struct vdrv_transport {
 	unsigned queue_irqs[VIRTIO_QUEUES_MAX];
@@ -295,9 +395,9 @@ vdrv_queue_setup(struct virtio_dev *vd, unsigned qi, const struct vdrv_queue *q)
 	if (!vq)
 		return false;
 	virtio_queue_set_size(vd, qi, q->size);
-	virtio_queue_set_addr(vd, qi, &vq->desc_gpa, q->desc);
-	virtio_queue_set_addr(vd, qi, &vq->driver_gpa, q->avail);
-	virtio_queue_set_addr(vd, qi, &vq->device_gpa, q->used);
+	virtio_queue_set_addr(vd, qi, &vq->desc_gpa, q->desc | q->dma_bias);
+	virtio_queue_set_addr(vd, qi, &vq->driver_gpa, q->avail | q->dma_bias);
+	virtio_queue_set_addr(vd, qi, &vq->device_gpa, q->used | q->dma_bias);
 	virtio_queue_set_ready(vd, qi, true);
 	return vq->ready;
 }
@@ -460,17 +560,17 @@ vdrv_bus_queue_setup(struct vdrv_bus *b, unsigned qi,
 	if (b->pci) {
 		vdrv_bus_wr(b, c + VDRV_PCI_Q_SELECT, 2, qi);
 		vdrv_bus_wr(b, c + VDRV_PCI_Q_SIZE, 2, q->size);
-		vdrv_bus_wr64(b, c + VDRV_PCI_Q_DESC, q->desc);
-		vdrv_bus_wr64(b, c + VDRV_PCI_Q_DRIVER, q->avail);
-		vdrv_bus_wr64(b, c + VDRV_PCI_Q_DEVICE, q->used);
+		vdrv_bus_wr64(b, c + VDRV_PCI_Q_DESC, q->desc | q->dma_bias);
+		vdrv_bus_wr64(b, c + VDRV_PCI_Q_DRIVER, q->avail | q->dma_bias);
+		vdrv_bus_wr64(b, c + VDRV_PCI_Q_DEVICE, q->used | q->dma_bias);
 		vdrv_bus_wr(b, c + VDRV_PCI_Q_ENABLE, 2, 1);
 		return vdrv_bus_rd(b, c + VDRV_PCI_Q_ENABLE, 2) == 1;
 	}
 	vdrv_bus_wr(b, VDRV_MMIO_QUEUE_SEL, 4, qi);
 	vdrv_bus_wr(b, VDRV_MMIO_QUEUE_NUM, 4, q->size);
-	vdrv_bus_wr64(b, VDRV_MMIO_QUEUE_DESC, q->desc);
-	vdrv_bus_wr64(b, VDRV_MMIO_QUEUE_DRIVER, q->avail);
-	vdrv_bus_wr64(b, VDRV_MMIO_QUEUE_DEVICE, q->used);
+	vdrv_bus_wr64(b, VDRV_MMIO_QUEUE_DESC, q->desc | q->dma_bias);
+	vdrv_bus_wr64(b, VDRV_MMIO_QUEUE_DRIVER, q->avail | q->dma_bias);
+	vdrv_bus_wr64(b, VDRV_MMIO_QUEUE_DEVICE, q->used | q->dma_bias);
 	vdrv_bus_wr(b, VDRV_MMIO_QUEUE_READY, 4, 1);
 	return vdrv_bus_rd(b, VDRV_MMIO_QUEUE_READY, 4) == 1;
 }
