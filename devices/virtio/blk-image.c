@@ -278,13 +278,17 @@ unlink_req(struct blk_image *img, struct blk_image_req *req)
 	img->in_flight--;
 }
 
-/* Is [offset, offset + len) inside the image, aligned as it must be? */
+/*
+ * Is [offset, offset + len) inside the image, and aligned as O_DIRECT
+ * needs when it moves data (fallocate has no such rule)?
+ */
 static int
-check_range(const struct blk_image *img, uint64_t offset, uint64_t len)
+check_range(const struct blk_image *img, uint64_t offset, uint64_t len,
+	    bool data)
 {
 	if (offset > img->size || len > img->size - offset)
 		return -EINVAL;
-	if (img->direct && ((offset | len) & (img->block_size - 1)))
+	if (data && img->direct && ((offset | len) & (img->block_size - 1)))
 		return -EINVAL;
 	return 0;
 }
@@ -349,7 +353,7 @@ rw(struct blk_image *img, struct blk_image_req *req, const struct iovec *iov,
 		return -EINVAL;
 	if (write && img->read_only)
 		return -EROFS;
-	if (total == 0 || check_range(img, offset, total) < 0)
+	if (total == 0 || check_range(img, offset, total, true) < 0)
 		return -EINVAL;
 	if (blk_image_full(img))
 		return -EBUSY;
@@ -443,7 +447,7 @@ fallocate_req(struct blk_image *img, struct blk_image_req *req, int mode,
 		return -EINVAL;
 	if (img->read_only)
 		return -EROFS;
-	if (len == 0 || check_range(img, offset, len) < 0)
+	if (len == 0 || check_range(img, offset, len, false) < 0)
 		return -EINVAL;
 	sqe = plain_sqe(img, req, &r);
 	if (!sqe)
