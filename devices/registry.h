@@ -9,12 +9,13 @@
 
 #include "devices/device.h"
 
-#define DEVICE_TYPE_LIST(X)                      \
-	X(uart16550_isa_type) /* uart16550.c */  \
-	X(debugcon_type)      /* debugcon.c */   \
-	X(pci_serial_type)    /* pci-serial.c */ \
-	X(pvpanic_type)	      /* pvpanic.c */    \
-	X(pvpanic_pci_type)   /* pvpanic.c */    \
+#define DEVICE_TYPE_LIST(X)                             \
+	X(uart16550_isa_type) /* uart16550.c */         \
+	X(debugcon_type)      /* debugcon.c */          \
+	X(pci_serial_type)    /* pci-serial.c */        \
+	X(pvpanic_type)	      /* pvpanic.c */           \
+	X(pvpanic_pci_type)   /* pvpanic.c */           \
+	X(virtio_blk_type)    /* virtio/virtio-blk.c */ \
 			      /* new types go above this line */
 
 #define DEVICE_TYPE_DECLARE(name) extern const struct device_type name;
