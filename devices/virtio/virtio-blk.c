@@ -527,20 +527,19 @@ do_fallocate(struct virtio_blk *blk, unsigned q, uint64_t status_gpa,
 		blk->stats.discards++;
 	else
 		blk->stats.write_zeroes++;
+	/* A read-only disk is never written, offered the feature or not. */
+	if (blk->read_only) {
+		blk->stats.ro_writes++;
+		bad_request(blk, q, status_gpa, VIRTIO_BLK_S_IOERR,
+			    "write to a read-only disk");
+		return;
+	}
 	if (!virtio_has_feature(&blk->vd, discard ?
 						  VIRTIO_BLK_F_DISCARD :
 						  VIRTIO_BLK_F_WRITE_ZEROES)) {
 		bad_request(blk, q, status_gpa, VIRTIO_BLK_S_UNSUPP,
 			    "discard or write zeroes not negotiated");
 		return;
-	}
-	if (blk->read_only) {
-		blk->stats.ro_writes++;
-		{
-			bad_request(blk, q, status_gpa, VIRTIO_BLK_S_IOERR,
-				    "write to a read-only disk");
-			return;
-		}
 	}
 	if (c->readable_len != VIRTIO_BLK_HDR_SIZE + sizeof(seg) ||
 	    c->writable_len != 1) {
