@@ -324,7 +324,8 @@ request(unsigned q, uint32_t type, uint64_t sector, const struct seg *data,
 	put_hdr(HDR_GPA, type, sector);
 	f.mem[STAT_GPA] = 0xee;
 	s[0] = (struct seg){ HDR_GPA, 16, false };
-	memcpy(s + 1, data, n * sizeof(*data));
+	if (n)
+		memcpy(s + 1, data, n * sizeof(*data));
 	s[n + 1] = (struct seg){ STAT_GPA, 1, true };
 	head = put_chain(q, s, n + 2);
 	make_avail(q, head);
