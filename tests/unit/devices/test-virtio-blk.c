@@ -595,6 +595,34 @@ test_discard_write_zeroes(void)
 	stop();
 }
 
+struct stat_find {
+	const char *name;
+	uint64_t value;
+	bool found;
+};
+
+static void
+stat_emit(void *ctx, const char *name, uint64_t value)
+{
+	struct stat_find *sf = ctx;
+
+	if (strcmp(name, sf->name) == 0) {
+		sf->value = value;
+		sf->found = true;
+	}
+}
+
+/* One of the device's own counters, or UINT64_MAX when it has none. */
+static uint64_t
+stat_value(const char *name)
+{
+	struct stat_find sf = { .name = name };
+	const struct device_stats_writer w = { .emit = stat_emit, .ctx = &sf };
+
+	vd->ops->stats(vd, &w);
+	return sf.found ? sf.value : UINT64_MAX;
+}
+
 static void
 test_read_only(void)
 {
@@ -615,6 +643,9 @@ test_read_only(void)
 	CHECK_EQ(range_req(0, VIRTIO_BLK_T_WRITE_ZEROES, 0, 8, 0),
 		 VIRTIO_BLK_S_IOERR);
 	CHECK(file_is_pattern(0, 8192));
+	/* Refused by the device itself, not left to the read-only file. */
+	CHECK_EQ(stat_value("blk_ro_writes"), 3);
+	CHECK_EQ(stat_value("blk_image_errors"), 0);
 	/* Reads and flushes still work. */
 	CHECK_EQ(rw1(0, true, 0, DATA_GPA, 4096, NULL), VIRTIO_BLK_S_OK);
 	CHECK_EQ(f.mem[DATA_GPA + 1], pattern(1));
@@ -784,6 +815,7 @@ test_bounce(void)
 	CHECK(memcmp(want, f.mem + DATA_GPA, 8192) == 0);
 	CHECK_EQ(rw1(0, true, 40, MEM_SIZE - 512, 1024, NULL),
 		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(stat_value("blk_bounced"), 3);
 	f.fail_map = 0;
 	/* More segments than a mapping holds: copied too. */
 	f.map_granule = 512;
