@@ -404,38 +404,70 @@ prepare_data(struct vblk_req *req)
 	return 0;
 }
 
-/* A read or a write of data_len bytes at sector. */
+/* Why a read or write cannot be done (NULL: it can), and its length. */
+static const char *
+rw_refusal(struct virtio_blk *blk, bool to_guest, uint64_t sector,
+	   uint64_t *ret_len)
+{
+	const struct vq_chain *c = &blk->chain;
+	uint64_t len;
+
+	if (!to_guest && blk->read_only) {
+		blk->stats.ro_writes++;
+		return "write to a read-only disk";
+	}
+	if (to_guest ? c->readable_len != VIRTIO_BLK_HDR_SIZE :
+		       c->writable_len != 1)
+		return "data buffers in the wrong direction";
+	len = to_guest ? c->writable_len - 1 :
+			 c->readable_len - VIRTIO_BLK_HDR_SIZE;
+	if (len % SECTOR || len > VBLK_DATA_MAX)
+		return "data length not a multiple of 512 or too long";
+	if (sector > blk->capacity || len / SECTOR > blk->capacity - sector)
+		return "sectors beyond the end of the disk";
+	*ret_len = len;
+	return NULL;
+}
+
+/* Map (or bounce) the data of req and hand it to the image. */
+static int
+rw_submit(struct virtio_blk *blk, struct vblk_req *req, uint64_t sector)
+{
+	const struct vq_chain *c = &blk->chain;
+	uint64_t off = req->to_guest ? 0 : VIRTIO_BLK_HDR_SIZE;
+	int r;
+
+	req->pieces = calloc(c->count, sizeof(*req->pieces));
+	if (!req->pieces)
+		return -ENOMEM;
+	r = chain_pieces(c, req->to_guest, off, req->data_len, req->pieces,
+			 c->count);
+	if (r <= 0)
+		return r < 0 ? r : -EINVAL;
+	req->piece_count = (unsigned)r;
+	r = prepare_data(req);
+	if (r < 0)
+		return r;
+	if (req->to_guest)
+		return blk_image_readv(blk->img, &req->ir, req->iov,
+				       req->iov_count, sector * SECTOR);
+	return blk_image_writev(blk->img, &req->ir, req->iov, req->iov_count,
+				sector * SECTOR);
+}
+
+/* A read (to_guest) or a write at sector. */
 static void
 do_rw(struct virtio_blk *blk, unsigned q, uint64_t status_gpa, bool to_guest,
       uint64_t sector)
 {
-	const struct vq_chain *c = &blk->chain;
 	struct vblk_req *req;
-	uint64_t len;
+	const char *why;
+	uint64_t len = 0;
 	int r;
 
-	if (!to_guest && blk->read_only) {
-		blk->stats.ro_writes++;
-		bad_request(blk, q, status_gpa, VIRTIO_BLK_S_IOERR,
-			    "write to a read-only disk");
-		return;
-	}
-	if (to_guest ? c->readable_len != VIRTIO_BLK_HDR_SIZE :
-		       c->writable_len != 1) {
-		bad_request(blk, q, status_gpa, VIRTIO_BLK_S_IOERR,
-			    "data buffers in the wrong direction");
-		return;
-	}
-	len = to_guest ? c->writable_len - 1 :
-			 c->readable_len - VIRTIO_BLK_HDR_SIZE;
-	if (len % SECTOR || len > VBLK_DATA_MAX) {
-		bad_request(blk, q, status_gpa, VIRTIO_BLK_S_IOERR,
-			    "data length not a multiple of 512 or too long");
-		return;
-	}
-	if (sector > blk->capacity || len / SECTOR > blk->capacity - sector) {
-		bad_request(blk, q, status_gpa, VIRTIO_BLK_S_IOERR,
-			    "sectors beyond the end of the disk");
+	why = rw_refusal(blk, to_guest, sector, &len);
+	if (why) {
+		bad_request(blk, q, status_gpa, VIRTIO_BLK_S_IOERR, why);
 		return;
 	}
 	if (to_guest)
@@ -443,31 +475,18 @@ do_rw(struct virtio_blk *blk, unsigned q, uint64_t status_gpa, bool to_guest,
 	else
 		blk->stats.writes++;
 	if (len == 0) {
-		answer(blk, q, c->head, status_gpa, VIRTIO_BLK_S_OK, 1);
+		answer(blk, q, blk->chain.head, status_gpa, VIRTIO_BLK_S_OK, 1);
 		return;
 	}
 	req = req_new(blk, q, status_gpa);
 	if (!req) {
-		answer(blk, q, c->head, status_gpa, VIRTIO_BLK_S_IOERR, 1);
+		answer(blk, q, blk->chain.head, status_gpa, VIRTIO_BLK_S_IOERR,
+		       1);
 		return;
 	}
 	req->to_guest = to_guest;
 	req->data_len = (size_t)len;
-	req->pieces = calloc(c->count, sizeof(*req->pieces));
-	r = req->pieces ? chain_pieces(c, to_guest,
-				       to_guest ? 0 : VIRTIO_BLK_HDR_SIZE, len,
-				       req->pieces, c->count) :
-			  -ENOMEM;
-	if (r > 0) {
-		req->piece_count = (unsigned)r;
-		r = prepare_data(req);
-	}
-	if (r == 0)
-		r = to_guest ?
-			    blk_image_readv(blk->img, &req->ir, req->iov,
-					    req->iov_count, sector * SECTOR) :
-			    blk_image_writev(blk->img, &req->ir, req->iov,
-					     req->iov_count, sector * SECTOR);
+	r = rw_submit(blk, req, sector);
 	if (r < 0) {
 		req_free(req);
 		bad_request(blk, q, status_gpa, VIRTIO_BLK_S_IOERR,
@@ -510,80 +529,96 @@ do_get_id(struct virtio_blk *blk, unsigned q, uint64_t status_gpa)
 	       VIRTIO_BLK_ID_BYTES + 1);
 }
 
-/* Discard and write zeroes: one segment {le64 sector, le32 n, le32 flags}. */
+/* A discard or write zeroes segment (5.2.6). */
+struct vblk_range {
+	uint64_t sector;
+	uint32_t count; /* sectors */
+	uint32_t flags; /* VIRTIO_BLK_WZ_F_* */
+};
+
+/*
+ * Why a discard or write zeroes cannot be done, and *ret_status the
+ * answer; NULL when it can, with the segment in *ret.
+ */
+static const char *
+range_refusal(struct virtio_blk *blk, bool discard, struct vblk_range *ret,
+	      uint8_t *ret_status)
+{
+	const struct vq_chain *c = &blk->chain;
+	uint8_t seg[16];
+
+	*ret_status = VIRTIO_BLK_S_IOERR;
+	/* A read-only disk is never written, offered the feature or not. */
+	if (blk->read_only) {
+		blk->stats.ro_writes++;
+		return "write to a read-only disk";
+	}
+	*ret_status = VIRTIO_BLK_S_UNSUPP;
+	if (!virtio_has_feature(&blk->vd, discard ? VIRTIO_BLK_F_DISCARD :
+						    VIRTIO_BLK_F_WRITE_ZEROES))
+		return "discard or write zeroes not negotiated";
+	*ret_status = VIRTIO_BLK_S_IOERR;
+	if (c->readable_len != VIRTIO_BLK_HDR_SIZE + sizeof(seg) ||
+	    c->writable_len != 1)
+		return "not one segment and a status byte";
+	if (stream_copy(blk, false, VIRTIO_BLK_HDR_SIZE, seg, sizeof(seg)) < 0)
+		return "segment outside guest memory";
+	ret->sector = get_le64(seg);
+	ret->count = get_le32(seg + 8);
+	ret->flags = get_le32(seg + 12);
+	*ret_status = VIRTIO_BLK_S_UNSUPP;
+	if ((ret->flags & ~VIRTIO_BLK_WZ_F_UNMAP) ||
+	    (discard && (ret->flags & VIRTIO_BLK_WZ_F_UNMAP)))
+		return "segment flags not supported";
+	*ret_status = VIRTIO_BLK_S_IOERR;
+	if (ret->count > VIRTIO_BLK_MAX_DISCARD ||
+	    ret->sector > blk->capacity ||
+	    ret->count > blk->capacity - ret->sector)
+		return "segment beyond the disk or too long";
+	return NULL;
+}
+
+/* Discard and write zeroes: one segment per request. */
 static void
 do_fallocate(struct virtio_blk *blk, unsigned q, uint64_t status_gpa,
 	     uint32_t type)
 {
-	const struct vq_chain *c = &blk->chain;
 	bool discard = type == VIRTIO_BLK_T_DISCARD;
-	uint8_t seg[16];
-	uint64_t sector;
-	uint32_t count, flags;
+	struct vblk_range rg;
 	struct vblk_req *req;
+	const char *why;
+	uint8_t status;
+	uint64_t off, len;
 	int r;
 
 	if (discard)
 		blk->stats.discards++;
 	else
 		blk->stats.write_zeroes++;
-	/* A read-only disk is never written, offered the feature or not. */
-	if (blk->read_only) {
-		blk->stats.ro_writes++;
-		bad_request(blk, q, status_gpa, VIRTIO_BLK_S_IOERR,
-			    "write to a read-only disk");
+	why = range_refusal(blk, discard, &rg, &status);
+	if (why) {
+		bad_request(blk, q, status_gpa, status, why);
 		return;
 	}
-	if (!virtio_has_feature(&blk->vd, discard ?
-						  VIRTIO_BLK_F_DISCARD :
-						  VIRTIO_BLK_F_WRITE_ZEROES)) {
-		bad_request(blk, q, status_gpa, VIRTIO_BLK_S_UNSUPP,
-			    "discard or write zeroes not negotiated");
+	if (rg.count == 0) {
+		answer(blk, q, blk->chain.head, status_gpa, VIRTIO_BLK_S_OK, 1);
 		return;
 	}
-	if (c->readable_len != VIRTIO_BLK_HDR_SIZE + sizeof(seg) ||
-	    c->writable_len != 1) {
-		bad_request(blk, q, status_gpa, VIRTIO_BLK_S_IOERR,
-			    "not one segment and a status byte");
-		return;
-	}
-	if (stream_copy(blk, false, VIRTIO_BLK_HDR_SIZE, seg, sizeof(seg)) <
-	    0) {
-		bad_request(blk, q, status_gpa, VIRTIO_BLK_S_IOERR,
-			    "segment outside guest memory");
-		return;
-	}
-	sector = get_le64(seg);
-	count = get_le32(seg + 8);
-	flags = get_le32(seg + 12);
-	if ((flags & ~VIRTIO_BLK_WZ_F_UNMAP) ||
-	    (discard && (flags & VIRTIO_BLK_WZ_F_UNMAP))) {
-		bad_request(blk, q, status_gpa, VIRTIO_BLK_S_UNSUPP,
-			    "segment flags not supported");
-		return;
-	}
-	if (count > VIRTIO_BLK_MAX_DISCARD || sector > blk->capacity ||
-	    count > blk->capacity - sector) {
-		bad_request(blk, q, status_gpa, VIRTIO_BLK_S_IOERR,
-			    "segment beyond the disk or too long");
-		return;
-	}
-	if (count == 0) {
-		answer(blk, q, c->head, status_gpa, VIRTIO_BLK_S_OK, 1);
-		return;
-	}
+	off = rg.sector * SECTOR;
+	len = (uint64_t)rg.count * SECTOR;
 	req = req_new(blk, q, status_gpa);
-	r = !req ? -ENOMEM :
-	    discard ?
-		   blk_image_discard(blk->img, &req->ir, sector * SECTOR,
-				     (uint64_t)count * SECTOR) :
-		   blk_image_write_zeroes(blk->img, &req->ir, sector * SECTOR,
-					  (uint64_t)count * SECTOR,
-					  flags & VIRTIO_BLK_WZ_F_UNMAP);
+	if (!req)
+		r = -ENOMEM;
+	else if (discard)
+		r = blk_image_discard(blk->img, &req->ir, off, len);
+	else
+		r = blk_image_write_zeroes(blk->img, &req->ir, off, len,
+					   rg.flags & VIRTIO_BLK_WZ_F_UNMAP);
 	if (r < 0) {
 		if (req)
 			req_free(req);
-		answer(blk, q, c->head, status_gpa, VIRTIO_BLK_S_IOERR, 1);
+		answer(blk, q, blk->chain.head, status_gpa, VIRTIO_BLK_S_IOERR,
+		       1);
 	}
 }
 
