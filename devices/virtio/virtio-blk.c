@@ -75,6 +75,7 @@ struct vblk_stats {
 
 struct virtio_blk {
 	struct virtio_dev vd;
+	char id[CFG_ID_MAX + 1]; /* vd.id points here: the config goes away */
 	struct blk_image *img;
 	uint8_t config[VIRTIO_BLK_CFG_SIZE]; /* struct virtio_blk_config */
 	uint64_t capacity;		     /* sectors */
@@ -889,8 +890,9 @@ virtio_blk_new(const struct device_services *svc,
 		memcpy(blk->serial, p->serial, strlen(p->serial));
 	device_work_init(&blk->retry_work, vblk_retry);
 	fill_config(blk, p->queues);
+	(void)snprintf(blk->id, sizeof(blk->id), "%s", p->id ? p->id : "vblk");
 	vp = (struct virtio_dev_params){
-		.id = p->id,
+		.id = blk->id,
 		.device_id = VIRTIO_ID_BLOCK,
 		.features = offered_features(p->read_only),
 		.access_platform = p->access_platform,

@@ -68,7 +68,7 @@
 #define VIRTIO_BLK_DEPTH 256u
 
 struct virtio_blk_params {
-	const char *id;	      /* for logs; borrowed */
+	const char *id;	      /* for logs; copied (63 bytes at most) */
 	const char *path;     /* the image file */
 	bool read_only;	      /* offer VIRTIO_BLK_F_RO, open read-only */
 	const char *serial;   /* GET_ID, up to 20 bytes; NULL: none */
