@@ -98,6 +98,9 @@ open_file(struct blk_image *img, const char *path)
 	if (img->direct)
 		flags |= O_DIRECT;
 	img->fd = open(path, flags);
+	/* open(2) says EINVAL when the file system cannot do O_DIRECT. */
+	if (img->fd < 0 && errno == EINVAL && img->direct)
+		return -EOPNOTSUPP;
 	if (img->fd < 0)
 		return -errno;
 	if (fstat(img->fd, &st) < 0)

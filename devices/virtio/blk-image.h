@@ -96,7 +96,8 @@ struct blk_image_stats {
 /*
  * Open and lock the image, set up its ring and watch its completions
  * through ev (borrowed, must outlive the image).  0 and *ret_img, or
- * -errno: open's and statx's (-ENOENT, -EACCES, ...), -EINVAL for bad
+ * -errno: open's and fstat's (-ENOENT, -EACCES, ...; -EOPNOTSUPP when
+ * the file system cannot do O_DIRECT), -EINVAL for bad
  * params, a file that is not regular or a size not a multiple of 512,
  * -EBUSY when another process holds a conflicting lock, io_uring's
  * (-ENOSYS where the kernel or a seccomp filter refuses it, -ENOMEM,
