@@ -16,7 +16,7 @@
  *
  *	0x0000	common configuration (struct virtio_pci_common_cfg)
  *	0x1000	ISR status, one byte, read to clear
- *	0x2000	device configuration (the device's config_len bytes)
+ *	0x2000	device configuration (config_len bytes, all-ones after)
  *	0x3000	notifications: queue q at q * VPCI_NOTIFY_MULTIPLIER
  *	0x4000	MSI-X table, num_queues + 1 entries
  *	0x5000	MSI-X pending bit array
@@ -25,11 +25,14 @@
  * the ISR has a side effect, which a prefetchable range may not have.
  *
  * The configuration space carries, in this order, the vendor-specific
- * capabilities for the common, notify, ISR and device structures (the
- * last only when the device has a configuration), the PCI configuration
- * access capability (4.1.4.9, a window onto BAR0 through config space
- * alone) and MSI-X with one vector for configuration changes and one per
- * queue.
+ * capabilities for the common, notify, ISR and device structures, the PCI
+ * configuration access capability (4.1.4.9, a window onto BAR0 through
+ * config space alone) and MSI-X with one vector for configuration changes
+ * and one per queue.  The device structure is there even for a device
+ * without configuration (virtio-rng), and is a whole page long, as
+ * QEMU's: SeaBIOS takes a function without all four structures for a
+ * legacy one, and Linux refuses (BUG_ON) a read past the length it was
+ * given, while a read past config_len here is merely all-ones.
  *
  * Register semantics are the virtio core's (virtio.h); this file maps the
  * common configuration onto it, keeps the selectors and the ISR, and
@@ -50,8 +53,10 @@
  * VIRTIO_F_NOTIF_CONFIG_DATA (so queue_notify_data and queue_reset do not
  * exist: the common structure ends at queue_device), shared memory
  * capabilities, and stopping the device when the driver clears
- * COMMAND.MASTER (the core has no "disabled" state; the guest's own
- * driver resets the device before it lets go of it).
+ * COMMAND.MASTER: the core has no state in which it holds back DMA
+ * without telling the driver, and Linux resets the device before it
+ * lets go of it (a guest that kexecs without that reset leaves its
+ * queues served).
  */
 #include "devices/virtio/virtio-pci.h"
 
@@ -152,11 +157,11 @@ static const struct common_field common_fields[] = {
 
 /* Transport counters, beyond the core's and the PCI model's. */
 struct virtio_pci_stats {
-	uint64_t notify_bad;	    /* notifications naming no queue */
-	uint64_t irq_no_vector;	    /* interrupts dropped: NO_VECTOR */
-	uint64_t vector_refused;    /* vectors beyond the table written */
-	uint64_t cfg_window_bad;    /* pci_cfg_data with a bad window */
-	uint64_t queue_enable_zero; /* queue_enable 0 (not allowed) */
+	uint64_t notify_bad;	       /* notifications naming no queue */
+	uint64_t irq_no_vector;	       /* interrupts dropped: NO_VECTOR */
+	uint64_t vector_refused;       /* vectors beyond the table written */
+	uint64_t cfg_window_bad;       /* pci_cfg_data with a bad window */
+	uint64_t queue_enable_refused; /* queue_enable other than 1 */
 };
 
 struct virtio_pci {
@@ -212,35 +217,34 @@ vpci_notify(void *ctx, enum virtio_irq kind, unsigned q)
 {
 	struct virtio_pci *p = ctx;
 	struct virtio_dev *vd = p->vd;
+	bool msix = pci_msix_enabled(&p->pf);
 	uint16_t vector;
 
 	if (kind == VIRTIO_IRQ_QUEUE && q >= vd->num_queues)
 		return;
 	/*
-	 * 4.1.4.5.1: the configuration bit is set whatever the interrupt
-	 * mechanism, the queue bit only without MSI-X.  INTx follows the
-	 * ISR; the PCI model keeps it down while MSI-X is enabled.
+	 * 4.1.4.5.1: the configuration bit is set whatever the mechanism,
+	 * the queue bit only without MSI-X.  INTx follows the ISR; the PCI
+	 * model keeps it down while MSI-X is enabled.
 	 */
-	if (kind == VIRTIO_IRQ_CONFIG && pci_msix_enabled(&p->pf)) {
-		p->isr |= VPCI_ISR_CONFIG;
+	if (kind == VIRTIO_IRQ_CONFIG || !msix) {
+		if (!p->isr && !msix)
+			p->dev.stats.irq_raises++;
+		p->isr |= kind == VIRTIO_IRQ_CONFIG ? VPCI_ISR_CONFIG :
+						      VPCI_ISR_QUEUE;
 		update_intx(p);
 	}
-	if (pci_msix_enabled(&p->pf)) {
-		/* 4.1.5.4: the vector the driver mapped, or nothing. */
-		vector = kind == VIRTIO_IRQ_CONFIG ? vd->config_msix_vector :
-						     vd->queues[q].msix_vector;
-		if (vector == VIRTIO_MSI_NO_VECTOR) {
-			p->stats.irq_no_vector++;
-			return;
-		}
-		p->dev.stats.irq_raises++;
-		(void)pci_msix_notify(&p->pf, vector);
+	if (!msix)
+		return;
+	/* 4.1.5.3, 4.1.5.4: the vector the driver mapped, or nothing. */
+	vector = kind == VIRTIO_IRQ_CONFIG ? vd->config_msix_vector :
+					     vd->queues[q].msix_vector;
+	if (vector == VIRTIO_MSI_NO_VECTOR) {
+		p->stats.irq_no_vector++;
 		return;
 	}
-	if (!p->isr)
-		p->dev.stats.irq_raises++;
-	p->isr |= kind == VIRTIO_IRQ_CONFIG ? VPCI_ISR_CONFIG : VPCI_ISR_QUEUE;
-	update_intx(p);
+	p->dev.stats.irq_raises++;
+	(void)pci_msix_notify(&p->pf, vector);
 }
 
 static const struct virtio_transport_ops vpci_transport_ops = {
@@ -283,7 +287,8 @@ transport_reset(struct virtio_pci *p)
 
 /*
  * The field [offset, offset + size) names: the whole field at its
- * natural width, or one aligned 32-bit half of a 64-bit field (4.1.3.1).
+ * natural width, or one aligned 32-bit half of a 64-bit field (4.1.3.1
+ * asks drivers for halves; a whole 64-bit access costs nothing to take).
  * NULL for anything else.
  */
 static const struct common_field *
@@ -416,7 +421,7 @@ write_queue_enable(struct virtio_pci *p, uint16_t value)
 	if (value != 1) {
 		/* 4.1.4.3.2: the driver MUST NOT write 0 (nor anything but
 		 * 1); a queue goes out of use only by a reset. */
-		p->stats.queue_enable_zero += value == 0;
+		p->stats.queue_enable_refused++;
 		bad_access(p, "queue_enable other than 1", COMMON_Q_ENABLE, 2);
 		return;
 	}
@@ -643,7 +648,8 @@ virtio_pci_write(struct device *dev, unsigned region, uint64_t offset,
 			   size);
 		return;
 	}
-	bar_write(p, offset, size, value);
+	/* The bus masks it already; a half-field write relies on it. */
+	bar_write(p, offset, size, value & range_all_ones(size));
 }
 
 /* ---- configuration space and the access capability ---- */
@@ -758,8 +764,8 @@ virtio_pci_stats(const struct device *dev, const struct device_stats_writer *w)
 	device_stats_emit(w, "pci_irq_no_vector", p->stats.irq_no_vector);
 	device_stats_emit(w, "pci_vector_refused", p->stats.vector_refused);
 	device_stats_emit(w, "pci_cfg_window_bad", p->stats.cfg_window_bad);
-	device_stats_emit(w, "pci_queue_enable_zero",
-			  p->stats.queue_enable_zero);
+	device_stats_emit(w, "pci_queue_enable_refused",
+			  p->stats.queue_enable_refused);
 	device_stats_emit(w, "pci_msi_sent", p->pf.stats.msi_sent);
 	device_stats_emit(w, "pci_msi_masked", p->pf.stats.msi_masked);
 	device_stats_emit(w, "pci_msi_dropped", p->pf.stats.msi_dropped);
@@ -837,13 +843,10 @@ build_function(struct virtio_pci *p, const struct virtio_dev *vd)
 	r = add_vendor_cap(p, VPCI_CAP_ISR_CFG, CAP_SIZE, VPCI_ISR_OFFSET, 1);
 	if (r < 0)
 		return r;
-	if (vd->config_len) {
-		r = add_vendor_cap(p, VPCI_CAP_DEVICE_CFG, CAP_SIZE,
-				   VPCI_DEVICE_OFFSET,
-				   (uint32_t)vd->config_len);
-		if (r < 0)
-			return r;
-	}
+	r = add_vendor_cap(p, VPCI_CAP_DEVICE_CFG, CAP_SIZE, VPCI_DEVICE_OFFSET,
+			   VPCI_PAGE_SIZE);
+	if (r < 0)
+		return r;
 	r = add_vendor_cap(p, VPCI_CAP_PCI_CFG, CAP_PCI_CFG_SIZE, 0, 0);
 	if (r < 0)
 		return r;

@@ -17,10 +17,10 @@
 
 /*
  * Put vd (initialised, not yet tied to a transport) behind a modern
- * virtio-pci transport at cfg->pci_sbdf: PCI 1af4:(1040 + device id)
- * (subsystem the same),
- * one 64-bit memory BAR with the virtio structures and the MSI-X table
- * (num_queues + 1 vectors), INTx on pin A.  On success the transport owns
+ * virtio-pci transport at cfg->pci_sbdf: PCI 1af4:(1040 + device id),
+ * subsystem the same, one 64-bit memory BAR with the virtio structures
+ * and the MSI-X table (num_queues + 1 vectors), INTx on pin A, the PCI
+ * configuration access capability.  On success the transport owns
  * vd (its destroy calls virtio_dev_fini, then vd->ops->destroy) and
  * *ret_dev is what the bus sees.  -EINVAL without `pci` or for a device
  * id outside 1..63 (vd is then untouched, still the caller's); -ENOMEM.

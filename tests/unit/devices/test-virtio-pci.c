@@ -91,6 +91,7 @@ static struct toy *toy;
 static struct device *dev;
 static struct caps caps;
 static unsigned toy_num_queues = NQUEUES; /* for toys made next */
+static size_t toy_config_len = 8;	  /* ... and their config */
 
 static bool
 toy_features_ok(struct virtio_dev *vd, uint64_t features)
@@ -99,18 +100,24 @@ toy_features_ok(struct virtio_dev *vd, uint64_t features)
 	return !(rec.refuse_x && (features & (1ull << TOY_F_X)));
 }
 
-/* Return every chain at once, then ask for the interrupt. */
+/*
+ * Return every chain at once, then ask for the interrupt; a broken ring
+ * (-EIO) makes the device need a reset, as virtio.h asks.
+ */
 static void
 toy_queue_notify(struct virtio_dev *vd, unsigned q)
 {
 	struct toy *t = (struct toy *)vd;
+	int r;
 
 	rec.notified[q]++;
 	if (rec.in_write)
 		rec.notified_in_write++;
-	while (virtqueue_pop(virtio_vq(vd, q), &t->chain) == 0)
+	while ((r = virtqueue_pop(virtio_vq(vd, q), &t->chain)) == 0)
 		if (virtqueue_push(virtio_vq(vd, q), t->chain.head, 0) == 0)
 			rec.pushed[q]++;
+	if (r == -EIO)
+		virtio_needs_reset(vd, "toy: broken ring");
 	virtio_notify_used(vd, q);
 }
 
@@ -159,7 +166,7 @@ toy_new_id(uint16_t device_id, const struct device_services *svc,
 		.num_queues = toy_num_queues,
 		.queue_size_max = 8,
 		.config = NULL,
-		.config_len = sizeof(bytes),
+		.config_len = toy_config_len,
 	};
 
 	if (!t)
@@ -199,7 +206,9 @@ cfg_rd(unsigned offset, unsigned size)
 static void
 cfg_wr(unsigned offset, unsigned size, uint32_t value)
 {
+	rec.in_write = true;
 	dev->ops->config_write(dev, offset, size, value);
+	rec.in_write = false;
 }
 
 static uint64_t
@@ -486,6 +495,17 @@ test_create(void)
 	}
 	CHECK_EQ(rec.destroyed, 1);
 	CHECK_EQ(rec.resets, 1); /* virtio_dev_fini before the free */
+
+	/* virtio_transport_create picks this transport for `pci`. */
+	t = toy_new();
+	d = NULL;
+	CHECK_EQ(virtio_transport_create(&c, &toy_type, &f.svc, &t->vd, &d), 0);
+	CHECK(d != NULL && d->is_pci && d->ops->config_read);
+	if (d) {
+		CHECK_EQ(d->ops->config_read(d, PCI_VENDOR_ID, 2), 0x1af4);
+		d->ops->destroy(d);
+	}
+	CHECK_EQ(rec.destroyed, 2);
 	fake_services_fini(&f);
 }
 
@@ -569,7 +589,8 @@ test_capabilities(void)
 	CHECK(caps.common_off + caps.common_len <= bar_size);
 	CHECK(caps.isr_len >= 1);
 	CHECK(caps.isr_off + caps.isr_len <= bar_size);
-	CHECK_EQ(caps.device_len, 8);
+	/* A page, as QEMU's, beyond the 8 bytes the toy has. */
+	CHECK(caps.device_len >= 8);
 	CHECK_EQ(caps.device_off % 4, 0);
 	CHECK(caps.device_off + caps.device_len <= bar_size);
 	CHECK_EQ(caps.notify_off % 2, 0);
@@ -726,6 +747,27 @@ test_common_hostile_widths(void)
 	CHECK_EQ(dev->ops->read(dev, 1, 0, 4), 0xffffffffu);
 	CHECK_EQ(dev->ops->read(dev, 0, 0x1000000, 4), 0xffffffffu);
 	CHECK_EQ(dev->stats.bad_accesses, before + 6);
+	teardown();
+}
+
+/*
+ * A device without configuration (virtio-rng) still has the structure:
+ * SeaBIOS takes a function without all four for a legacy one.
+ */
+static void
+test_no_device_config(void)
+{
+	memset(&rec, 0, sizeof(rec));
+	CHECK_EQ(fake_services_init(&f, MEM_SIZE), 0);
+	toy_config_len = 0;
+	setup_with(toy_new());
+	toy_config_len = 8;
+	CHECK(caps.common && caps.notify && caps.isr && caps.device);
+	CHECK_EQ(caps.count, 6);
+	CHECK_EQ(bar_rd(caps.device_off, 1), 0xff);
+	CHECK_EQ(bar_rd(caps.device_off, 4), 0xffffffffu);
+	bar_wr(caps.device_off, 4, 0);
+	CHECK_EQ(rec.config_writes, 0);
 	teardown();
 }
 
@@ -1178,6 +1220,88 @@ test_pci_cfg_window_isr_notify(void)
 	teardown();
 }
 
+/*
+ * SeaBIOS's way with a BAR above 4 GiB, which its 32-bit code cannot
+ * reach: every access through the window, length min(size, 4), a 64-bit
+ * field as two 32-bit halves, a notification as a 16-bit write.
+ */
+static uint64_t
+sb_read(uint32_t offset, unsigned size)
+{
+	uint64_t v;
+
+	cfg_wr(caps.pci_cfg + 4, 1, 0);
+	cfg_wr(caps.pci_cfg + 8, 4, offset);
+	cfg_wr(caps.pci_cfg + 12, 4, size > 4 ? 4 : size);
+	if (size == 8) {
+		v = cfg_rd(caps.pci_cfg + 16, 4);
+		cfg_wr(caps.pci_cfg + 8, 4, offset + 4);
+		return v | (uint64_t)cfg_rd(caps.pci_cfg + 16, 4) << 32;
+	}
+	return cfg_rd(caps.pci_cfg + 16, size);
+}
+
+static void
+sb_write(uint32_t offset, unsigned size, uint32_t value)
+{
+	cfg_wr(caps.pci_cfg + 4, 1, 0);
+	cfg_wr(caps.pci_cfg + 8, 4, offset);
+	cfg_wr(caps.pci_cfg + 12, 4, size);
+	cfg_wr(caps.pci_cfg + 16, size, value);
+}
+
+static void
+test_seabios_window(void)
+{
+	uint32_t c;
+
+	setup();
+	c = caps.common_off;
+	cfg_wr(PCI_BAR0, 4, 0);
+	cfg_wr(PCI_BAR0 + 4, 4, 0x10);
+	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	CHECK_EQ(dev->regions[0].base, 0x1000000000ull);
+	/* vp_reset, ACK | DRIVER, features, FEATURES_OK. */
+	sb_write(c + C_STATUS, 1, 0);
+	(void)sb_read(caps.isr_off, 1);
+	sb_write(c + C_STATUS, 1, S_ACK | S_DRIVER);
+	sb_write(c + C_DFSELECT, 4, 1);
+	CHECK_EQ(sb_read(c + C_DF, 4) & 1, 1); /* VERSION_1 */
+	sb_write(c + C_GFSELECT, 4, 0);
+	sb_write(c + C_GF, 4, 0);
+	sb_write(c + C_GFSELECT, 4, 1);
+	sb_write(c + C_GF, 4, 1);
+	sb_write(c + C_STATUS, 1, S_NEGOTIATED);
+	CHECK_EQ(sb_read(c + C_STATUS, 1), S_NEGOTIATED);
+	/* vp_find_vq: queue 0, its rings, enabled. */
+	sb_write(c + C_Q_SELECT, 2, 0);
+	CHECK_EQ(sb_read(c + C_Q_SIZE, 2), 8);
+	sb_write(c + C_Q_SIZE, 2, QSIZE);
+	CHECK_EQ(sb_read(c + C_Q_ENABLE, 2), 0);
+	sb_write(c + C_Q_DESC, 4, DESC_GPA);
+	sb_write(c + C_Q_DESC + 4, 4, 0);
+	sb_write(c + C_Q_DRIVER, 4, AVAIL_GPA);
+	sb_write(c + C_Q_DRIVER + 4, 4, 0);
+	sb_write(c + C_Q_DEVICE, 4, USED_GPA);
+	sb_write(c + C_Q_DEVICE + 4, 4, 0);
+	sb_write(c + C_Q_ENABLE, 2, 1);
+	CHECK_EQ(sb_read(c + C_Q_DESC, 8), DESC_GPA);
+	CHECK_EQ(sb_read(c + C_Q_NOFF, 2), 0);
+	sb_write(c + C_STATUS, 1, S_NEGOTIATED | S_DRIVER_OK);
+	fake_services_answered(&f);
+	CHECK_EQ(sb_read(caps.device_off, 8), 0x0807060504030201ull);
+	/* A request, its notification, the ISR SeaBIOS polls. */
+	make_available(0);
+	sb_write(caps.notify_off, 2, 0);
+	fake_services_answered(&f);
+	CHECK_EQ(rec.pushed[0], 1);
+	CHECK_EQ(get16(USED_GPA + 2), 1);
+	CHECK_EQ(sb_read(caps.isr_off, 1), 1);
+	CHECK_EQ(sb_read(caps.isr_off, 1), 0);
+	CHECK_EQ(dev->stats.bad_accesses, 0);
+	teardown();
+}
+
 static void
 test_reset(void)
 {
@@ -1537,8 +1661,184 @@ test_through_bus(void)
 	bus_fini(&bus);
 }
 
+/* xorshift64*: the same hostile driver on every run. */
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t
+rnd(void)
+{
+	rnd_state ^= rnd_state >> 12;
+	rnd_state ^= rnd_state << 25;
+	rnd_state ^= rnd_state >> 27;
+	return rnd_state * 0x2545f4914f6cdd1dull;
+}
+
+/* Mostly small values (addresses inside guest RAM), sometimes anything. */
+static uint64_t
+rnd_value(void)
+{
+	static const uint64_t masks[] = { 0xff, 0xffff, 0xfffff, UINT64_MAX };
+
+	return rnd() & masks[rnd() % 4];
+}
+
+/* Mostly near a structure's start, sometimes anywhere in the BAR. */
+static uint64_t
+rnd_bar_offset(void)
+{
+	if (rnd() % 8 == 0)
+		return rnd() % 0x8000;
+	return (rnd() % 8) * 0x1000 + rnd() % 0x40;
+}
+
+/* Do the registers still say what the spec allows? */
+static unsigned
+invariants_broken(void)
+{
+	uint64_t size = c_rd(C_Q_SIZE, 2), cv = c_rd(C_MSIX, 2);
+	uint64_t qv = c_rd(C_Q_MSIX, 2), sel = c_rd(C_Q_SELECT, 2);
+	unsigned broken = 0;
+
+	broken += size > 8 || (size & (size - 1)) != 0;
+	broken += sel >= NQUEUES && size != 0;
+	broken += cv != NO_VECTOR && cv > NQUEUES;
+	broken += qv != NO_VECTOR && qv > NQUEUES;
+	broken += c_rd(C_NUMQ, 2) != NQUEUES;
+	broken += f.maps_held > 3 * NQUEUES;
+	return broken;
+}
+
+/*
+ * A well-behaved bring-up, from which the hostile driver departs; false
+ * if the device refused it.
+ */
+static bool
+random_bring_up(void)
+{
+	memset(f.mem + DESC_GPA, 0, 0x3000 * NQUEUES);
+	if (!negotiate(V1 | (1ull << VIRTIO_F_EVENT_IDX)))
+		return false;
+	msix_enable(rnd() % 2);
+	for (unsigned v = 0; v <= NQUEUES; v++)
+		msix_program(v);
+	c_wr(C_MSIX, 2, rnd() % 4);
+	for (unsigned q = 0; q < NQUEUES; q++) {
+		program_queue(q);
+		c_wr(C_Q_MSIX, 2, rnd() % 4);
+	}
+	c_wr(C_STATUS, 1, S_NEGOTIATED | S_DRIVER_OK);
+	return c_rd(C_STATUS, 1) == (S_NEGOTIATED | S_DRIVER_OK);
+}
+
+/* Tallies of the random driver. */
+struct random_tally {
+	unsigned isr_bad;   /* ISR bits beyond 0 and 1 */
+	unsigned bring_ups; /* well-behaved bring-ups */
+	unsigned refused;   /* ... the device refused */
+};
+
+/* One hostile step. */
+static void
+random_step(struct random_tally *t)
+{
+	static const unsigned sizes[] = { 1, 2, 4, 8 };
+	static const struct {
+		unsigned offset, size;
+	} fields[] = {
+		{ C_DFSELECT, 4 }, { C_GFSELECT, 4 }, { C_GF, 4 },
+		{ C_MSIX, 2 },	   { C_STATUS, 1 },   { C_Q_SELECT, 2 },
+		{ C_Q_SIZE, 2 },   { C_Q_MSIX, 2 },   { C_Q_ENABLE, 2 },
+		{ C_Q_DESC, 8 },   { C_Q_DRIVER, 4 }, { C_Q_DEVICE + 4, 4 },
+	};
+	unsigned size = sizes[rnd() % 4], k;
+
+	switch (rnd() % 16) {
+	case 0:
+	case 1:
+	case 2:
+		bar_wr(rnd_bar_offset(), size, rnd_value());
+		break;
+	case 3:
+	case 4:
+		(void)bar_rd(rnd_bar_offset(), size);
+		break;
+	case 5:
+		cfg_wr((unsigned)(rnd() % 0x100), size == 8 ? 4 : size,
+		       (uint32_t)rnd_value());
+		break;
+	case 6:
+		(void)cfg_rd((unsigned)(rnd() % 0x100), size == 8 ? 4 : size);
+		break;
+	case 7:
+		t->isr_bad += (isr_rd() & ~3u) != 0;
+		break;
+	case 8:
+	case 9:
+		kick((unsigned)(rnd() % (NQUEUES + 1)));
+		break;
+	case 10:
+		make_available((unsigned)(rnd() % NQUEUES));
+		break;
+	case 11:
+	case 12:
+		k = (unsigned)(rnd() % (sizeof(fields) / sizeof(fields[0])));
+		c_wr(fields[k].offset, fields[k].size, rnd_value());
+		break;
+	case 13:
+		virtio_config_changed(&toy->vd);
+		break;
+	case 14:
+		if (rnd() % 16 == 0) {
+			t->bring_ups++;
+			t->refused += !random_bring_up();
+		}
+		break;
+	default:
+		fake_services_answered(&f);
+		break;
+	}
+}
+
+/*
+ * A driver that brings the device up and then writes random values at
+ * random widths to random places of BAR0 and configuration space, over
+ * random guest RAM: nothing may crash (ASan and UBSan watch), the
+ * registers keep their rules, the device is never served inside an
+ * access, and the device still gets work done in between.
+ */
+static void
+test_random_hostile(void)
+{
+	struct random_tally t = { 0 };
+	unsigned broken = 0;
+
+	setup();
+	for (size_t i = 0; i < MEM_SIZE; i++)
+		f.mem[i] = (uint8_t)rnd();
+	CHECK(random_bring_up());
+	for (unsigned i = 0; i < 200000; i++) {
+		random_step(&t);
+		if (i % 50000 == 49999)
+			dev->ops->reset(dev);
+		broken += invariants_broken();
+	}
+	fake_services_answered(&f);
+	CHECK_EQ(broken, 0);
+	CHECK_EQ(t.isr_bad, 0);
+	CHECK(t.bring_ups > 100);
+	CHECK_EQ(t.refused, 0);
+	CHECK(toy->vd.stats.kicks > 1000);
+	CHECK(rec.pushed[0] + rec.pushed[1] > 100);
+	CHECK(toy->vd.stats.needs_reset > 0);
+	CHECK(f.msi_count > 0);
+	CHECK(f.intx_calls > 0);
+	CHECK(dev->stats.bad_accesses > 1000);
+	teardown();
+}
+
 struct stats_seen {
 	uint64_t kicks, notify_bad, no_vector, refused, window_bad, msi_sent;
+	uint64_t enable_refused;
 	unsigned names;
 };
 
@@ -1560,6 +1860,8 @@ stats_emit(void *ctx, const char *name, uint64_t value)
 		s->window_bad = value;
 	if (strcmp(name, "pci_msi_sent") == 0)
 		s->msi_sent = value;
+	if (strcmp(name, "pci_queue_enable_refused") == 0)
+		s->enable_refused = value;
 }
 
 static void
@@ -1581,6 +1883,7 @@ test_stats(void)
 	virtio_config_changed(&toy->vd); /* vector 0 */
 	cfg_wr(caps.pci_cfg + 12, 4, 3);
 	(void)cfg_rd(caps.pci_cfg + 16, 4);
+	c_wr(C_Q_ENABLE, 2, 0);
 	device_emit_stats(dev, &w);
 	CHECK_EQ(seen.kicks, 2);
 	CHECK_EQ(seen.notify_bad, 1);
@@ -1588,6 +1891,7 @@ test_stats(void)
 	CHECK_EQ(seen.refused, 1);
 	CHECK_EQ(seen.window_bad, 1);
 	CHECK_EQ(seen.msi_sent, 1);
+	CHECK_EQ(seen.enable_refused, 1);
 	CHECK(seen.names > 20);
 	teardown();
 }
@@ -1602,6 +1906,7 @@ main(void)
 	test_common_reset_values();
 	test_common_hostile_widths();
 	test_device_config();
+	test_no_device_config();
 	test_features();
 	test_queue_programming();
 	test_notify();
@@ -1609,11 +1914,13 @@ main(void)
 	test_intx_isr();
 	test_pci_cfg_window();
 	test_pci_cfg_window_isr_notify();
+	test_seabios_window();
 	test_reset();
 	test_grant();
 	test_many_queues();
 	test_linux_sequence();
 	test_through_bus();
+	test_random_hostile();
 	test_stats();
 	return test_finish();
 }
