@@ -71,6 +71,7 @@ struct vblk_stats {
 	uint64_t ro_writes;  /* writes refused on a read-only disk */
 	uint64_t bounced;    /* data copied instead of mapped */
 	uint64_t dropped;    /* in flight at reset or queue stop */
+	uint64_t waits;	     /* a queue stopped for room (depth, bounce) */
 };
 
 struct virtio_blk {
@@ -708,6 +709,7 @@ vblk_queue_notify(struct virtio_dev *vd, unsigned q)
 		if (!has_room(blk)) {
 			/* A completion frees room and serves q again. */
 			blk->starved |= 1u << q;
+			blk->stats.waits++;
 			break;
 		}
 		r = virtqueue_pop(vq, &blk->chain);
@@ -794,6 +796,7 @@ vblk_stats(const struct virtio_dev *vd, const struct device_stats_writer *w)
 	device_stats_emit(w, "blk_ro_writes", blk->stats.ro_writes);
 	device_stats_emit(w, "blk_bounced", blk->stats.bounced);
 	device_stats_emit(w, "blk_dropped", blk->stats.dropped);
+	device_stats_emit(w, "blk_waits", blk->stats.waits);
 	device_stats_emit(w, "blk_image_bytes_read", is->bytes_read);
 	device_stats_emit(w, "blk_image_bytes_written", is->bytes_written);
 	device_stats_emit(w, "blk_image_errors", is->errors);

@@ -832,6 +832,45 @@ test_bounce(void)
 	stop();
 }
 
+/*
+ * More bounced data than the budget in flight: the queue waits, and the
+ * completions serve the rest.  Header in one descriptor, data and status
+ * in one writable descriptor: the status is its last byte.
+ */
+static void
+test_bounce_budget(void)
+{
+	const uint32_t len = 1536u << 10;
+	const unsigned n = 24; /* 36 MiB */
+	uint16_t base;
+	bool ok = true;
+
+	make_image(2u << 20);
+	CHECK_EQ(start_ex(false, NULL, false, 1, ALL_FEATURES), 0);
+	f.fail_map = -EBUSY;
+	base = used_idx(0);
+	put_hdr(HDR_GPA, VIRTIO_BLK_T_IN, 0);
+	for (unsigned i = 0; i < n; i++) {
+		struct seg s[2] = {
+			{ HDR_GPA, 16, false },
+			{ DATA_GPA, len + 1, true },
+		};
+
+		make_avail(0, put_chain(0, s, 2));
+	}
+	kick(0);
+	CHECK(stat_value("blk_waits") >= 1);
+	CHECK(wait_used(0, (uint16_t)(base + n)));
+	for (unsigned i = 0; i < n; i++)
+		ok = ok && used_len(0, (uint16_t)(base + i)) == len + 1;
+	CHECK(ok);
+	CHECK_EQ(stat_value("blk_bounced"), n);
+	CHECK_EQ(f.mem[DATA_GPA + len], VIRTIO_BLK_S_OK);
+	CHECK_EQ(f.mem[DATA_GPA + len - 1], pattern(len - 1));
+	f.fail_map = 0;
+	stop();
+}
+
 /* Requests in flight when the driver resets or stops the queue. */
 static void
 test_reset_in_flight(void)
@@ -1104,6 +1143,7 @@ main(void)
 	test_hostile();
 	test_multi_queue_many();
 	test_bounce();
+	test_bounce_budget();
 	test_reset_in_flight();
 	test_direct();
 	test_new_errors();
