@@ -52,6 +52,17 @@ struct cfg_extra_key {
 	 * adds the position and ", got VALUE".  No side effects, no I/O.
 	 */
 	int (*check)(const char *value, char *err, size_t errlen);
+	/*
+	 * Optional: the one kind of check that may look at the file system
+	 * (stat, or open read-only and close; nothing created, changed or
+	 * locked), for a value that names a file the device will need, so
+	 * that `ioreqd --check-config` rejects what create would (a missing
+	 * disk image, say).  cfg_validate() runs it once the whole file has
+	 * parsed; same contract as check otherwise.  A reason it cannot
+	 * judge here (no permission, while the daemon may have it) is no
+	 * error: return 0 and let create decide.
+	 */
+	int (*check_file)(const char *value, char *err, size_t errlen);
 };
 
 /*

@@ -1,7 +1,9 @@
 /*
  * Cross-checks of a parsed configuration (ids, port/MMIO ranges, stdio,
- * back-end paths, PCI addresses).  No side effects: reads the structs
- * (and stat()s back-end paths) and reports, nothing else.  Each problem
+ * back-end paths, PCI addresses, the types' file checks).  No side
+ * effects: reads the structs (and stat()s back-end paths, and lets a
+ * type's check_file look at the file it names) and reports, nothing
+ * else.  Each problem
  * is reported once, on the later of the two devices involved, naming the
  * earlier one and its position.
  * Device counts are capped by the parser (CFG_DEVICES_MAX), so the
@@ -330,6 +332,38 @@ check_backend_file(const struct validator *v, unsigned i)
 		   cfg_quote(d->backend.path, strlen(d->backend.path), q), why);
 }
 
+/* The types' own file system checks (cfg_extra_key.check_file). */
+static void
+check_extra_files(const struct validator *v, unsigned i)
+{
+	const struct cfg_device *d = &v->cfg->devices[i];
+	const struct cfg_type_desc *desc = v->find && d->type ?
+						   v->find(d->type) :
+						   NULL;
+	char lb[CFG_LABEL_MAX], q[CFG_QUOTE_MAX], err[128];
+
+	if (!desc || !desc->extra_keys)
+		return;
+	for (unsigned k = 0; k < d->extra_count && k < CFG_EXTRA_MAX; k++) {
+		const struct cfg_extra_key *key = &desc->extra_keys[k];
+		const struct cfg_extra_value *val = &d->extra[k];
+
+		if (!key->name || !key->check_file || !val->set || !val->str)
+			continue;
+		err[0] = '\0';
+		if (key->check_file(val->str, err, sizeof(err)) == 0)
+			continue;
+		err[sizeof(err) - 1] = '\0';
+		for (char *p = err; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		cfg_report(v->r, val->mark, "%s: \"%s\" %s, got %s",
+			   label(v, i, lb), key->name,
+			   err[0] ? err : "is not valid",
+			   cfg_quote(val->str, strlen(val->str), q));
+	}
+}
+
 static bool
 has_pci(const struct validator *v, unsigned i)
 {
@@ -405,6 +439,7 @@ cfg_validate_with(const struct cfg *cfg, const bool *skip,
 		check_stdio(&v, i);
 		check_backend_path(&v, i);
 		check_backend_file(&v, i);
+		check_extra_files(&v, i);
 		check_pci(&v, i);
 	}
 	return r->count == before ? 0 : -EINVAL;

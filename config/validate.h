@@ -5,7 +5,8 @@
  * stdio backend, two PCI functions at one address, a PCI function other
  * than 0 without function 0 of its slot, a file backend path that exists
  * and is a FIFO, socket, directory or block device (the only check that
- * looks at the file system: one stat()).  cfg_load() runs these already;
+ * looks at the file system besides the types' own check_file hooks: one
+ * stat()).  cfg_load() runs these already;
  * they are exported for
  * tests and for callers that build a struct cfg themselves.
  */

@@ -53,7 +53,7 @@ virtio_dev_init(struct virtio_dev *vd, const struct virtio_dev_ops *ops,
 	memset(vd, 0, sizeof(*vd));
 	vd->ops = ops;
 	vd->svc = svc;
-	vd->id = p->id ? p->id : "virtio";
+	(void)snprintf(vd->id, sizeof(vd->id), "%s", p->id ? p->id : "virtio");
 	vd->device_id = p->device_id;
 	vd->host_features = p->features | VIRTIO_CORE_FEATURES;
 	if (p->access_platform)

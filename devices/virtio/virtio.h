@@ -171,7 +171,7 @@ struct virtio_stats {
 
 /* How a device is set up (virtio_dev_init). */
 struct virtio_dev_params {
-	const char *id;		 /* config id, for logs; borrowed */
+	const char *id;		 /* config id, for logs; copied */
 	uint16_t device_id;	 /* VIRTIO_ID_* */
 	uint64_t features;	 /* device-specific feature bits offered */
 	bool access_platform;	 /* offer VIRTIO_F_ACCESS_PLATFORM (grant) */
@@ -184,7 +184,7 @@ struct virtio_dev_params {
 struct virtio_dev {
 	const struct virtio_dev_ops *ops;
 	const struct device_services *svc; /* borrowed */
-	const char *id;
+	char id[64]; /* a copy: the config entry is freed after set-up */
 
 	uint16_t device_id;
 	uint64_t host_features;	 /* offered, core bits included */

@@ -666,6 +666,94 @@ test_extra_check(void)
 	cfg_free(cfg);
 }
 
+/* check_file: a type's look at the file system, after the parse. */
+static unsigned file_checks;
+
+static int
+check_exists(const char *value, char *err, size_t errlen)
+{
+	struct stat st;
+
+	file_checks++;
+	if (stat(value, &st) == 0)
+		return 0;
+	/* a control byte, which config/ must not print as it is */
+	(void)snprintf(err, errlen, "names no file\n");
+	return -EINVAL;
+}
+
+static int
+check_no_x(const char *value, char *err, size_t errlen)
+{
+	if (!strchr(value, 'x'))
+		return 0;
+	(void)snprintf(err, errlen, "must not contain x");
+	return -EINVAL;
+}
+
+static const struct cfg_extra_key disk_keys[] = {
+	{ .name = "image",
+	  .type = CFG_EXTRA_STRING,
+	  .required = true,
+	  .check = check_no_x,
+	  .check_file = check_exists },
+	{ .name = "spare",
+	  .type = CFG_EXTRA_STRING,
+	  .check_file = check_exists },
+	{ .name = NULL },
+};
+
+static const struct cfg_type_desc test_disk_desc = {
+	.name = "disk",
+	.extra_keys = disk_keys,
+};
+
+static const struct cfg_type_desc *
+disk_find(const char *type)
+{
+	return strcmp(type, "disk") == 0 ? &test_disk_desc : NULL;
+}
+
+static void
+test_extra_check_file(void)
+{
+	static const char yaml[] = "devices:\n"
+				   "  - type: disk\n"
+				   "    id: d0\n"
+				   "    image: /\n"
+				   "  - type: disk\n"
+				   "    id: d1\n"
+				   "    image: /nonesuch/q\n"
+				   "  - type: disk\n"
+				   "    id: d2\n"
+				   "    image: /x\n";
+	static const char expected[] =
+		"x.yaml:10:12: devices[2] (d2): \"image\" must not contain x, "
+		"got \"/x\"\n"
+		"x.yaml:7:12: devices[1] (d1): \"image\" names no file?, got "
+		"\"/nonesuch/q\"\n";
+	char *out = NULL;
+	size_t out_size = 0;
+	FILE *s = open_memstream(&out, &out_size);
+	struct cfg *cfg = NULL;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	/* Only values that passed the parse, and only keys that are set. */
+	file_checks = 0;
+	CHECK_EQ(cfg_load_string("x.yaml", yaml, strlen(yaml), disk_find, s,
+				 &cfg),
+		 -EINVAL);
+	(void)fclose(s);
+	CHECK(out && strcmp(out, expected) == 0);
+	if (out && strcmp(out, expected) != 0)
+		(void)fprintf(stderr, "got:\n%s", out);
+	CHECK_EQ(file_checks, 2);
+	CHECK(cfg == NULL);
+	free(out);
+}
+
 /*
  * Placement: exactly one of the type's placement keys, the default port
  * only when no other one is given; and the irq range is the type's.
@@ -849,6 +937,7 @@ main(void)
 	test_extra_errors();
 	test_extra_enum();
 	test_extra_check();
+	test_extra_check_file();
 	test_placement_and_irq();
 	test_mmio_requires();
 	test_backend_file_kinds();

@@ -183,6 +183,15 @@ test_init_params(void)
 	CHECK_EQ(virtio_dev_init(&vd, &toy_ops, &f.svc, &p), 0);
 	CHECK_EQ(virtio_device_features(&vd, 1) & 2, 2);
 
+	/* The id is kept in the device: the config entry it came from is
+	 * freed once the daemon has set everything up. */
+	char id[] = "vda";
+	p.id = id;
+	CHECK_EQ(virtio_dev_init(&vd, &toy_ops, &f.svc, &p), 0);
+	memset(id, 'x', sizeof(id) - 1);
+	CHECK(strcmp(vd.id, "vda") == 0);
+	p.id = NULL;
+
 	p.num_queues = 0;
 	CHECK_EQ(virtio_dev_init(&vd, &toy_ops, &f.svc, &p), -EINVAL);
 	p.num_queues = VIRTIO_QUEUES_MAX + 1;
