@@ -40,7 +40,6 @@
 #include "devices/virtio-console.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,7 +70,6 @@ struct virtio_console_stats {
 
 struct virtio_console {
 	struct virtio_dev vd;
-	char id[CFG_ID_MAX + 1]; /* vd.id points here */
 	const struct device_events *ev;
 	struct chardev *cd;
 	uint8_t config[VIRTIO_CONSOLE_CONFIG_SIZE];
@@ -545,14 +543,12 @@ virtio_console_new(const struct device_services *svc,
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	(void)snprintf(c->id, sizeof(c->id), "%s",
-		       params->id ? params->id : "virtio-console");
 	if (params->cols || params->rows)
 		p.features |= 1ull << VIRTIO_CONSOLE_F_SIZE;
 	put_le16(c->config + VIRTIO_CONSOLE_CFG_COLS, params->cols);
 	put_le16(c->config + VIRTIO_CONSOLE_CFG_ROWS, params->rows);
 	put_le32(c->config + VIRTIO_CONSOLE_CFG_PORTS, 1);
-	p.id = c->id;
+	p.id = params->id ? params->id : "virtio-console";
 	p.access_platform = params->access_platform;
 	p.config = c->config;
 	r = virtio_dev_init(&c->vd, &con_ops, svc, &p);

@@ -40,7 +40,6 @@
 
 #include <errno.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -73,7 +72,6 @@ struct virtio_rng_stats {
 
 struct virtio_rng {
 	struct virtio_dev vd;
-	char id[CFG_ID_MAX + 1]; /* vd.id points here */
 	const struct device_events *ev;
 	struct device_timer *timer; /* refill or entropy retry */
 	struct device_work more;    /* a round's budget ran out */
@@ -483,9 +481,7 @@ virtio_rng_new(const struct device_services *svc,
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	(void)snprintf(r->id, sizeof(r->id), "%s",
-		       params->id ? params->id : "virtio-rng");
-	p.id = r->id;
+	p.id = params->id ? params->id : "virtio-rng";
 	p.access_platform = params->access_platform;
 	rc = virtio_dev_init(&r->vd, &rng_ops, svc, &p);
 	if (rc < 0)

@@ -705,6 +705,8 @@ transport_case(const char *yaml, bool pci, bool grant)
 	cfg = load(yaml);
 	vdrv_grant_init(&g, &f.svc);
 	CHECK_EQ(type->create(&cfg->devices[0], &g.outer, &dev), 0);
+	/* As the daemon does: the config is gone once devices exist. */
+	cfg_free(cfg);
 	if (!dev)
 		abort();
 	CHECK(strcmp(dev->id, "rng0") == 0);
@@ -743,7 +745,6 @@ transport_case(const char *yaml, bool pci, bool grant)
 	CHECK_EQ(dev_counter(dev, "virtio_kicks").seen, 1);
 	dev->ops->destroy(dev);
 	CHECK_EQ(f.maps_held, 0);
-	cfg_free(cfg);
 	fake_services_fini(&f);
 }
 
