@@ -1,5 +1,5 @@
 /*
- * virtio-console (devices/virtio-console.c) as a driver and a console
+ * virtio-console (devices/virtio/virtio-console.c) as a driver and a console
  * user see it: built with virtio_console_new() on a back-end over two
  * pipes (chardev_open_fds) and driven through the virtio core's
  * transport-side calls (virtio-driver.h); then from YAML through
@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "devices/chardev.h"
-#include "devices/virtio-console.h"
+#include "devices/virtio/virtio-console.h"
 #include "tests/unit/devices/fake-services.h"
 #include "tests/unit/devices/test-util.h"
 #include "tests/unit/devices/virtio-driver.h"

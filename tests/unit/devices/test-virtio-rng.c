@@ -1,5 +1,5 @@
 /*
- * virtio-rng (devices/virtio-rng.c) as a driver sees it: built with
+ * virtio-rng (devices/virtio/virtio-rng.c) as a driver sees it: built with
  * virtio_rng_new() on fake services with guest RAM and driven through
  * the virtio core's transport-side calls (virtio-driver.h), so that
  * what is checked is the device: negotiation, random bytes in direct,
@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "devices/device.h"
-#include "devices/virtio-rng.h"
+#include "devices/virtio/virtio-rng.h"
 #include "tests/unit/devices/fake-services.h"
 #include "tests/unit/devices/test-util.h"
 #include "tests/unit/devices/virtio-driver.h"

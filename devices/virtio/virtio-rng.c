@@ -36,7 +36,7 @@
  * Not implemented: nothing the spec defines is left out (it has no
  * feature bits); entropy sources other than the kernel's.
  */
-#include "devices/virtio-rng.h"
+#include "devices/virtio/virtio-rng.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -37,7 +37,7 @@
  * Not implemented: VIRTIO_CONSOLE_F_MULTIPORT (the control queues and
  * ports beyond 0); resizing at run time (cols and rows are fixed).
  */
-#include "devices/virtio-console.h"
+#include "devices/virtio/virtio-console.h"
 
 #include <errno.h>
 #include <stdlib.h>
