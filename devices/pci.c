@@ -480,11 +480,39 @@ pci_msix_enabled(const struct pci_function *pf)
 	return pf->msix.cap && (msix_ctrl(pf) & MSIX_CTRL_ENABLE);
 }
 
+/*
+ * An MSI message whose vector (data bits 0-7) is 0 is a Xen pirq: Linux in
+ * an HVM guest (arch/x86/pci/xen.c) gets a pirq from Xen, writes its
+ * number into the address's destination id with vector 0, and masks it
+ * through the pirq's event channel only (pci_msi_ignore_mask): it never
+ * clears the entry's mask bit, which stays at its reset value, masked.
+ * Xen's hvm_inject_msi takes vector 0 for such a pirq.  Honouring the bit
+ * would hold every interrupt of such a guest in the PBA for ever, so it is
+ * not looked at for these entries (QEMU under Xen does the same).  The
+ * function mask still applies: Linux clears it once set up.
+ */
+static bool
+msi_is_xen_pirq(uint64_t addr, uint32_t data)
+{
+	/* Xen's reading: the pirq is address bits 32-63 (but the low 8)
+	 * and the destination id, bits 12-19; 0 is no pirq. */
+	uint64_t pirq = ((addr >> 32) & 0xffffff00u) | ((addr >> 12) & 0xffu);
+
+	return (addr & 0xfff00000u) == 0xfee00000u && !(data & 0xffu) && pirq;
+}
+
 static bool
 msix_masked(const struct pci_function *pf, unsigned v)
 {
-	return (msix_ctrl(pf) & MSIX_CTRL_FMASK) ||
-	       (pf->msix.table[v * MSIX_ENTRY_DWORDS + MSIX_ENTRY_CTRL] & 1);
+	const uint32_t *e = &pf->msix.table[v * MSIX_ENTRY_DWORDS];
+	uint64_t addr = e[MSIX_ENTRY_ADDR_LO] | (uint64_t)e[MSIX_ENTRY_ADDR_HI]
+							<< 32;
+
+	if (msix_ctrl(pf) & MSIX_CTRL_FMASK)
+		return true;
+	if (msi_is_xen_pirq(addr, e[MSIX_ENTRY_DATA]))
+		return false;
+	return e[MSIX_ENTRY_CTRL] & 1;
 }
 
 static int

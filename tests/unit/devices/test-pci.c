@@ -702,6 +702,56 @@ bar_wr(struct tdev *t, uint64_t off, unsigned size, uint64_t v)
 	t_write(&t->dev, MSIX_BAR, off, size, v);
 }
 
+/*
+ * A Linux HVM guest of Xen programs a pirq into each entry (vector 0, the
+ * pirq in the destination id) and never clears the mask bit: the message
+ * must still go out, as Xen routes it to the pirq's event channel, which
+ * is where that guest masks it.  Other masked entries stay masked.
+ */
+static void
+test_msix_xen_pirq(struct fake_services *f)
+{
+	struct tdev *t = tdev_new(f);
+	struct pci_function *pf = &t->pf;
+	unsigned c = (unsigned)t->msix_cap;
+
+	fake_services_clear(f);
+	/* entry 1: pirq 55, ExtINT delivery, vector 0; mask bit left at 1 */
+	bar_wr(t, 0x10, 4, 0xfee00000u | 55u << 12);
+	bar_wr(t, 0x14, 4, 0);
+	bar_wr(t, 0x18, 4, 0x300);
+	/* entry 2: pirq 0x1ff, its high bits in the upper address */
+	bar_wr(t, 0x20, 4, 0xfee00000u | 0xffu << 12);
+	bar_wr(t, 0x24, 4, 0x100);
+	bar_wr(t, 0x28, 4, 0x300);
+	/* entry 3: an ordinary message with a vector, masked */
+	bar_wr(t, 0x30, 4, 0xfee00000u);
+	bar_wr(t, 0x38, 4, 0x41);
+	CHECK_EQ(bar_rd(t, 0x1c, 4), 1);
+	pci_config_write(pf, c + 3, 1, 0x80);
+
+	CHECK_EQ(pci_msix_notify(pf, 1), 0);
+	CHECK_EQ(f->msi_count, 1);
+	CHECK_EQ(f->msis[0].addr, 0xfee37000ull);
+	CHECK_EQ(f->msis[0].data, 0x300);
+	CHECK_EQ(pci_msix_notify(pf, 2), 0);
+	CHECK_EQ(f->msi_count, 2);
+	CHECK_EQ(f->msis[1].addr, 0x100feeff000ull);
+	CHECK_EQ(pci_msix_notify(pf, 3), 0); /* masked: pending */
+	CHECK_EQ(pci_msix_notify(pf, 0), 0); /* never programmed: pending */
+	CHECK_EQ(f->msi_count, 2);
+	CHECK_EQ(bar_rd(t, MSIX_PBA, 4), 0x9);
+	/* the function mask holds pirq entries too */
+	pci_config_write(pf, c + 3, 1, 0xc0);
+	CHECK_EQ(pci_msix_notify(pf, 1), 0);
+	CHECK_EQ(f->msi_count, 2);
+	pci_config_write(pf, c + 3, 1, 0x80);
+	CHECK_EQ(f->msi_count, 3);
+	CHECK_EQ(f->msis[2].addr, 0xfee37000ull);
+	CHECK_EQ(bar_rd(t, MSIX_PBA, 4), 0x9);
+	tdev_free(t);
+}
+
 static void
 test_msix(struct fake_services *f)
 {
@@ -1023,6 +1073,7 @@ main(void)
 	test_cap_list(&f);
 	test_msi(&f);
 	test_msix(&f);
+	test_msix_xen_pirq(&f);
 	test_intx(&f);
 	test_bus(&f);
 	test_sweep(&f);
