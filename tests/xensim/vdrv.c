@@ -100,6 +100,7 @@ struct vdrv_req {
 struct vdrv_queue {
 	bool live;    /* set up, not reset since */
 	bool have_vr; /* vr describes rings in RAM (also after a reset) */
+	bool quiet;   /* virtio-suppress on */
 	uint16_t vector;
 	struct vring vr;
 	struct vdrv_req *req[VRING_SIZE_MAX]; /* by head */
@@ -152,6 +153,7 @@ forget_queue(struct vdrv_queue *q)
 		q->req[i] = NULL;
 	}
 	q->live = false;
+	q->quiet = false;
 	q->vector = VDRV_NO_VECTOR;
 }
 
@@ -1186,6 +1188,13 @@ run_wait(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 	for (unsigned i = 0; i < req->nbufs; i++)
 		if (req->bufs[i].writable)
 			writable += req->bufs[i].len;
+	/*
+	 * With EVENT_IDX, ask for the interrupt of the next completion as
+	 * Linux's virtqueue_get_buf does while callbacks are on: used_event
+	 * follows what the driver took.
+	 */
+	if ((d->features >> F_EVENT_IDX & 1) && !q->quiet)
+		vring_set_used_event(&q->vr, q->vr.last_used);
 	keep_done(d, hv, req);
 	q->req[id] = NULL;
 	vring_free_chain(&q->vr, (uint16_t)id);
@@ -1368,6 +1377,7 @@ run_suppress(struct script *s, const struct script_cmd *cmd, struct vdrv *d,
 
 	if (!q)
 		return;
+	q->quiet = a->on;
 	if (d->features >> F_EVENT_IDX & 1) {
 		/*
 		 * used_event = last_used - 1 lies behind any index the
