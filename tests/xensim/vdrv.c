@@ -1260,9 +1260,15 @@ run_written(struct script *s, const struct script_cmd *cmd, struct vdrv *d,
 		return;
 	}
 	if (a->data.kind == VDRV_DATA_SAVED) {
+		if (!d->saved) {
+			fail(s, cmd,
+			     "saved bytes (virtio-written N save), got "
+			     "none");
+			return;
+		}
 		want_len = d->saved_len;
 		want = malloc(want_len ? want_len : 1);
-		if (want)
+		if (want && want_len)
 			memcpy(want, d->saved, want_len);
 	} else {
 		want_len = a->data.len;
