@@ -449,6 +449,13 @@ parse_args(struct line_ctx *c, struct script_cmd *cmd, struct vdrv_args *a)
 				 c->tok[2].s);
 		a->on = word_is(c, 2, "on");
 		return r;
+	case VDRV_GRANT:
+		r = expect_args(c, 2, "virtio-grant-dma on|off");
+		if (r == 0 && !word_is(c, 1, "on") && !word_is(c, 1, "off"))
+			r = perr(c, "expected 'on' or 'off', got '%s'",
+				 c->tok[1].s);
+		a->on = word_is(c, 1, "on");
+		return r;
 	case VDRV_HOSTILE:
 		return parse_hostile(c, a);
 	case VDRV_AVAIL_JUMP:
@@ -502,6 +509,7 @@ static const struct {
 	{ "virtio-hostile", VDRV_HOSTILE },
 	{ "virtio-avail-jump", VDRV_AVAIL_JUMP },
 	{ "virtio-no-used", VDRV_NO_USED },
+	{ "virtio-grant-dma", VDRV_GRANT },
 };
 
 int

@@ -134,7 +134,27 @@ struct vdrv {
 	struct vdrv_done done;
 	uint8_t *saved;
 	size_t saved_len;
+	bool grant; /* grant DMA: the region granted, addresses translated */
 };
+
+/*
+ * The address the device is given for guest address gpa: gpa itself, or
+ * with grant DMA on and gpa in the driver's region, the grant DMA
+ * address of its page (bit 63, the reference in bits 12-62, the offset
+ * in the page).  Addresses outside the region (a script's `at GPA`) go
+ * as they are, so a script can hand the device one that is not granted.
+ */
+static uint64_t
+dma_addr(const struct vdrv *d, uint64_t gpa)
+{
+	uint64_t page;
+
+	if (!d->grant || gpa < VDRV_RAM_BASE || gpa >= VDRV_RAM_END)
+		return gpa;
+	page = (gpa - VDRV_RAM_BASE) >> 12;
+	return VDRV_GRANT_DMA_BIT | (VDRV_GRANT_REF_BASE + page) << 12 |
+	       (gpa & 0xfff);
+}
 
 static void
 done_clear(struct vdrv_done *done)
@@ -773,12 +793,13 @@ run_queue(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 		return;
 	}
 	if (!write_addr(s, hv, cmd, d, PCI_COMMON_Q_DESC, MMIO_QUEUE_DESC_LOW,
-			gpa) ||
+			dma_addr(d, gpa)) ||
 	    !write_addr(s, hv, cmd, d, PCI_COMMON_Q_DRIVER,
 			MMIO_QUEUE_DRIVER_LOW,
-			gpa + vring_avail_offset(size)) ||
+			dma_addr(d, gpa + vring_avail_offset(size))) ||
 	    !write_addr(s, hv, cmd, d, PCI_COMMON_Q_DEVICE,
-			MMIO_QUEUE_DEVICE_LOW, gpa + vring_used_offset(size)))
+			MMIO_QUEUE_DEVICE_LOW,
+			dma_addr(d, gpa + vring_used_offset(size))))
 		return;
 	if (a->has_vector) {
 		if (!win_write(s, hv, cmd, &d->common, PCI_COMMON_Q_MSIX, 2,
@@ -973,6 +994,7 @@ run_submit(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 	   struct vdrv *d, const struct vdrv_args *a)
 {
 	struct vdrv_queue *q = live_queue(s, cmd, d, a->q);
+	struct vring_buf dbufs[VDRV_MAX_BUFS];
 	struct vdrv_req *req;
 	uint16_t head;
 	int r;
@@ -1008,6 +1030,11 @@ run_submit(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 		else if (p)
 			fill(p, &b->data, cmd->data);
 	}
+	/* What the device is told; req->bufs keep the guest addresses. */
+	for (unsigned i = 0; i < req->nbufs; i++) {
+		dbufs[i] = req->bufs[i];
+		dbufs[i].gpa = dma_addr(d, req->bufs[i].gpa);
+	}
 	if (a->indirect) {
 		uint64_t tgpa;
 		uint8_t *table = alloc_buf(s, hv, cmd, d, 16u * a->nbufs,
@@ -1015,10 +1042,10 @@ run_submit(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 
 		if (!table)
 			goto out;
-		r = vring_add_indirect(&q->vr, req->bufs, req->nbufs, table,
-				       tgpa, &head);
+		r = vring_add_indirect(&q->vr, dbufs, req->nbufs, table,
+				       dma_addr(d, tgpa), &head);
 	} else {
-		r = vring_add_chain(&q->vr, req->bufs, req->nbufs, &head);
+		r = vring_add_chain(&q->vr, dbufs, req->nbufs, &head);
 	}
 	if (r < 0) {
 		fail(s, cmd, "%u free descriptors in queue %u, got %u",
@@ -1075,6 +1102,8 @@ run_hostile(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 	if (!req)
 		return;
 	req->hostile = true;
+	bgpa = dma_addr(d, bgpa);
+	tgpa = dma_addr(d, tgpa);
 	if (a->hostile == VDRV_H_BAD_HEAD) {
 		/* No descriptor: the avail entry names one past the table. */
 		vring_offer(&q->vr, (uint16_t)size);
@@ -1113,6 +1142,7 @@ run_hostile(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 			       VRING_DESC_F_INDIRECT, 0);
 		break;
 	case VDRV_H_NESTED_INDIRECT:
+		/* the second table in the same page as the first */
 		table2 = table + 16 * 4;
 		t2gpa = tgpa + 16 * 4;
 		vring_put_desc(table2, 0, bgpa, 64, VRING_DESC_F_WRITE, 0);
@@ -1438,6 +1468,32 @@ run_no_used(struct script *s, const struct script_cmd *cmd, struct vdrv *d,
 		     a->q, start, a->value, idx);
 }
 
+/*
+ * Grant every page of the driver's region to the device model's domain
+ * (dom0 in xensim), or take the grants back.  The device sees the
+ * difference only through the addresses (dma_addr).
+ */
+static void
+run_grant(struct script *s, struct hv *hv, const struct script_cmd *cmd,
+	  struct vdrv *d, const struct vdrv_args *a)
+{
+	uint64_t pages = (VDRV_RAM_END - VDRV_RAM_BASE) >> 12;
+
+	for (uint64_t i = 0; i < pages; i++) {
+		uint32_t ref = VDRV_GRANT_REF_BASE + (uint32_t)i;
+		int r = a->on ? hv_grant(hv, ref, (VDRV_RAM_BASE >> 12) + i,
+					 false) :
+				hv_ungrant(hv, ref);
+
+		if (r < 0 && !(r == -ENOENT && !a->on)) {
+			fail(s, cmd, "grant %u to %s, got %s", ref,
+			     a->on ? "be made" : "be removed", strerror(-r));
+			return;
+		}
+	}
+	d->grant = a->on;
+}
+
 /* --- the commands ---------------------------------------------------- */
 
 void
@@ -1460,6 +1516,10 @@ vdrv_run(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 			run_find_pci(s, hv, cmd, d, a);
 		else
 			run_find_mmio(s, hv, cmd, d, a);
+		return;
+	}
+	if (a->op == VDRV_GRANT) {
+		run_grant(s, hv, cmd, d, a);
 		return;
 	}
 	if (d->t == VDRV_NONE) {

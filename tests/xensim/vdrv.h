@@ -39,6 +39,13 @@
 #define VDRV_MSI_ADDR  0xfee00000u /* MSI-X entries: vCPU 0, fixed */
 #define VDRV_MSI_DATA  0x40u	   /* ... data of entry i: 0x40 + i */
 #define VDRV_NO_VECTOR 0xffffu
+/*
+ * Grant DMA (virtio-grant-dma on): page i of [VDRV_RAM_BASE, VDRV_RAM_END)
+ * is granted to the device model as reference VDRV_GRANT_REF_BASE + i,
+ * and the device sees addresses as Linux's xen-grant-dma makes them.
+ */
+#define VDRV_GRANT_REF_BASE 0x2000u
+#define VDRV_GRANT_DMA_BIT  (UINT64_C(1) << 63)
 
 enum vdrv_op {
 	VDRV_PCI,	      /* find the device at sbdf */
@@ -66,6 +73,7 @@ enum vdrv_op {
 	VDRV_HOSTILE,	 /* a broken chain */
 	VDRV_AVAIL_JUMP, /* avail.idx += n */
 	VDRV_NO_USED,	 /* used.idx stays */
+	VDRV_GRANT,	 /* grant DMA on/off */
 	_VDRV_OP_COUNT,
 };
 
@@ -106,7 +114,7 @@ struct vdrv_args {
 	bool refused;  /* negotiate, queue: expect the device to refuse */
 	bool indirect; /* submit */
 	bool nokick;   /* submit, hostile */
-	bool on;       /* suppress */
+	bool on;       /* suppress, grant */
 	bool has_vector, has_gpa, has_id;
 	uint16_t vector;
 	uint64_t gpa;
