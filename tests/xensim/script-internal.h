@@ -12,7 +12,7 @@
  * The pieces: script-lex.c (tokens and argument values), script-parse.c
  * (command lines -> program), script-run.c (running a program as the
  * guest), script-pci.c (pci-scan, pci-setup), script-socket.c (the client
- * socket commands).
+ * socket commands), script-virtio.c and vdrv.c (the virtio driver).
  */
 #ifndef XENSIM_SCRIPT_INTERNAL_H
 #define XENSIM_SCRIPT_INTERNAL_H
@@ -25,7 +25,10 @@
 #include "hv.h"
 #include "script.h"
 
-#define SCRIPT_MAX_TOKENS      16
+struct vdrv;
+struct vdrv_args;
+
+#define SCRIPT_MAX_TOKENS      48
 #define SCRIPT_MAX_REPEAT      100000u
 #define SCRIPT_IRQ_WAIT_MS     2000u
 #define SCRIPT_FILE_WAIT_MS    2000u
@@ -68,6 +71,7 @@ enum script_op {
 	OP_EXPECT_IDLE,
 	OP_COUNT_RESET,
 	OP_EXPECT_COUNT,
+	OP_VIRTIO,
 	_OP_COUNT,
 };
 
@@ -91,6 +95,7 @@ struct script_cmd {
 	char *str; /* path, dm_op name, text (owned) */
 	int err;   /* fail-dmop errno */
 	struct bench_io_params bench;
+	struct vdrv_args *vargs; /* virtio-* arguments (owned) */
 };
 
 struct script {
@@ -109,6 +114,7 @@ struct script {
 	uint8_t *rx;
 	size_t rx_len;
 	uint64_t count_base[HV_COUNTER_MAX]; /* values at count-reset */
+	struct vdrv *vdrv;		     /* the virtio driver, or NULL */
 };
 
 struct tok {
@@ -165,6 +171,18 @@ void run_pci_scan(struct script *s, struct hv *hv,
 		  const struct script_cmd *cmd);
 void run_pci_setup(struct script *s, struct hv *hv,
 		   const struct script_cmd *cmd);
+
+/* script-pci.c: one config access through 0xcf8/0xcfc on the current
+ * vCPU (value masked to size); false if the script aborted. */
+bool script_pci_read(struct script *s, struct hv *hv,
+		     const struct script_cmd *cmd, uint32_t sbdf, unsigned off,
+		     unsigned size, uint64_t *val);
+bool script_pci_write(struct script *s, struct hv *hv,
+		      const struct script_cmd *cmd, uint32_t sbdf, unsigned off,
+		      unsigned size, uint64_t val);
+
+/* script-virtio.c: the virtio-* verbs (cmd->verb says which). */
+int parse_virtio(struct line_ctx *c, struct script_cmd *cmd);
 
 /* script-socket.c */
 void run_connect(struct script *s, const struct script_cmd *cmd);

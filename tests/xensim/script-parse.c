@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "script-internal.h"
+#include "vdrv.h"
 
 typedef int (*parse_fn)(struct line_ctx *c, struct script_cmd *cmd);
 
@@ -594,6 +595,37 @@ static const struct verb verbs[] = {
 	{ "pci-setup", OP_PCI_SETUP, 0, false, parse_none },
 	{ "count-reset", OP_COUNT_RESET, 0, false, parse_none },
 	{ "expect-count", OP_EXPECT_COUNT, 0, false, parse_expect_count },
+	/* The virtio driver (extension), script-virtio.c. */
+	{ "virtio-pci", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-mmio", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-reset", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-features", OP_VIRTIO, 8, true, parse_virtio },
+	{ "virtio-negotiate", OP_VIRTIO, 8, false, parse_virtio },
+	{ "virtio-write-features", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-driver-features", OP_VIRTIO, 8, true, parse_virtio },
+	{ "virtio-msix", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-config-vector", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-queue", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-queue-reset", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-driver-ok", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-status", OP_VIRTIO, 1, true, parse_virtio },
+	{ "virtio-config-readb", OP_VIRTIO, 1, true, parse_virtio },
+	{ "virtio-config-readw", OP_VIRTIO, 2, true, parse_virtio },
+	{ "virtio-config-readl", OP_VIRTIO, 4, true, parse_virtio },
+	{ "virtio-config-writeb", OP_VIRTIO, 1, false, parse_virtio },
+	{ "virtio-config-writew", OP_VIRTIO, 2, false, parse_virtio },
+	{ "virtio-config-writel", OP_VIRTIO, 4, false, parse_virtio },
+	{ "virtio-submit", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-kick", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-wait", OP_VIRTIO, 4, true, parse_virtio },
+	{ "virtio-written", OP_VIRTIO, 0, true, parse_virtio },
+	{ "virtio-irq", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-no-irq", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-suppress", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-hostile", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-avail-jump", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-no-used", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-grant-dma", OP_VIRTIO, 0, false, parse_virtio },
 };
 
 static void
@@ -601,8 +633,10 @@ cmd_clear(struct script_cmd *cmd)
 {
 	free(cmd->data);
 	free(cmd->str);
+	free(cmd->vargs);
 	cmd->data = NULL;
 	cmd->str = NULL;
+	cmd->vargs = NULL;
 }
 
 static int
@@ -623,16 +657,26 @@ script_push(struct script *s, const struct script_cmd *cmd)
 	*copy = *cmd;
 	copy->data = NULL;
 	copy->str = NULL;
+	copy->vargs = NULL;
+	if (cmd->vargs) {
+		copy->vargs = malloc(sizeof(*copy->vargs));
+		if (!copy->vargs)
+			return -ENOMEM;
+		*copy->vargs = *cmd->vargs;
+	}
 	if (cmd->data) {
 		copy->data = malloc(cmd->data_len + 1);
-		if (!copy->data)
+		if (!copy->data) {
+			free(copy->vargs);
 			return -ENOMEM;
+		}
 		memcpy(copy->data, cmd->data, cmd->data_len + 1);
 	}
 	if (cmd->str) {
 		copy->str = strdup(cmd->str);
 		if (!copy->str) {
 			free(copy->data);
+			free(copy->vargs);
 			return -ENOMEM;
 		}
 	}
@@ -749,6 +793,7 @@ script_free(struct script *s)
 		cmd_clear(&s->cmds[i]);
 	if (s->sock >= 0)
 		close(s->sock);
+	vdrv_free(s->vdrv);
 	free(s->cmds);
 	free(s->rx);
 	free(s->name);

@@ -76,20 +76,23 @@ pci_cfg(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 	return true;
 }
 
-static bool
-pci_read(struct script *s, struct hv *hv, const struct script_cmd *cmd,
-	 uint32_t sbdf, unsigned off, unsigned size, uint64_t *val)
+bool
+script_pci_read(struct script *s, struct hv *hv, const struct script_cmd *cmd,
+		uint32_t sbdf, unsigned off, unsigned size, uint64_t *val)
 {
 	*val = 0;
 	return pci_cfg(s, hv, cmd, sbdf, off, size, true, val);
 }
 
-static bool
-pci_write(struct script *s, struct hv *hv, const struct script_cmd *cmd,
-	  uint32_t sbdf, unsigned off, unsigned size, uint64_t val)
+bool
+script_pci_write(struct script *s, struct hv *hv, const struct script_cmd *cmd,
+		 uint32_t sbdf, unsigned off, unsigned size, uint64_t val)
 {
 	return pci_cfg(s, hv, cmd, sbdf, off, size, false, &val);
 }
+
+#define pci_read  script_pci_read
+#define pci_write script_pci_write
 
 /*
  * Probe one function: present unless vendor:device reads all ones or all

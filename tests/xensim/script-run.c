@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "script-internal.h"
+#include "vdrv.h"
 
 void
 fail(struct script *s, const struct script_cmd *cmd, const char *fmt, ...)
@@ -624,6 +625,9 @@ run_one(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 		break;
 	case OP_PCI_SETUP:
 		run_pci_setup(s, hv, cmd);
+		break;
+	case OP_VIRTIO:
+		vdrv_run(s, hv, cmd);
 		break;
 	default:
 		run_hv_simple(s, hv, cmd);
