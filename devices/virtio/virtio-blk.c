@@ -52,6 +52,7 @@
 #include "devices/registry.h"
 #include "devices/virtio/virtio-mmio.h"
 #include "lib/container.h"
+#include "lib/le.h"
 #include "lib/log.h"
 
 #define SECTOR 512u
@@ -119,40 +120,6 @@ struct vblk_req {
 	struct iovec *iov;
 	void *bounce; /* the data when not mapped, else NULL */
 };
-
-static void
-put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-	for (unsigned i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void
-put_le64(uint8_t *p, uint64_t v)
-{
-	for (unsigned i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t
-get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get_le64(const uint8_t *p)
-{
-	return get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
 
 /*
  * Bytes [off, off + len) of the chain's readable (or writable) stream as

@@ -47,6 +47,7 @@
 #include "devices/registry.h"
 #include "devices/virtio/virtio-mmio.h"
 #include "lib/container.h"
+#include "lib/le.h"
 #include "lib/log.h"
 
 #define CON_CHUNK	 4096u	       /* bytes per copy */
@@ -96,20 +97,6 @@ static struct virtio_console *
 to_con(struct virtio_dev *vd)
 {
 	return container_of(vd, struct virtio_console, vd);
-}
-
-static void
-put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-	for (unsigned i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /*
