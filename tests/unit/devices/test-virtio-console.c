@@ -22,6 +22,7 @@
 #include "tests/unit/devices/fake-services.h"
 #include "tests/unit/devices/test-util.h"
 #include "tests/unit/devices/virtio-driver.h"
+#include "tests/unit/devices/yaml-device.h"
 
 #define MEM_SIZE  (1u << 20)
 #define RX_RING	  0x10000u
@@ -620,47 +621,6 @@ test_random_hostile(void)
 }
 
 /* ---- from YAML, through the transports, on a socket back-end ---- */
-
-/* How often the device's counters name `name`, and its last value. */
-struct stat_count {
-	const char *name;
-	unsigned seen;
-	uint64_t value;
-};
-
-static void
-stat_count_emit(void *ctx, const char *name, uint64_t value)
-{
-	struct stat_count *c = ctx;
-
-	if (strcmp(name, c->name) == 0) {
-		c->seen++;
-		c->value = value;
-	}
-}
-
-static struct stat_count
-dev_counter(const struct device *dev, const char *name)
-{
-	struct stat_count c = { .name = name };
-	struct device_stats_writer w = { .emit = stat_count_emit, .ctx = &c };
-
-	device_emit_stats(dev, &w);
-	return c;
-}
-
-static struct cfg *
-load(const char *yaml)
-{
-	struct cfg *cfg = NULL;
-
-	CHECK_EQ(cfg_load_string("t.yaml", yaml, strlen(yaml),
-				 device_type_cfg_find, stderr, &cfg),
-		 0);
-	if (!cfg)
-		abort();
-	return cfg;
-}
 
 static int
 connect_to(const char *path)
