@@ -20,7 +20,7 @@
  * copied through an aligned bounce buffer of the back-end's own, so a
  * caller's scatter-gather never has to be.
  *
- * Not implemented: resizing, block devices as images, retrying short
+ * Left out: resizing, block devices as images, retrying short
  * reads and writes (they complete with -EIO).
  *
  * Threading: the event-loop thread only.

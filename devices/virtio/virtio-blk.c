@@ -33,7 +33,7 @@
  * it (blk_image_cancel): once they return, the kernel holds no pointer
  * into guest memory and no completion will push a used element.
  *
- * Not implemented: VIRTIO_BLK_F_GEOMETRY, TOPOLOGY, CONFIG_WCE (the cache
+ * Left out: VIRTIO_BLK_F_GEOMETRY, TOPOLOGY, CONFIG_WCE (the cache
  * mode is fixed by `cache:`; with FLUSH the driver treats the disk as
  * writeback either way), LIFETIME, SECURE_ERASE, zoned devices; discard
  * and write zeroes take one segment per request.

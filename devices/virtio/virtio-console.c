@@ -34,7 +34,7 @@
  * now (after it revoked the mappings) is retried by a timer, the chain
  * kept, since a driver may wait for it without kicking again.
  *
- * Not implemented: VIRTIO_CONSOLE_F_MULTIPORT (the control queues and
+ * Left out: VIRTIO_CONSOLE_F_MULTIPORT (the control queues and
  * ports beyond 0); resizing at run time (cols and rows are fixed).
  */
 #include "devices/virtio/virtio-console.h"

@@ -16,7 +16,7 @@
  * 0 on a read and has its write dropped; each is counted in
  * dev->stats.bad_accesses and logged, rate-limited.
  *
- * Not implemented: the legacy interface (version 1: GuestPageSize,
+ * Left out: the legacy interface (version 1: GuestPageSize,
  * QueuePFN), shared memory regions (every SHMSel reads a length and base
  * of all-ones, "no such region"), VIRTIO_F_RING_RESET (QueueReset is not
  * offered, so its offset is reserved) and VIRTIO_F_NOTIFICATION_DATA

@@ -47,7 +47,7 @@
  * structure) reads all-ones and has its write dropped; each is counted in
  * dev->stats.bad_accesses and logged, rate-limited.
  *
- * Not implemented: the legacy interface (I/O BAR, device ids 1000-103f),
+ * Left out: the legacy interface (I/O BAR, device ids 1000-103f),
  * VIRTIO_F_NOTIFICATION_DATA (a notification's value is not looked at: the
  * address names the queue), VIRTIO_F_RING_RESET and
  * VIRTIO_F_NOTIF_CONFIG_DATA (so queue_notify_data and queue_reset do not

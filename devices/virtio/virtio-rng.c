@@ -33,8 +33,8 @@
  * the core cannot map again for now (after it revoked the mappings) is
  * retried by the timer, a filled chain kept until its push succeeds.
  *
- * Not implemented: nothing the spec defines is left out (it has no
- * feature bits); entropy sources other than the kernel's.
+ * The spec defines no feature bits for it, so nothing of it is left
+ * out; entropy comes from the kernel only.
  */
 #include "devices/virtio/virtio-rng.h"
 

@@ -28,7 +28,7 @@
  * operation fails with -EIO until virtqueue_reset() (the device sets
  * DEVICE_NEEDS_RESET, spec 2.1.1, when it sees -EIO).
  *
- * Not implemented: the packed ring, VIRTIO_F_IN_ORDER, legacy (non-1.0)
+ * Left out: the packed ring, VIRTIO_F_IN_ORDER, legacy (non-1.0)
  * layouts, big-endian hosts (fields are converted with le16toh & co.).
  *
  * Threading: the event-loop thread only, like every device.
