@@ -989,6 +989,25 @@ kick(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 	return win_write(s, hv, cmd, &d->notify, noff * d->notify_mult, 2, q);
 }
 
+/* Requests of q offered and not taken back (hostile ones included). */
+static unsigned
+in_flight(const struct vdrv_queue *q)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < q->vr.size && i < VRING_SIZE_MAX; i++)
+		n += q->req[i] != NULL;
+	return n;
+}
+
+/* With EVENT_IDX and interrupts wanted: the next completion interrupts. */
+static void
+ask_next_interrupt(struct vdrv *d, struct vdrv_queue *q)
+{
+	if ((d->features >> F_EVENT_IDX & 1) && !q->quiet)
+		vring_set_used_event(&q->vr, q->vr.last_used);
+}
+
 static void
 run_submit(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 	   struct vdrv *d, const struct vdrv_args *a)
@@ -1052,6 +1071,8 @@ run_submit(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 		     a->indirect ? 1 : a->nbufs, a->q, q->vr.free_count);
 		goto out;
 	}
+	if (!in_flight(q))
+		ask_next_interrupt(d, q);
 	q->req[head] = req;
 	vring_offer(&q->vr, head);
 	if (!a->nokick)
@@ -1237,15 +1258,20 @@ run_wait(struct script *s, struct hv *hv, const struct script_cmd *cmd,
 	for (unsigned i = 0; i < req->nbufs; i++)
 		if (req->bufs[i].writable)
 			writable += req->bufs[i].len;
-	/*
-	 * With EVENT_IDX, ask for the interrupt of the next completion as
-	 * Linux's virtqueue_get_buf does while callbacks are on: used_event
-	 * follows what the driver took.
-	 */
-	if ((d->features >> F_EVENT_IDX & 1) && !q->quiet)
-		vring_set_used_event(&q->vr, q->vr.last_used);
 	keep_done(d, hv, req);
 	q->req[id] = NULL;
+	/*
+	 * With EVENT_IDX, used_event follows what the driver took, as
+	 * Linux's virtqueue_get_buf keeps it, but only while more requests
+	 * are in flight: the device decides on this completion's interrupt
+	 * after it published the element, so a driver that polls the used
+	 * ring and moves used_event past the element before the device's
+	 * check legitimately gets no interrupt for it.  With nothing else
+	 * in flight the next submit asks (ask_next_interrupt), so every
+	 * lone request's interrupt is certain and virtio-irq can expect it.
+	 */
+	if (in_flight(q))
+		ask_next_interrupt(d, q);
 	vring_free_chain(&q->vr, (uint16_t)id);
 	free(req);
 	if (cmd->has_expect && len != cmd->expect)
