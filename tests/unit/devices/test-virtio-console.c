@@ -152,32 +152,16 @@ type_in(const void *buf, size_t len)
 	CHECK_EQ(write(in_w, buf, len), (ssize_t)len);
 }
 
-struct stat_want {
-	const char *name;
-	uint64_t value;
-	bool seen;
-};
-
-static void
-stat_emit(void *ctx, const char *name, uint64_t value)
-{
-	struct stat_want *w = ctx;
-
-	if (strcmp(name, w->name) == 0) {
-		w->value = value;
-		w->seen = true;
-	}
-}
-
+/* The device's own counter `name` (it must emit it). */
 static uint64_t
 counter(const char *name)
 {
-	struct stat_want w = { .name = name };
-	struct device_stats_writer wr = { .emit = stat_emit, .ctx = &w };
+	struct stat_count c = { .name = name };
+	struct device_stats_writer wr = { .emit = stat_count_emit, .ctx = &c };
 
 	vd->ops->stats(vd, &wr);
-	CHECK(w.seen);
-	return w.value;
+	CHECK(c.seen);
+	return c.value;
 }
 
 static void
