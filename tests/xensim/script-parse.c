@@ -626,6 +626,7 @@ static const struct verb verbs[] = {
 	{ "virtio-avail-jump", OP_VIRTIO, 0, false, parse_virtio },
 	{ "virtio-no-used", OP_VIRTIO, 0, false, parse_virtio },
 	{ "virtio-grant-dma", OP_VIRTIO, 0, false, parse_virtio },
+	{ "virtio-bench-blk", OP_VIRTIO, 0, false, parse_virtio },
 };
 
 static void

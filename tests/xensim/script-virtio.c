@@ -471,6 +471,27 @@ parse_args(struct line_ctx *c, struct script_cmd *cmd, struct vdrv_args *a)
 		r = parse_queue_index(c, 1, a);
 		return r < 0 ? r :
 			       parse_quiet_ms(c, 2, a, "virtio-no-used Q [MS]");
+	case VDRV_BENCH_BLK:
+		r = expect_args(
+			c, 6,
+			"virtio-bench-blk Q COUNT DEPTH read|write BLOCKS");
+		if (r == 0)
+			r = parse_queue_index(c, 1, a);
+		if (r == 0)
+			r = parse_u64(c, 2, "request count", UINT32_MAX,
+				      &a->count);
+		if (r == 0)
+			r = parse_u64(c, 3, "queue depth", 1024, &a->depth);
+		if (r == 0 && !word_is(c, 4, "read") && !word_is(c, 4, "write"))
+			r = perr(c, "expected 'read' or 'write', got '%s'",
+				 c->tok[4].s);
+		a->write = word_is(c, 4, "write");
+		if (r == 0)
+			r = parse_u64(c, 5, "4 KiB blocks", UINT32_MAX,
+				      &a->blocks);
+		if (r == 0 && (!a->count || !a->depth || !a->blocks))
+			r = perr(c, "COUNT, DEPTH and BLOCKS must not be 0");
+		return r;
 	default:
 		return perr(c, "unknown virtio command");
 	}
@@ -510,6 +531,7 @@ static const struct {
 	{ "virtio-avail-jump", VDRV_AVAIL_JUMP },
 	{ "virtio-no-used", VDRV_NO_USED },
 	{ "virtio-grant-dma", VDRV_GRANT },
+	{ "virtio-bench-blk", VDRV_BENCH_BLK },
 };
 
 int

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/le.h"
 #include "script-internal.h"
 #include "vring.h"
 
@@ -1495,6 +1496,160 @@ run_no_used(struct script *s, const struct script_cmd *cmd, struct vdrv *d,
 }
 
 /*
+ * virtio-bench-blk: COUNT virtio-blk requests of 4 KiB (IN or OUT) at
+ * random 4 KiB-aligned offsets within BLOCKS blocks, DEPTH of them in
+ * flight, as a driver that polls its used ring: used buffer
+ * notifications are off for the run (no interrupt is wanted, as a
+ * polling driver asks), and one kick goes out per refill.  Prints the
+ * figures on one BENCH line; a request answered with a status other than
+ * OK, or no progress for 10 s, fails the command.
+ */
+struct bench_slot {
+	uint8_t *hdr, *status;
+	uint64_t hdr_gpa, data_gpa, status_gpa;
+};
+
+static void
+run_bench_blk(struct script *s, struct hv *hv, const struct script_cmd *cmd,
+	      struct vdrv *d, const struct vdrv_args *a)
+{
+	struct vdrv_queue *q = live_queue(s, cmd, d, a->q);
+	unsigned depth = (unsigned)a->depth;
+	struct bench_slot *slot = NULL;
+	uint16_t *slot_of = NULL;
+	bool *busy = NULL;
+	uint64_t submitted = 0, done = 0, seed = 0x9e3779b97f4a7c15ull;
+	uint64_t last_progress, t0, t1;
+	bool quiet;
+
+	if (!q)
+		return;
+	maybe_rewind(d);
+	if (in_flight(q)) {
+		fail(s, cmd, "no request in flight on queue %u, got %u", a->q,
+		     in_flight(q));
+		return;
+	}
+	if (depth > q->vr.size / 3u) {
+		fail(s, cmd, "a depth of at most %u (3 descriptors each)",
+		     q->vr.size / 3u);
+		return;
+	}
+	slot = calloc(depth, sizeof(*slot));
+	slot_of = calloc(q->vr.size, sizeof(*slot_of));
+	busy = calloc(depth, sizeof(*busy));
+	if (!slot || !slot_of || !busy) {
+		fail(s, cmd, "memory for the bench, got none");
+		goto out;
+	}
+	for (unsigned i = 0; i < depth; i++) {
+		uint8_t *data;
+
+		slot[i].hdr = alloc_buf(s, hv, cmd, d, 16, &slot[i].hdr_gpa);
+		data = alloc_buf(s, hv, cmd, d, 4096, &slot[i].data_gpa);
+		slot[i].status = alloc_buf(s, hv, cmd, d, 1,
+					   &slot[i].status_gpa);
+		if (!slot[i].hdr || !data || !slot[i].status)
+			goto out;
+		memset(data, 0x5a, 4096);
+	}
+	quiet = q->quiet;
+	q->quiet = true;
+	if (d->features >> F_EVENT_IDX & 1)
+		vring_set_used_event(&q->vr, (uint16_t)(q->vr.last_used - 1));
+	else
+		vring_set_avail_flags(&q->vr, VRING_AVAIL_F_NO_INTERRUPT);
+
+	t0 = now_ms();
+	last_progress = t0;
+	while (done < a->count) {
+		bool offered = false;
+		uint32_t id, len;
+
+		/* Refill: every free slot gets the next request. */
+		for (unsigned i = 0; i < depth && submitted < a->count; i++) {
+			struct vring_buf b[3];
+			uint16_t head;
+			uint64_t block;
+
+			if (busy[i])
+				continue;
+			/* xorshift64: the same offsets in every run */
+			seed ^= seed << 13;
+			seed ^= seed >> 7;
+			seed ^= seed << 17;
+			block = seed % a->blocks;
+			put_le32(slot[i].hdr, a->write ? 1 : 0);
+			put_le32(slot[i].hdr + 4, 0);
+			put_le64(slot[i].hdr + 8, block * 8);
+			*slot[i].status = 0xff;
+			b[0] = (struct vring_buf){
+				.gpa = dma_addr(d, slot[i].hdr_gpa), .len = 16
+			};
+			b[1] = (struct vring_buf){
+				.gpa = dma_addr(d, slot[i].data_gpa),
+				.len = 4096,
+				.writable = !a->write
+			};
+			b[2] = (struct vring_buf){
+				.gpa = dma_addr(d, slot[i].status_gpa),
+				.len = 1,
+				.writable = true
+			};
+			if (vring_add_chain(&q->vr, b, 3, &head) < 0) {
+				fail(s, cmd, "3 free descriptors, got %u",
+				     q->vr.free_count);
+				goto restore;
+			}
+			slot_of[head] = (uint16_t)i;
+			busy[i] = true;
+			vring_offer(&q->vr, head);
+			submitted++;
+			offered = true;
+		}
+		if (offered && !kick(s, hv, cmd, d, a->q))
+			goto restore;
+		while (vring_take_used(&q->vr, &id, &len)) {
+			unsigned i = id < q->vr.size ? slot_of[id] : depth;
+
+			if (i >= depth || *slot[i].status != 0) {
+				fail(s, cmd,
+				     "status OK (0) for request %u, got %#x",
+				     id, i < depth ? *slot[i].status : 0xffu);
+				goto restore;
+			}
+			vring_free_chain(&q->vr, (uint16_t)id);
+			busy[i] = false;
+			done++;
+			last_progress = now_ms();
+		}
+		if (now_ms() - last_progress > 10000) {
+			fail(s, cmd,
+			     "%" PRIu64 " completed requests, got %" PRIu64
+			     " (no progress for 10 s)",
+			     a->count, done);
+			goto restore;
+		}
+	}
+	t1 = now_ms();
+	printf("BENCH virtio-blk %s depth=%u count=%" PRIu64 " ms=%" PRIu64
+	       " iops=%.0f\n",
+	       a->write ? "write" : "read", depth, done, t1 - t0,
+	       t1 > t0 ? (double)done * 1000.0 / (double)(t1 - t0) : 0.0);
+	fflush(stdout);
+restore:
+	q->quiet = quiet;
+	ask_next_interrupt(d, q);
+	if (!(d->features >> F_EVENT_IDX & 1))
+		vring_set_avail_flags(&q->vr,
+				      quiet ? VRING_AVAIL_F_NO_INTERRUPT : 0);
+out:
+	free(slot);
+	free(slot_of);
+	free(busy);
+}
+
+/*
  * Grant every page of the driver's region to the device model's domain
  * (dom0 in xensim), or take the grants back.  The device sees the
  * difference only through the addresses (dma_addr).
@@ -1639,6 +1794,9 @@ vdrv_run(struct script *s, struct hv *hv, const struct script_cmd *cmd)
 		break;
 	case VDRV_NO_USED:
 		run_no_used(s, cmd, d, a);
+		break;
+	case VDRV_BENCH_BLK:
+		run_bench_blk(s, hv, cmd, d, a);
 		break;
 	default:
 		break;

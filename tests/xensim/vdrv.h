@@ -74,6 +74,7 @@ enum vdrv_op {
 	VDRV_AVAIL_JUMP, /* avail.idx += n */
 	VDRV_NO_USED,	 /* used.idx stays */
 	VDRV_GRANT,	 /* grant DMA on/off */
+	VDRV_BENCH_BLK,	 /* virtio-blk requests at a queue depth, timed */
 	_VDRV_OP_COUNT,
 };
 
@@ -128,6 +129,9 @@ struct vdrv_args {
 	struct vdrv_data data;
 	unsigned nbufs;
 	struct vdrv_buf_arg bufs[VDRV_MAX_BUFS];
+	/* bench-blk: requests, queue depth, blocks of 4 KiB to spread over */
+	uint64_t count, depth, blocks;
+	bool write;
 };
 
 /* Byte i of pattern seed (script-language.md gives the formula). */
