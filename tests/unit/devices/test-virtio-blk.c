@@ -21,6 +21,7 @@
 #include "devices/virtio/virtio.h"
 #include "tests/unit/devices/fake-services.h"
 #include "tests/unit/devices/test-util.h"
+#include "tests/unit/devices/virtio-driver.h"
 
 #define MEM_SIZE (4u << 20)
 #define IMG_SIZE (1u << 20) /* 2048 sectors */
@@ -152,18 +153,6 @@ file_is_pattern(uint64_t off, size_t len)
 	return ok;
 }
 
-static bool
-negotiate(uint64_t features)
-{
-	virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE);
-	virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	virtio_set_driver_features(vd, 0, (uint32_t)features);
-	virtio_set_driver_features(vd, 1, (uint32_t)(features >> 32));
-	virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				      VIRTIO_STATUS_FEATURES_OK);
-	return virtio_status(vd) & VIRTIO_STATUS_FEATURES_OK;
-}
-
 static void
 setup_queue(unsigned q)
 {
@@ -204,7 +193,7 @@ start_ex(bool ro, const char *serial, bool direct, unsigned queues,
 	if (r < 0)
 		return r;
 	virtio_dev_set_transport(vd, &rec_ops, &rec);
-	CHECK(negotiate(features));
+	CHECK(vdrv_negotiate(vd, features));
 	for (unsigned q = 0; q < queues && q < QUEUES; q++)
 		setup_queue(q);
 	virtio_set_status(vd, virtio_status(vd) | VIRTIO_STATUS_DRIVER_OK);
