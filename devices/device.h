@@ -79,6 +79,37 @@ device_stats_emit(const struct device_stats_writer *w, const char *name,
 		w->emit(w->ctx, name, value);
 }
 
+/*
+ * What a device tells the operator about itself (device_ops.describe, the
+ * control socket's `devices`): one str() per fact.  Keys used today:
+ * "backend" ("socket:/run/x.sock", "file:/var/lib/x.img", "pty:/dev/pts/3",
+ * "stdio", "null") and "interrupt" (what the guest has enabled now: "isa 4",
+ * "intx", "msi", "msix", "spi 40", "none").
+ */
+struct device_info_writer {
+	void (*str)(void *ctx, const char *key, const char *value);
+	void *ctx;
+};
+
+static inline void
+device_info_str(const struct device_info_writer *w, const char *key,
+		const char *value)
+{
+	if (w && w->str)
+		w->str(w->ctx, key, value);
+}
+
+/*
+ * Conditions a device reports to the operator (device_services.report;
+ * the control socket turns them into events).  Rare by nature; the core
+ * rate-limits them per device, so a guest cannot flood anyone with them.
+ */
+enum device_event {
+	DEVICE_EVENT_GUEST_PANICKED, /* pvpanic: the guest said it panicked */
+	DEVICE_EVENT_NEEDS_RESET,    /* virtio DEVICE_NEEDS_RESET was set */
+	DEVICE_EVENT_IO_ERROR,	     /* a backend I/O error reached the guest */
+};
+
 /* Why a device asks for the guest to be shut down. */
 enum device_shutdown {
 	DEVICE_SHUTDOWN_POWEROFF,
@@ -155,6 +186,13 @@ struct device_services {
 	 * the reason into the hypervisor's own code.
 	 */
 	int (*shutdown)(void *opaque, enum device_shutdown reason);
+
+	/*
+	 * Tell the operator of a condition (desc: a short text, may be NULL).
+	 * Never fails, never blocks.  Optional (NULL: nobody listens).
+	 */
+	void (*report)(void *opaque, const struct device *dev,
+		       enum device_event event, const char *desc);
 };
 
 /*
@@ -223,6 +261,30 @@ struct device_ops {
 	 */
 	void (*stats)(const struct device *dev,
 		      const struct device_stats_writer *w);
+
+	/*
+	 * Optional: facts for the operator (struct device_info_writer's
+	 * keys).  Never called on the fast path.
+	 */
+	void (*describe)(const struct device *dev,
+			 const struct device_info_writer *w);
+
+	/*
+	 * Optional operator commands (the control socket); NULL means the
+	 * device cannot (-EOPNOTSUPP to the operator).  Each returns 0 or
+	 * -errno and on failure leaves the device exactly as it was.
+	 *
+	 * chardev_attach: replace the character backend (UART, console) with
+	 * a new one opened from `backend`; the old one is closed only once
+	 * the new one is open.
+	 * blockdev_change: give a block device a new medium (`path`, NULL to
+	 * keep the current one) and/or read-only state (`read_only` 0 or 1,
+	 * -1 to keep), then tell the guest (config-change interrupt).
+	 */
+	int (*chardev_attach)(struct device *dev,
+			      const struct cfg_backend *backend);
+	int (*blockdev_change)(struct device *dev, const char *path,
+			       int read_only);
 };
 
 /*
