@@ -943,8 +943,20 @@ device_extra_pair(struct dev_ctx *c, yaml_node_t *key, yaml_node_t *value)
 
 	ek = extra_key_of(c->desc, key, &index);
 	if (!ek || index >= c->d->extra_count) {
-		cfg_report(c->r, node_mark(key), "%s: unknown key %s", c->label,
-			   quote_scalar(key, q));
+		/*
+		 * `dma:` is the one key an operator may expect on any PCI
+		 * function; grant DMA needs the device to offer
+		 * VIRTIO_F_ACCESS_PLATFORM, which only virtio devices can.
+		 */
+		const char *why = scalar_is(key, "dma") ?
+					  " (grant or foreign DMA is chosen "
+					  "only for virtio devices, the ones "
+					  "that can offer "
+					  "VIRTIO_F_ACCESS_PLATFORM)" :
+					  "";
+
+		cfg_report(c->r, node_mark(key), "%s: unknown key %s%s",
+			   c->label, quote_scalar(key, q), why);
 		return -EINVAL;
 	}
 	if (c->extra_seen[index]) {
