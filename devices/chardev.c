@@ -632,6 +632,29 @@ chardev_path(const struct chardev *cd)
 	return cd->path;
 }
 
+void
+chardev_describe(const struct chardev *cd, const struct device_info_writer *w)
+{
+	static const char *const names[] = {
+		[CHARDEV_NULL] = "null",     [CHARDEV_FILE] = "file",
+		[CHARDEV_SOCKET] = "socket", [CHARDEV_PTY] = "pty",
+		[CHARDEV_STDIO] = "stdio",   [CHARDEV_FDS] = "fd",
+	};
+	char buf[4200];
+	const char *name;
+
+	if (!cd) {
+		device_info_str(w, "backend", "null");
+		return;
+	}
+	name = names[cd->kind];
+	if (cd->path)
+		(void)snprintf(buf, sizeof(buf), "%s:%s", name, cd->path);
+	else
+		(void)snprintf(buf, sizeof(buf), "%s", name);
+	device_info_str(w, "backend", buf);
+}
+
 enum chardev_in_kind {
 	CHARDEV_IN_NONE,   /* not something we can read input from */
 	CHARDEV_IN_POLLED, /* pipe, socket, tty */

@@ -69,6 +69,7 @@
 
 struct cfg_backend;
 struct device_events;
+struct device_info_writer;
 struct chardev;
 
 /* Bytes of output buffered for a slow reader before chardev_write() stalls. */
@@ -135,6 +136,14 @@ bool chardev_connected(const struct chardev *cd);
 
 /* The pty slave path or socket/file path; NULL for other types. */
 const char *chardev_path(const struct chardev *cd);
+
+/*
+ * What the operator sees of it (the control socket's `devices`): one
+ * "backend" fact, "null", "file:PATH", "socket:PATH", "pty:/dev/pts/N",
+ * "stdio", or "fd" (chardev_open_fds).  cd NULL is "null".
+ */
+void chardev_describe(const struct chardev *cd,
+		      const struct device_info_writer *w);
 
 /*
  * Flush what can be flushed without blocking, then free everything; the

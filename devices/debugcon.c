@@ -120,12 +120,41 @@ debugcon_stats(const struct device *dev, const struct device_stats_writer *w)
 				  ->dropped);
 }
 
+/* No interrupt: only the back-end to tell. */
+static void
+debugcon_describe(const struct device *dev, const struct device_info_writer *w)
+{
+	chardev_describe(container_of(dev, const struct debugcon, dev)->cd, w);
+}
+
+/*
+ * New back-end open first, then swapped in.  Output the old one still
+ * buffers is flushed by its close as far as that can without blocking;
+ * debugcon has no FIFO of its own, so nothing is carried over.
+ */
+static int
+debugcon_chardev_attach(struct device *dev, const struct cfg_backend *backend)
+{
+	struct debugcon *s = to_debugcon(dev);
+	struct chardev *cd, *old = s->cd;
+	int r;
+
+	r = chardev_open(backend, dev->svc->events, dev->id, &cd);
+	if (r < 0)
+		return r;
+	s->cd = cd;
+	chardev_close(old);
+	return 0;
+}
+
 static const struct device_ops debugcon_ops = {
 	.destroy = debugcon_destroy,
 	.reset = NULL,
 	.read = debugcon_read,
 	.write = debugcon_write,
 	.stats = debugcon_stats,
+	.describe = debugcon_describe,
+	.chardev_attach = debugcon_chardev_attach,
 };
 
 static const struct cfg_type_desc debugcon_cfg = {

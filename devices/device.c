@@ -19,3 +19,13 @@ device_init(struct device *dev, const struct device_type *type,
 	/* ids longer than the field are cut; config/ caps them at 63 anyway */
 	(void)snprintf(dev->id, sizeof(dev->id), "%s", id ? id : "");
 }
+
+void
+device_report(const struct device *dev, enum device_event event,
+	      const char *desc)
+{
+	const struct device_services *svc = dev->svc;
+
+	if (svc && svc->report)
+		svc->report(svc->opaque, dev, event, desc);
+}

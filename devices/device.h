@@ -311,6 +311,13 @@ void device_init(struct device *dev, const struct device_type *type,
 		 const struct device_services *svc);
 
 /*
+ * dev->svc->report(), if the core has one (a device's one way to call it).
+ * Never fails, never blocks.
+ */
+void device_report(const struct device *dev, enum device_event event,
+		   const char *desc);
+
+/*
  * Can the bus serve this PCI function's configuration space: both ops
  * hooks, or neither and the generic model?
  */

@@ -212,11 +212,41 @@ pci_serial_write(struct device *dev, unsigned region, uint64_t offset,
 			(uint8_t)value);
 }
 
+static void
+pci_serial_describe(const struct device *dev,
+		    const struct device_info_writer *w)
+{
+	const struct pci_serial *s = container_of(dev, const struct pci_serial,
+						  dev);
+
+	chardev_describe(s->cd, w);
+	device_info_str(w, "interrupt", pci_interrupt_mode(&s->pf));
+}
+
+/* As the ISA UART's: through the 16550 core, TX FIFO carried over. */
+static int
+pci_serial_chardev_attach(struct device *dev, const struct cfg_backend *backend)
+{
+	struct pci_serial *s = to_pci_serial(dev);
+	struct chardev *cd, *old = s->cd;
+	int r;
+
+	r = chardev_open(backend, dev->svc->events, dev->id, &cd);
+	if (r < 0)
+		return r;
+	uart16550_set_chardev(&s->uart, cd);
+	s->cd = cd;
+	chardev_close(old);
+	return 0;
+}
+
 static const struct device_ops pci_serial_ops = {
 	.destroy = pci_serial_destroy,
 	.reset = pci_serial_reset,
 	.read = pci_serial_read,
 	.write = pci_serial_write,
+	.describe = pci_serial_describe,
+	.chardev_attach = pci_serial_chardev_attach,
 };
 
 static const struct cfg_type_desc pci_serial_cfg = {

@@ -480,6 +480,19 @@ pci_msix_enabled(const struct pci_function *pf)
 	return pf->msix.cap && (msix_ctrl(pf) & MSIX_CTRL_ENABLE);
 }
 
+const char *
+pci_interrupt_mode(const struct pci_function *pf)
+{
+	if (pci_msix_enabled(pf))
+		return "msix";
+	if (pci_msi_enabled(pf))
+		return "msi";
+	if (pf->cfg[PCI_INTERRUPT_PIN] == 0 ||
+	    (pci_get_word(pf, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE))
+		return "none";
+	return "intx";
+}
+
 /*
  * An MSI message whose vector (data bits 0-7) is 0 is a Xen pirq: Linux in
  * an HVM guest (arch/x86/pci/xen.c) gets a pirq from Xen, writes its

@@ -265,6 +265,12 @@ bool pci_msi_enabled(const struct pci_function *pf);
 bool pci_msix_enabled(const struct pci_function *pf);
 
 /*
+ * The interrupt the guest has enabled now, for the operator: "msix",
+ * "msi", "intx" (a pin, COMMAND.INTX_DISABLE clear) or "none".
+ */
+const char *pci_interrupt_mode(const struct pci_function *pf);
+
+/*
  * For devices with one interrupt condition (a UART): the INTx level while
  * neither MSI nor MSI-X is enabled; otherwise one message (vector 0) on
  * each rising edge of `pending`.

@@ -12,7 +12,8 @@
  *                ours is a 4 KiB BAR so it never shares a guest page, with
  *                offsets 0 and 1 the register and the rest reading 0.
  *
- * A PANICKED event is logged ("guest panicked") and counted, and with
+ * A PANICKED event is logged ("guest panicked"), counted and reported to
+ * the operator (DEVICE_EVENT_GUEST_PANICKED, before any shutdown), and with
  * `on-panic: crash` the core is asked to shut the guest down with Xen's
  * crash reason so the toolstack's on_crash policy applies.  CRASH_LOADED
  * (a panic with a kdump kernel about to run) is logged and counted only:
@@ -125,6 +126,8 @@ pvpanic_event(struct pvpanic *s, uint8_t events)
 		s->stats.panicked++;
 		log_ratelimited(&s->rl, LOG_LEVEL_ERROR, "%s: guest panicked",
 				s->dev.id);
+		device_report(&s->dev, DEVICE_EVENT_GUEST_PANICKED,
+			      "guest panicked");
 		if (s->action == PVPANIC_ACTION_CRASH)
 			pvpanic_crash(s);
 	}
@@ -281,6 +284,13 @@ pvpanic_stats(const struct device *dev, const struct device_stats_writer *w)
 	device_stats_emit(w, "unknown", st->unknown);
 	device_stats_emit(w, "shutdowns", st->shutdowns);
 }
+/* No backend; the register raises no interrupt. */
+static void
+pvpanic_describe(const struct device *dev, const struct device_info_writer *w)
+{
+	(void)dev;
+	device_info_str(w, "interrupt", "none");
+}
 
 /* One table for both types: the register is the same byte. */
 static const struct device_ops pvpanic_ops = {
@@ -289,6 +299,7 @@ static const struct device_ops pvpanic_ops = {
 	.read = pvpanic_read,
 	.write = pvpanic_write,
 	.stats = pvpanic_stats,
+	.describe = pvpanic_describe,
 };
 
 static const struct cfg_type_desc pvpanic_cfg = {

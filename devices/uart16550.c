@@ -574,6 +574,20 @@ uart16550_init(struct uart16550 *u, const char *name,
 }
 
 void
+uart16550_set_chardev(struct uart16550 *u, struct chardev *cd)
+{
+	if (u->cd)
+		chardev_set_frontend(u->cd, NULL, NULL);
+	u->cd = cd;
+	if (cd) {
+		chardev_set_frontend(cd, &uart16550_chardev_ops, u);
+		chardev_accept_input(cd);
+	}
+	tx_drain(u);
+	update_irq(u);
+}
+
+void
 uart16550_fini(struct uart16550 *u)
 {
 	if (u->cd)
@@ -700,11 +714,44 @@ isa_write(struct device *dev, unsigned region, uint64_t offset, unsigned size,
 	uart16550_write(&to_isa(dev)->uart, (unsigned)offset, (uint8_t)value);
 }
 
+/* The configured line, whatever the guest has enabled (OUT2, IER). */
+static void
+isa_describe(const struct device *dev, const struct device_info_writer *w)
+{
+	const struct uart16550_isa *s = container_of(dev,
+						     const struct uart16550_isa,
+						     dev);
+	char irq[16];
+
+	chardev_describe(s->cd, w);
+	(void)snprintf(irq, sizeof(irq), "isa %u", s->irq);
+	device_info_str(w, "interrupt", irq);
+}
+
+/* New back-end open first; the old one is closed only once it is. */
+static int
+isa_chardev_attach(struct device *dev, const struct cfg_backend *backend)
+{
+	struct uart16550_isa *s = to_isa(dev);
+	struct chardev *cd, *old = s->cd;
+	int r;
+
+	r = chardev_open(backend, dev->svc->events, dev->id, &cd);
+	if (r < 0)
+		return r;
+	uart16550_set_chardev(&s->uart, cd);
+	s->cd = cd;
+	chardev_close(old);
+	return 0;
+}
+
 static const struct device_ops isa_ops = {
 	.destroy = isa_destroy,
 	.reset = isa_reset,
 	.read = isa_read,
 	.write = isa_write,
+	.describe = isa_describe,
+	.chardev_attach = isa_chardev_attach,
 };
 
 static const struct cfg_type_desc isa_cfg = {

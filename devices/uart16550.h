@@ -99,6 +99,16 @@ int uart16550_init(struct uart16550 *uart, const char *name,
 		   const struct device_events *ev, struct chardev *cd,
 		   void (*set_irq)(void *opaque, bool level), void *opaque);
 
+/*
+ * Make `cd` (may be NULL: discard) the back-end instead of the current
+ * one, which is detached but not closed (the caller owns both).  The
+ * guest sees nothing: registers, both FIFOs and the interrupt stay.
+ * Bytes still in the TX FIFO go to the new back-end (they had not left
+ * the UART yet); input is resumed from the new one as the RX FIFO has
+ * room.  What the old back-end already took is its own to flush.
+ */
+void uart16550_set_chardev(struct uart16550 *uart, struct chardev *cd);
+
 /* Detach from the chardev and free the timer; does not call set_irq. */
 void uart16550_fini(struct uart16550 *uart);
 

@@ -58,6 +58,24 @@ const struct device_services *
 ioreq_server_services(struct ioreq_server *server);
 
 /*
+ * Where device reports (device_services.report: a guest panic, a virtio
+ * device needing a reset, a backend I/O error) go: fn(ctx, dev, event,
+ * desc) on the event-loop thread, from inside the device's emulation, so
+ * fn must not block, must not call back into the device and must copy
+ * desc (a short text or NULL, valid during the call only) if it keeps it.
+ * Each (device, event) pair gets at most 10 reports a second through
+ * (ioreq/report.h); the rest are counted
+ * (ioreq_server_events_suppressed).  fn NULL: reports are dropped (still
+ * counted).  May be called at any time, again to replace the sink.
+ */
+typedef void ioreq_event_sink_fn(void *ctx, const struct device *dev,
+				 enum device_event event, const char *desc);
+void ioreq_server_set_event_sink(struct ioreq_server *server,
+				 ioreq_event_sink_fn *fn, void *ctx);
+/* Device reports the rate limit has held back since open. */
+uint64_t ioreq_server_events_suppressed(const struct ioreq_server *server);
+
+/*
  * Put every region of `dev` with size != 0 on the bus and claim it with
  * Xen; for a PCI function (dev->is_pci, which needs both config hooks,
  * else -EINVAL) first claim dev->pci_sbdf with

@@ -16,6 +16,7 @@
 #include "ioreq/events.h"
 #include "ioreq/guest.h"
 #include "ioreq/ioreq.h"
+#include "ioreq/report.h"
 #include "ioreq/ring.h"
 
 /* Stages reached, in set-up order; teardown unwinds from the last one. */
@@ -92,6 +93,10 @@ struct ioreq_server {
 	struct log_ratelimit ratelimit;
 	struct log_ratelimit region_ratelimit; /* guest-driven BAR moves */
 	struct ioreq_region_batch batch;
+	/* device_services.report: the daemon's sink, behind a rate limit */
+	ioreq_event_sink_fn *event_sink;
+	void *event_sink_ctx;
+	struct ioreq_report_limit reports;
 };
 
 

@@ -233,6 +233,7 @@ ioreq_server_remove_device(struct ioreq_server *s, struct device *dev)
 		(void)ioreq_region_release(s, dev, i, &dev->regions[i]);
 	if (dev->is_pci)
 		ioreq_pci_release(s, dev);
+	ioreq_report_forget(&s->reports, dev);
 }
 
 static int

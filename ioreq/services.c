@@ -2,7 +2,8 @@
  * struct device_services for real (devices/device.h): interrupt lines and
  * MSIs as dm_ops, guest memory through the mapping cache, region moves
  * (claims with Xen and the bus: regions.c, coalesced per request:
- * region-batch.c), guest shutdown requests.  Devices decide when a line
+ * region-batch.c), guest shutdown requests, reports to the daemon's
+ * event sink (rate-limited: report.h).  Devices decide when a line
  * level changes; this file only forwards.  Any ESRCH marks the domain as
  * gone for the daemon's loop.  Left out for now: PCI link routes.
  */
@@ -10,6 +11,7 @@
 #include "ioreq/guest-svc.h"
 
 #include <errno.h>
+#include <time.h>
 #include <xen/sched.h>
 
 #define ISA_IRQ_COUNT  16
@@ -149,6 +151,46 @@ svc_shutdown(void *opaque, enum device_shutdown reason)
 	return 0;
 }
 
+static uint64_t
+monotonic_usec(void)
+{
+	struct timespec ts;
+
+	/* vDSO on Linux: no syscall, and no failure for CLOCK_MONOTONIC. */
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/*
+ * Rate-limited even with no sink, so the suppressed count means the same
+ * whether or not the daemon listens.
+ */
+static void
+svc_report(void *opaque, const struct device *dev, enum device_event event,
+	   const char *desc)
+{
+	struct ioreq_server *s = opaque;
+
+	if (!ioreq_report_allow(&s->reports, dev, event, monotonic_usec()))
+		return;
+	if (s->event_sink)
+		s->event_sink(s->event_sink_ctx, dev, event, desc);
+}
+
+void
+ioreq_server_set_event_sink(struct ioreq_server *s, ioreq_event_sink_fn *fn,
+			    void *ctx)
+{
+	s->event_sink = fn;
+	s->event_sink_ctx = ctx;
+}
+
+uint64_t
+ioreq_server_events_suppressed(const struct ioreq_server *s)
+{
+	return s->reports.suppressed;
+}
+
 void
 ioreq_services_init(struct ioreq_server *s)
 {
@@ -166,6 +208,7 @@ ioreq_services_init(struct ioreq_server *s)
 		.grant_services = ioreq_grant_services,
 		.region_changed = svc_region_changed,
 		.shutdown = svc_shutdown,
+		.report = svc_report,
 	};
 }
 

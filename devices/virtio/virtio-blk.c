@@ -96,6 +96,8 @@ struct virtio_blk {
 
 	struct vblk_stats stats;
 	struct log_ratelimit rl;
+	char *path;  /* the image's, for describe and blockdev_change */
+	bool direct; /* `cache: none`, for a new image */
 };
 
 /* One piece of a chain's byte stream in guest memory. */
@@ -263,6 +265,8 @@ bounce_copy(struct vblk_req *req, bool to_guest)
 	return 0;
 }
 
+static void vblk_report_io_error(struct virtio_blk *blk, int result);
+
 static void
 req_done(struct blk_image_req *ir, int result)
 {
@@ -281,11 +285,13 @@ req_done(struct blk_image_req *ir, int result)
 		status = VIRTIO_BLK_S_IOERR;
 	if (status == VIRTIO_BLK_S_OK && req->to_guest)
 		written += (uint32_t)req->data_len;
-	if (result < 0)
+	if (result < 0) {
 		log_ratelimited(&blk->rl, LOG_LEVEL_WARNING,
 				"%s: queue %u request %u: %s; answering IOERR",
 				blk->vd.id, req->q, (unsigned)req->head,
 				strerror(-result));
+		vblk_report_io_error(blk, result);
+	}
 	/* The kernel is done with the buffers: let them go first. */
 	answer(blk, req->q, req->head, req->status_gpa, status, written);
 	req_free(req);
@@ -778,14 +784,22 @@ vblk_destroy(struct virtio_dev *vd)
 	blk_image_close(blk->img);
 	if (vd->svc && vd->svc->events)
 		device_work_cancel(vd->svc->events, &blk->retry_work);
+	free(blk->path);
 	free(blk);
 }
+
+static void vblk_describe(const struct virtio_dev *vd,
+			  const struct device_info_writer *w);
+static int vblk_blockdev_change(struct virtio_dev *vd, const char *path,
+				int read_only);
 
 static const struct virtio_dev_ops vblk_ops = {
 	.queue_notify = vblk_queue_notify,
 	.queue_stop = vblk_queue_stop,
 	.reset = vblk_reset,
 	.stats = vblk_stats,
+	.describe = vblk_describe,
+	.blockdev_change = vblk_blockdev_change,
 	.destroy = vblk_destroy,
 };
 
@@ -849,11 +863,14 @@ virtio_blk_new(const struct device_services *svc,
 		.batch_done = vblk_batch_done,
 		.ctx = blk,
 	};
-	r = blk_image_open(&ip, svc->events, &blk->img);
+	blk->path = strdup(p->path);
+	r = blk->path ? blk_image_open(&ip, svc->events, &blk->img) : -ENOMEM;
 	if (r < 0) {
+		free(blk->path);
 		free(blk);
 		return r;
 	}
+	blk->direct = p->direct;
 	blk->read_only = p->read_only;
 	blk->capacity = blk_image_size(blk->img) / SECTOR;
 	if (p->serial) /* 20 bytes exactly are not NUL-terminated */
@@ -874,6 +891,7 @@ virtio_blk_new(const struct device_services *svc,
 	r = virtio_dev_init(&blk->vd, &vblk_ops, svc, &vp);
 	if (r < 0) {
 		blk_image_close(blk->img);
+		free(blk->path);
 		free(blk);
 		return r;
 	}
@@ -1011,3 +1029,112 @@ const struct device_type virtio_blk_type = {
 	.cfg = &virtio_blk_cfg,
 	.create = virtio_blk_create,
 };
+
+/* ---- operator side: describe, reports, blockdev_change -------------- */
+
+static void
+vblk_describe(const struct virtio_dev *vd, const struct device_info_writer *w)
+{
+	const struct virtio_blk *blk = container_of(vd, const struct virtio_blk,
+						    vd);
+	char buf[4200];
+
+	(void)snprintf(buf, sizeof(buf), "file:%s", blk->path);
+	device_info_str(w, "backend", buf);
+	device_info_str(w, "read-only", blk->read_only ? "true" : "false");
+}
+
+/* A kernel error reached the guest as IOERR (guest mistakes do not). */
+static void
+vblk_report_io_error(struct virtio_blk *blk, int result)
+{
+	char desc[128];
+
+	if (!blk->vd.dev)
+		return;
+	(void)snprintf(desc, sizeof(desc), "%s", strerror(-result));
+	device_report(blk->vd.dev, DEVICE_EVENT_IO_ERROR, desc);
+}
+
+/*
+ * The offered features follow the read-only state: RO, or DISCARD and
+ * WRITE_ZEROES.  A driver sees the change at its next negotiation; the
+ * device refuses writes (IOERR) from now on either way.
+ */
+static void
+vblk_set_read_only(struct virtio_blk *blk, bool read_only)
+{
+	uint64_t mask = offered_features(true) ^ offered_features(false);
+
+	blk->read_only = read_only;
+	blk->vd.host_features = (blk->vd.host_features & ~mask) |
+				(offered_features(read_only) & mask);
+}
+
+/* Swap in a new image at path (opened as read_only); all or nothing. */
+static int
+vblk_new_medium(struct virtio_blk *blk, const char *path, bool read_only)
+{
+	struct blk_image_params ip = {
+		.path = path,
+		.read_only = read_only,
+		.direct = blk->direct,
+		.depth = VIRTIO_BLK_DEPTH,
+		.batch_done = vblk_batch_done,
+		.ctx = blk,
+	};
+	struct blk_image *img;
+	char *copy;
+	int r;
+
+	copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	r = blk_image_open(&ip, blk->vd.svc->events, &img);
+	if (r < 0) {
+		free(copy);
+		return r;
+	}
+	blk_image_close(blk->img);
+	blk->img = img;
+	free(blk->path);
+	blk->path = copy;
+	return 0;
+}
+
+/*
+ * A new medium (path) and/or read-only state.  Refused with -EBUSY while
+ * requests are in flight: a request must complete on the image it was
+ * submitted to, and waiting (blk_image_cancel) would make the operator
+ * wait on the guest's disk.  The driver sees the new capacity and block
+ * size in config space with a new generation and a config interrupt.
+ *
+ * Without a path only the device's read-only state changes; the image
+ * stays open as it was.  A disk opened read-only (lock shared) cannot
+ * become writable that way (-EROFS), nor by giving its own path again:
+ * the new write lock conflicts with the read lock still held (-EBUSY).
+ */
+static int
+vblk_blockdev_change(struct virtio_dev *vd, const char *path, int read_only)
+{
+	struct virtio_blk *blk = container_of(vd, struct virtio_blk, vd);
+	bool ro = read_only < 0 ? blk->read_only : read_only != 0;
+	int r;
+
+	if (read_only > 1 || (!path && read_only < 0))
+		return -EINVAL;
+	if (blk_image_in_flight(blk->img) > 0)
+		return -EBUSY;
+	if (path) {
+		r = vblk_new_medium(blk, path, ro);
+		if (r < 0)
+			return r;
+	} else if (!ro && blk_image_read_only(blk->img)) {
+		return -EROFS;
+	}
+	vblk_set_read_only(blk, ro);
+	blk->capacity = blk_image_size(blk->img) / SECTOR;
+	fill_config(blk, vd->num_queues);
+	virtio_config_changed(vd);
+	return 0;
+}

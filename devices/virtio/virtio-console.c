@@ -34,6 +34,13 @@
  * now (after it revoked the mappings) is retried by a timer, the chain
  * kept, since a driver may wait for it without kicking again.
  *
+ * The operator may replace the back-end (chardev_attach): the new one is
+ * opened first, the old one closed after the swap, flushing what it
+ * already took as far as it can without blocking.  A transmit chain held
+ * because the old one was full resumes on the new one where it stopped;
+ * a held receive chain waits for the new one's input.  The guest sees no
+ * change (no config interrupt: there is nothing in config space to tell).
+ *
  * Left out: VIRTIO_CONSOLE_F_MULTIPORT (the control queues and
  * ports beyond 0); resizing at run time (cols and rows are fixed).
  */
@@ -501,12 +508,44 @@ con_destroy(struct virtio_dev *vd)
 	free(c);
 }
 
+static void
+con_describe(const struct virtio_dev *vd, const struct device_info_writer *w)
+{
+	chardev_describe(container_of(vd, const struct virtio_console, vd)->cd,
+			 w);
+}
+
+static int
+con_chardev_attach(struct virtio_dev *vd, const struct cfg_backend *backend)
+{
+	struct virtio_console *c = to_con(vd);
+	struct chardev *cd, *old = c->cd;
+	int r;
+
+	r = chardev_open(backend, c->ev, vd->id, &cd);
+	if (r < 0)
+		return r;
+	chardev_set_frontend(old, NULL, NULL);
+	c->cd = cd;
+	chardev_set_frontend(cd, &con_chardev_ops, c);
+	chardev_close(old);
+	/* The old one's writable() will never come: resume on the new. */
+	if (c->tx_blocked) {
+		c->tx_blocked = false;
+		tx_serve(c);
+	}
+	chardev_accept_input(cd);
+	return 0;
+}
+
 static const struct virtio_dev_ops con_ops = {
 	.queue_notify = con_queue_notify,
 	.queue_stop = con_queue_stop,
 	.reset = con_reset,
 	.config_write = con_config_write,
 	.stats = con_stats,
+	.describe = con_describe,
+	.chardev_attach = con_chardev_attach,
 	.destroy = con_destroy,
 };
 

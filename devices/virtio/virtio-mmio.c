@@ -25,6 +25,7 @@
 #include "devices/virtio/virtio-mmio.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -447,12 +448,44 @@ virtio_mmio_stats(const struct device *dev, const struct device_stats_writer *w)
 	device_stats_emit(w, "mmio_irq_errors", m->irq_errors);
 }
 
+/* The configured line: the guest cannot turn it off on this transport. */
+static void
+virtio_mmio_describe(const struct device *dev,
+		     const struct device_info_writer *w)
+{
+	const struct virtio_mmio *m = container_of(dev,
+						   const struct virtio_mmio,
+						   dev);
+	char irq[24];
+
+	virtio_describe(m->vd, w);
+	(void)snprintf(irq, sizeof(irq), "%s %u",
+		       m->irq <= VMMIO_ISA_IRQ_LAST ? "isa" : "spi", m->irq);
+	device_info_str(w, "interrupt", irq);
+}
+
+static int
+virtio_mmio_chardev_attach(struct device *dev,
+			   const struct cfg_backend *backend)
+{
+	return virtio_chardev_attach(to_mmio(dev)->vd, backend);
+}
+
+static int
+virtio_mmio_blockdev_change(struct device *dev, const char *path, int read_only)
+{
+	return virtio_blockdev_change(to_mmio(dev)->vd, path, read_only);
+}
+
 static const struct device_ops virtio_mmio_ops = {
 	.destroy = virtio_mmio_destroy,
 	.reset = virtio_mmio_reset,
 	.read = virtio_mmio_read,
 	.write = virtio_mmio_write,
 	.stats = virtio_mmio_stats,
+	.describe = virtio_mmio_describe,
+	.chardev_attach = virtio_mmio_chardev_attach,
+	.blockdev_change = virtio_mmio_blockdev_change,
 };
 
 int
@@ -483,6 +516,7 @@ virtio_mmio_create(const struct cfg_device *cfg, const struct device_type *type,
 	m->vd = vd;
 	m->irq = cfg->irq;
 	virtio_dev_set_transport(vd, &mmio_transport_ops, m);
+	vd->dev = &m->dev;
 	*ret_dev = &m->dev;
 	return 0;
 }

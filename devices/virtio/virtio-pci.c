@@ -773,6 +773,37 @@ virtio_pci_stats(const struct device *dev, const struct device_stats_writer *w)
 	device_stats_emit(w, "pci_bar_refused", p->pf.stats.bar_refused);
 }
 
+/*
+ * "none" until DRIVER_OK: before it the device sends nothing, whatever
+ * the PCI function allows.  Then MSI-X when enabled, else INTx (if not
+ * disabled in COMMAND).
+ */
+static void
+virtio_pci_describe(const struct device *dev,
+		    const struct device_info_writer *w)
+{
+	const struct virtio_pci *p = container_of(dev, const struct virtio_pci,
+						  dev);
+
+	virtio_describe(p->vd, w);
+	device_info_str(w, "interrupt",
+			(virtio_status(p->vd) & VIRTIO_STATUS_DRIVER_OK) ?
+				pci_interrupt_mode(&p->pf) :
+				"none");
+}
+
+static int
+virtio_pci_chardev_attach(struct device *dev, const struct cfg_backend *backend)
+{
+	return virtio_chardev_attach(to_vpci(dev)->vd, backend);
+}
+
+static int
+virtio_pci_blockdev_change(struct device *dev, const char *path, int read_only)
+{
+	return virtio_blockdev_change(to_vpci(dev)->vd, path, read_only);
+}
+
 static const struct device_ops virtio_pci_ops = {
 	.destroy = virtio_pci_destroy,
 	.reset = virtio_pci_reset,
@@ -781,6 +812,9 @@ static const struct device_ops virtio_pci_ops = {
 	.config_read = virtio_pci_config_read,
 	.config_write = virtio_pci_config_write,
 	.stats = virtio_pci_stats,
+	.describe = virtio_pci_describe,
+	.chardev_attach = virtio_pci_chardev_attach,
+	.blockdev_change = virtio_pci_blockdev_change,
 };
 
 /* A class code per device type, as QEMU's virtio-*-pci give them. */
@@ -897,6 +931,7 @@ virtio_pci_create(const struct cfg_device *cfg, const struct device_type *type,
 	}
 	p->vd = vd;
 	virtio_dev_set_transport(vd, &vpci_transport_ops, p);
+	vd->dev = &p->dev;
 	*ret_dev = &p->dev;
 	return 0;
 }

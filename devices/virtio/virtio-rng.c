@@ -454,11 +454,20 @@ rng_destroy(struct virtio_dev *vd)
 	free(r);
 }
 
+/* Entropy comes from the kernel; there is nothing to configure. */
+static void
+rng_describe(const struct virtio_dev *vd, const struct device_info_writer *w)
+{
+	(void)vd;
+	device_info_str(w, "backend", "getrandom");
+}
+
 static const struct virtio_dev_ops rng_ops = {
 	.queue_notify = rng_queue_notify,
 	.queue_stop = rng_queue_stop,
 	.reset = rng_reset,
 	.stats = rng_stats,
+	.describe = rng_describe,
 	.destroy = rng_destroy,
 };
 

@@ -447,9 +447,35 @@ virtio_needs_reset(struct virtio_dev *vd, const char *why)
 		return;
 	vd->stats.needs_reset++;
 	vd->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	if (vd->dev)
+		device_report(vd->dev, DEVICE_EVENT_NEEDS_RESET,
+			      why ? why : "error");
 	/* 2.1.2: with DRIVER_OK set the device must notify the driver. */
 	if (vd->status & VIRTIO_STATUS_DRIVER_OK)
 		transport_notify(vd, VIRTIO_IRQ_CONFIG, 0);
+}
+
+void
+virtio_describe(const struct virtio_dev *vd, const struct device_info_writer *w)
+{
+	if (vd->ops->describe)
+		vd->ops->describe(vd, w);
+}
+
+int
+virtio_chardev_attach(struct virtio_dev *vd, const struct cfg_backend *backend)
+{
+	if (!vd->ops->chardev_attach)
+		return -EOPNOTSUPP;
+	return vd->ops->chardev_attach(vd, backend);
+}
+
+int
+virtio_blockdev_change(struct virtio_dev *vd, const char *path, int read_only)
+{
+	if (!vd->ops->blockdev_change)
+		return -EOPNOTSUPP;
+	return vd->ops->blockdev_change(vd, path, read_only);
 }
 
 void

@@ -128,6 +128,18 @@ struct virtio_dev_ops {
 	void (*stats)(const struct virtio_dev *vd,
 		      const struct device_stats_writer *w);
 	/*
+	 * Optional operator hooks, as struct device_ops' (the transport
+	 * forwards them; absent: -EOPNOTSUPP): the device's own facts
+	 * (the transport says "interrupt" itself), a new character
+	 * backend, a new medium or read-only state.
+	 */
+	void (*describe)(const struct virtio_dev *vd,
+			 const struct device_info_writer *w);
+	int (*chardev_attach)(struct virtio_dev *vd,
+			      const struct cfg_backend *backend);
+	int (*blockdev_change)(struct virtio_dev *vd, const char *path,
+			       int read_only);
+	/*
 	 * Free the device's state (which embeds vd).  The transport calls
 	 * it from its own destroy, after reset, with nothing in flight.
 	 */
@@ -200,6 +212,8 @@ struct virtio_dev {
 
 	const struct virtio_transport_ops *transport;
 	void *transport_ctx;
+	/* the transport's device, named in reports (NULL: none sent) */
+	const struct device *dev;
 
 	uint32_t kicked; /* queues kicked, not served yet */
 	struct device_work kick_work;
@@ -319,6 +333,17 @@ void virtio_config_changed(struct virtio_dev *vd);
  * serving queues until reset.  why goes to a rate-limited log line.
  */
 void virtio_needs_reset(struct virtio_dev *vd, const char *why);
+
+/*
+ * The operator hooks for the transports' device_ops: the model's, or
+ * nothing / -EOPNOTSUPP when it has none.
+ */
+void virtio_describe(const struct virtio_dev *vd,
+		     const struct device_info_writer *w);
+int virtio_chardev_attach(struct virtio_dev *vd,
+			  const struct cfg_backend *backend);
+int virtio_blockdev_change(struct virtio_dev *vd, const char *path,
+			   int read_only);
 
 /* Core counters, and the virtqueues' summed as vq_NAME, through w. */
 void virtio_emit_stats(const struct virtio_dev *vd,

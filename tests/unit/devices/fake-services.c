@@ -2,6 +2,7 @@
 #include "fake-services.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,6 +167,22 @@ fake_shutdown(void *opaque, enum device_shutdown reason)
 	return 0;
 }
 
+static void
+fake_report(void *opaque, const struct device *dev, enum device_event event,
+	    const char *desc)
+{
+	struct fake_services *f = opaque;
+
+	f->reports++;
+	if ((unsigned)event <
+	    sizeof(f->report_counts) / sizeof(f->report_counts[0]))
+		f->report_counts[event]++;
+	f->last_report_dev = dev;
+	f->last_report_event = event;
+	(void)snprintf(f->last_report_desc, sizeof(f->last_report_desc), "%s",
+		       desc ? desc : "(NULL)");
+}
+
 void
 fake_services_clear(struct fake_services *f)
 {
@@ -174,6 +191,8 @@ fake_services_clear(struct fake_services *f)
 	f->intx_calls = 0;
 	f->line_calls = 0;
 	f->shutdowns = 0;
+	f->reports = 0;
+	memset(f->report_counts, 0, sizeof(f->report_counts));
 }
 
 int
@@ -200,6 +219,7 @@ fake_services_init(struct fake_services *f, size_t mem_size)
 		.guest_unmap = fake_guest_unmap,
 		.region_changed = fake_region_changed,
 		.shutdown = fake_shutdown,
+		.report = fake_report,
 	};
 	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * In-memory struct device_services for device unit tests: records ISA IRQ
- * levels, PCI INTx levels, platform line (set_irq_level) levels and MSIs,
+ * levels, PCI INTx levels, platform line (set_irq_level) levels, MSIs and
+ * reports (device_services.report, not rate-limited here),
  * and backs guest memory with a buffer (copied, or mapped in place with
  * guest_map: -EFAULT outside the buffer, segments split on demand,
  * revocation by bumping map_epoch).
@@ -60,6 +61,11 @@ struct fake_services {
 					 * a claim (new size != 0) */
 	unsigned shutdowns;
 	enum device_shutdown last_shutdown_reason;
+	unsigned reports;	   /* report calls */
+	unsigned report_counts[3]; /* by enum device_event */
+	const struct device *last_report_dev;
+	enum device_event last_report_event;
+	char last_report_desc[128]; /* "(NULL)" for desc NULL */
 
 	uint8_t *mem; /* guest memory at gpa 0 */
 	size_t mem_size;

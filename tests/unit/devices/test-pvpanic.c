@@ -2,8 +2,8 @@
  * Unit test of types `pvpanic` (ISA) and `pvpanic-pci`: type tables,
  * the supported-events read, event counting read through the stats hook,
  * on-panic log vs crash (the shutdown service with SHUTDOWN_crash),
- * unknown bits, the PCI identity and BAR0, and the on-panic key through
- * the real YAML loader.
+ * unknown bits, the PCI identity and BAR0, the on-panic key through
+ * the real YAML loader, the GUEST_PANICKED report and describe.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include "devices/bus.h"
 #include "devices/pci.h"
 #include "devices/pvpanic.h"
+#include "fake-info.h"
 #include "fake-services.h"
 #include "fake-stats.h"
 #include "test-util.h"
@@ -144,8 +145,15 @@ test_isa(struct fake_services *f)
 		if (tmp)
 			fclose(tmp);
 	}
+	/* the panic (only) was reported, naming the device */
+	CHECK_EQ(f->reports, 1);
+	CHECK_EQ(f->report_counts[DEVICE_EVENT_GUEST_PANICKED], 1);
+	CHECK(f->last_report_dev == dev);
+	CHECK(strcmp(fake_info(dev, "interrupt"), "none") == 0);
+	CHECK(strcmp(fake_info(dev, "backend"), "(absent)") == 0);
 	bus_write(&bus, BUS_SPACE_PORT, 0x505, 1, 0x84); /* unknown */
 	bus_write(&bus, BUS_SPACE_PORT, 0x505, 1, 0);	 /* nothing */
+	CHECK_EQ(f->reports, 1);
 	CHECK_EQ(fake_stat(dev, "panicked"), 1);
 	CHECK_EQ(fake_stat(dev, "crash_loaded"), 1);
 	CHECK_EQ(fake_stat(dev, "unknown"), 1);
@@ -266,8 +274,12 @@ test_pci(struct fake_services *f)
 	CHECK_EQ(f->shutdowns, 0);
 	bus_write(&bus, BUS_SPACE_MMIO, base, 1, PVPANIC_CRASH_LOADED);
 	CHECK_EQ(f->shutdowns, 0);
+	CHECK_EQ(f->reports, 0);
 	bus_write(&bus, BUS_SPACE_MMIO, base, 1, PVPANIC_PANICKED);
 	CHECK_EQ(f->shutdowns, 1);
+	CHECK_EQ(f->report_counts[DEVICE_EVENT_GUEST_PANICKED], 1);
+	CHECK(f->last_report_dev == dev);
+	CHECK(strcmp(fake_info(dev, "interrupt"), "none") == 0);
 	CHECK_EQ(f->last_shutdown_reason, DEVICE_SHUTDOWN_CRASH);
 	CHECK_EQ(fake_stat(dev, "panicked"), 1);
 	CHECK_EQ(fake_stat(dev, "crash_loaded"), 1);

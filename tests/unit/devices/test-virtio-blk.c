@@ -19,6 +19,7 @@
 #include "devices/registry.h"
 #include "devices/virtio/virtio-blk.h"
 #include "devices/virtio/virtio.h"
+#include "tests/unit/devices/fake-info.h"
 #include "tests/unit/devices/fake-services.h"
 #include "tests/unit/devices/test-util.h"
 #include "tests/unit/devices/virtio-driver.h"
@@ -1120,10 +1121,138 @@ test_mmio_io(void)
 	(void)unlink(path);
 }
 
+/* What vd's own describe says under key (the transport adds interrupt). */
+static const char *
+vd_info(const char *key)
+{
+	static struct fake_info fi;
+	const struct device_info_writer w = { fake_info_str, &fi };
+
+	memset(&fi, 0, sizeof(fi));
+	virtio_describe(vd, &w);
+	for (unsigned i = 0; i < fi.count && i < FAKE_INFO_MAX; i++)
+		if (strcmp(fi.keys[i], key) == 0)
+			return fi.values[i];
+	return "(absent)";
+}
+
+static void
+make_file(const char *p, size_t size)
+{
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, (off_t)size), 0);
+	(void)close(fd);
+}
+
+/* blockdev_change: a new medium, read-only state, and what fails. */
+static void
+test_blockdev_change(void)
+{
+	char other[80], want[96];
+	uint8_t gen;
+	uint32_t len;
+	int fd;
+	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	start();
+	snprintf(want, sizeof(want), "file:%s", path);
+	CHECK(strcmp(vd_info("backend"), want) == 0);
+	CHECK(strcmp(vd_info("read-only"), "false") == 0);
+	snprintf(other, sizeof(other), "%s-2", path);
+
+	/* Failures change nothing: missing, odd size, locked, bad args. */
+	gen = vd->config_generation;
+	CHECK_EQ(virtio_blockdev_change(vd, "/nonexistent/x.img", -1), -ENOENT);
+	make_file(other, 4 * IMG_SIZE + 100);
+	CHECK_EQ(virtio_blockdev_change(vd, other, -1), -EINVAL);
+	make_file(other, 4 * IMG_SIZE);
+	fd = open(other, O_RDWR);
+	CHECK(fd >= 0 && fcntl(fd, F_OFD_SETLK, &lk) == 0);
+	CHECK_EQ(virtio_blockdev_change(vd, other, -1), -EBUSY);
+	(void)close(fd);
+	CHECK_EQ(virtio_blockdev_change(vd, NULL, -1), -EINVAL);
+	CHECK_EQ(virtio_blockdev_change(vd, NULL, 2), -EINVAL);
+	CHECK_EQ(vd->config_generation, gen);
+	CHECK_EQ(rec.config_irqs, 0);
+	CHECK_EQ(config32(VIRTIO_BLK_CFG_CAPACITY), IMG_SIZE / 512);
+	CHECK(strcmp(vd_info("backend"), want) == 0);
+	CHECK_EQ(rw1(0, true, 0, DATA_GPA, 4096, NULL), VIRTIO_BLK_S_OK);
+	CHECK_EQ(f.mem[DATA_GPA + 7], pattern(7));
+
+	/* A new, bigger medium: capacity, generation, config interrupt. */
+	CHECK_EQ(virtio_blockdev_change(vd, other, -1), 0);
+	CHECK_EQ(config32(VIRTIO_BLK_CFG_CAPACITY), 4 * IMG_SIZE / 512);
+	CHECK_EQ(vd->config_generation, (uint8_t)(gen + 1));
+	CHECK_EQ(rec.config_irqs, 1);
+	snprintf(want, sizeof(want), "file:%s", other);
+	CHECK(strcmp(vd_info("backend"), want) == 0);
+	/* The new image is the one served (zeroes, beyond the old end). */
+	CHECK_EQ(rw1(0, true, 3 * IMG_SIZE / 512, DATA_GPA, 512, NULL),
+		 VIRTIO_BLK_S_OK);
+	CHECK_EQ(f.mem[DATA_GPA + 7], 0);
+
+	/* Read-only: writes fail with IOERR and leave the image alone. */
+	CHECK_EQ(virtio_blockdev_change(vd, NULL, 1), 0);
+	CHECK_EQ(rec.config_irqs, 2);
+	CHECK(strcmp(vd_info("read-only"), "true") == 0);
+	CHECK(virtio_device_features(vd, 0) & F(VIRTIO_BLK_F_RO));
+	memset(f.mem + DATA_GPA, 0x11, 512);
+	CHECK_EQ(rw1(0, false, 0, DATA_GPA, 512, &len), VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(rw1(0, true, 0, DATA_GPA, 512, NULL), VIRTIO_BLK_S_OK);
+	CHECK_EQ(f.mem[DATA_GPA], 0);
+	/* Writable again (the image was opened writable). */
+	CHECK_EQ(virtio_blockdev_change(vd, NULL, 0), 0);
+	CHECK(!(virtio_device_features(vd, 0) & F(VIRTIO_BLK_F_RO)));
+	CHECK_EQ(rw1(0, false, 0, DATA_GPA, 512, &len), VIRTIO_BLK_S_OK);
+	/* Back to the first image, read-only: opened read-only. */
+	CHECK_EQ(virtio_blockdev_change(vd, path, 1), 0);
+	CHECK_EQ(config32(VIRTIO_BLK_CFG_CAPACITY), IMG_SIZE / 512);
+	CHECK_EQ(virtio_blockdev_change(vd, NULL, 0), -EROFS);
+	CHECK(strcmp(vd_info("read-only"), "true") == 0);
+	CHECK(file_is_pattern(0, 8192));
+	CHECK_EQ(f.reports, 0);
+	stop();
+	(void)unlink(other);
+}
+
+/* A kernel error is reported; a guest's mistake is not. */
+static void
+test_reports(void)
+{
+	struct device dummy = { .id = "vda", .svc = &f.svc };
+	int fd;
+
+	start();
+	vd->dev = &dummy;
+	fake_services_clear(&f);
+	/* Beyond the disk: the guest's fault, IOERR, no report. */
+	CHECK_EQ(rw1(0, true, IMG_SIZE / 512, DATA_GPA, 512, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(f.reports, 0);
+	/* The file shrinks under the device: a short read, -EIO. */
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0 && ftruncate(fd, 0) == 0);
+	(void)close(fd);
+	CHECK_EQ(rw1(0, true, 0, DATA_GPA, 512, NULL), VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(f.reports, 1);
+	CHECK_EQ(f.report_counts[DEVICE_EVENT_IO_ERROR], 1);
+	CHECK(f.last_report_dev == &dummy);
+	/* The virtio core's DEVICE_NEEDS_RESET, once per setting. */
+	virtio_needs_reset(vd, "test");
+	virtio_needs_reset(vd, "test");
+	CHECK_EQ(f.report_counts[DEVICE_EVENT_NEEDS_RESET], 1);
+	CHECK(strcmp(f.last_report_desc, "test") == 0);
+	stop();
+}
+
 int
 main(void)
 {
 	CHECK_EQ(fake_services_init(&f, MEM_SIZE), 0);
+	test_blockdev_change();
+	test_reports();
 	test_config();
 	test_read_write();
 	test_flush_get_id();

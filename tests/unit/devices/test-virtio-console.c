@@ -19,6 +19,7 @@
 
 #include "devices/chardev.h"
 #include "devices/virtio/virtio-console.h"
+#include "tests/unit/devices/fake-info.h"
 #include "tests/unit/devices/fake-services.h"
 #include "tests/unit/devices/test-util.h"
 #include "tests/unit/devices/virtio-driver.h"
@@ -618,6 +619,60 @@ connect_to(const char *path)
 	return fd;
 }
 
+/* Guest output `text` sent through the transmit queue. */
+static void
+guest_says(struct vdrv_bus *b, const char *text)
+{
+	memcpy(f.mem + TX_BUF, text, strlen(text));
+	vdrv_add_out(&txq, TX_BUF, (uint32_t)strlen(text));
+	vdrv_bus_kick(b, TXQ);
+	fake_services_answered(&f);
+}
+
+/*
+ * describe, and chardev_attach: a refused backend leaves the old one
+ * serving; a new one takes the output from then on.
+ */
+static void
+attach_case(struct device *dev, struct vdrv_bus *b, int fd, const char *dir,
+	    const char *sock, bool pci)
+{
+	char want[96], file[64], got[16] = { 0 };
+	struct cfg_backend bad = { .type = CFG_BACKEND_SOCKET };
+	struct cfg_backend good = { .type = CFG_BACKEND_FILE, .path = file };
+	int ffd;
+
+	(void)snprintf(want, sizeof(want), "socket:%s", sock);
+	CHECK(strcmp(fake_info(dev, "backend"), want) == 0);
+	CHECK(strcmp(fake_info(dev, "interrupt"), pci ? "intx" : "isa 6") == 0);
+	(void)snprintf(file, sizeof(file), "%s/out.log", dir);
+	ffd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(ffd >= 0);
+	/* A regular file where the socket would go: refused, old serves. */
+	bad.path = file;
+	CHECK_EQ(dev->ops->chardev_attach(dev, &bad), -EEXIST);
+	CHECK(strcmp(fake_info(dev, "backend"), want) == 0);
+	guest_says(b, "old\n");
+	for (int i = 0; i < 400 && recv(fd, got, 4, MSG_DONTWAIT) <= 0; i++)
+		pump_for(f.evbase, 5);
+	CHECK(memcmp(got, "old\n", 4) == 0);
+	/* The new one: the socket closes (file removed), output to file. */
+	CHECK_EQ(dev->ops->chardev_attach(dev, &good), 0);
+	(void)snprintf(want, sizeof(want), "file:%s", file);
+	CHECK(strcmp(fake_info(dev, "backend"), want) == 0);
+	CHECK(access(sock, F_OK) < 0);
+	guest_says(b, "new\n");
+	memset(got, 0, sizeof(got));
+	for (int i = 0; i < 100 && pread(ffd, got, sizeof(got), 0) < 4; i++) {
+		fake_services_answered(&f);
+		pump_for(f.evbase, 5);
+	}
+	CHECK_EQ(pread(ffd, got, sizeof(got), 0), 4);
+	CHECK(memcmp(got, "new\n", 4) == 0);
+	(void)close(ffd);
+	(void)unlink(file);
+}
+
 static void
 transport_case(bool pci, bool grant)
 {
@@ -704,6 +759,7 @@ transport_case(bool pci, bool grant)
 	CHECK_EQ(dev_counter(dev, "console_rx_bytes").value, 5);
 	CHECK_EQ(dev_counter(dev, "console_tx_bytes").value, 5);
 	CHECK_EQ(dev_counter(dev, "virtio_kicks").seen, 1);
+	attach_case(dev, &b, fd, dir, path, pci);
 	close(fd);
 	dev->ops->destroy(dev);
 	CHECK_EQ(f.maps_held, 0);

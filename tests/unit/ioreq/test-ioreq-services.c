@@ -3,9 +3,11 @@
  * an x86 Xen (EOPNOTSUPP, remembered) GSIs below 16 as ISA IRQs.  The
  * libxendevicemodel calls services.c makes are faked here (its header
  * only, nothing of the library linked), as are the ioreq/ functions it
- * forwards to.
+ * forwards to.  Also: report to the daemon's event sink behind the
+ * per-(device, event) rate limit of report.c.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ioreq/server-internal.h"
@@ -202,10 +204,110 @@ test_x86(void)
 	CHECK_EQ(isa_calls, 0);
 }
 
+struct sink_record {
+	unsigned calls;
+	const struct device *dev;
+	enum device_event event;
+	char desc[64];
+};
+
+static void
+sink(void *ctx, const struct device *dev, enum device_event event,
+     const char *desc)
+{
+	struct sink_record *r = ctx;
+
+	r->calls++;
+	r->dev = dev;
+	r->event = event;
+	snprintf(r->desc, sizeof(r->desc), "%s", desc ? desc : "(null)");
+}
+
+/* Through the services: the sink sees the first 10 per pair only. */
+static void
+test_report(void)
+{
+	struct ioreq_server s;
+	const struct device_services *svc;
+	struct sink_record rec = { 0 };
+	struct device a = { .id = "a" }, b = { .id = "b" };
+
+	reset(&s, 0);
+	svc = ioreq_server_services(&s);
+	/* No sink: nothing to call, but the limit still counts. */
+	svc->report(svc->opaque, &a, DEVICE_EVENT_IO_ERROR, "x");
+	CHECK_EQ(s.reports.delivered, 1);
+
+	reset(&s, 0);
+	ioreq_server_set_event_sink(&s, sink, &rec);
+	svc->report(svc->opaque, &a, DEVICE_EVENT_GUEST_PANICKED, "boom");
+	CHECK_EQ(rec.calls, 1);
+	CHECK(rec.dev == &a);
+	CHECK_EQ(rec.event, DEVICE_EVENT_GUEST_PANICKED);
+	CHECK(strcmp(rec.desc, "boom") == 0);
+	svc->report(svc->opaque, &a, DEVICE_EVENT_GUEST_PANICKED, NULL);
+	CHECK(strcmp(rec.desc, "(null)") == 0);
+	for (int i = 0; i < 20; i++)
+		svc->report(svc->opaque, &a, DEVICE_EVENT_GUEST_PANICKED,
+			    "flood");
+	CHECK_EQ(rec.calls, IOREQ_REPORT_BURST);
+	CHECK_EQ(ioreq_server_events_suppressed(&s), 22 - IOREQ_REPORT_BURST);
+
+	/* Another event of the same device, the same event of another. */
+	svc->report(svc->opaque, &a, DEVICE_EVENT_NEEDS_RESET, "nr");
+	CHECK_EQ(rec.calls, IOREQ_REPORT_BURST + 1);
+	CHECK_EQ(rec.event, DEVICE_EVENT_NEEDS_RESET);
+	svc->report(svc->opaque, &b, DEVICE_EVENT_GUEST_PANICKED, "b");
+	CHECK_EQ(rec.calls, IOREQ_REPORT_BURST + 2);
+	CHECK(rec.dev == &b);
+
+	/* Sink removed: nothing more is called. */
+	ioreq_server_set_event_sink(&s, NULL, NULL);
+	svc->report(svc->opaque, &b, DEVICE_EVENT_GUEST_PANICKED, "b");
+	CHECK_EQ(rec.calls, IOREQ_REPORT_BURST + 2);
+}
+
+/* The limiter on its own, with a clock of our choosing. */
+static void
+test_report_window(void)
+{
+	static struct ioreq_report_limit rl;
+	struct device a = { .id = "a" };
+	struct device many[IOREQ_REPORT_SLOTS + 1];
+	uint64_t t = 5000000;
+	unsigned ok = 0;
+
+	for (int i = 0; i < 15; i++)
+		ok += ioreq_report_allow(&rl, &a, DEVICE_EVENT_IO_ERROR, t);
+	CHECK_EQ(ok, IOREQ_REPORT_BURST);
+	/* Still inside the window: held back. */
+	CHECK(!ioreq_report_allow(&rl, &a, DEVICE_EVENT_IO_ERROR,
+				  t + IOREQ_REPORT_WINDOW_USEC - 1));
+	/* A new window: a new burst. */
+	CHECK(ioreq_report_allow(&rl, &a, DEVICE_EVENT_IO_ERROR,
+				 t + IOREQ_REPORT_WINDOW_USEC));
+	CHECK_EQ(rl.suppressed, 6);
+	CHECK_EQ(rl.delivered, IOREQ_REPORT_BURST + 1);
+
+	/* More pairs than slots: the table recycles, never fails. */
+	for (unsigned i = 0; i < IOREQ_REPORT_SLOTS + 1; i++)
+		CHECK(ioreq_report_allow(&rl, &many[i], DEVICE_EVENT_IO_ERROR,
+					 t + 2 * IOREQ_REPORT_WINDOW_USEC + i));
+
+	/* Forgetting a device frees its slot: a full burst again. */
+	memset(&rl, 0, sizeof(rl));
+	for (int i = 0; i < IOREQ_REPORT_BURST; i++)
+		CHECK(ioreq_report_allow(&rl, &a, DEVICE_EVENT_IO_ERROR, t));
+	ioreq_report_forget(&rl, &a);
+	CHECK(ioreq_report_allow(&rl, &a, DEVICE_EVENT_IO_ERROR, t));
+}
+
 int
 main(void)
 {
 	test_arm();
 	test_x86();
+	test_report();
+	test_report_window();
 	return test_finish();
 }
