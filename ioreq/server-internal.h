@@ -92,6 +92,12 @@ struct ioreq_server {
 	struct log_ratelimit ratelimit;
 	struct log_ratelimit region_ratelimit; /* guest-driven BAR moves */
 	struct ioreq_region_batch batch;
+	/* control-socket counters (ioreq_server_stats) and event sink */
+	uint64_t wakeups;
+	uint64_t latency_log2_ns[IOREQ_LATENCY_BUCKETS];
+	uint64_t latency_sum_ns;
+	ioreq_event_sink_fn *event_sink;
+	void *event_sink_ctx;
 };
 
 

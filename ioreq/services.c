@@ -149,6 +149,25 @@ svc_shutdown(void *opaque, enum device_shutdown reason)
 	return 0;
 }
 
+/* Rate-limited by the sink (the control socket), per device. */
+static void
+svc_report(void *opaque, const struct device *dev, enum device_event event,
+	   const char *desc)
+{
+	struct ioreq_server *s = opaque;
+
+	if (s->event_sink)
+		s->event_sink(s->event_sink_ctx, dev, event, desc);
+}
+
+void
+ioreq_server_set_event_sink(struct ioreq_server *s, ioreq_event_sink_fn *fn,
+			    void *ctx)
+{
+	s->event_sink = fn;
+	s->event_sink_ctx = ctx;
+}
+
 void
 ioreq_services_init(struct ioreq_server *s)
 {
@@ -166,6 +185,7 @@ ioreq_services_init(struct ioreq_server *s)
 		.grant_services = ioreq_grant_services,
 		.region_changed = svc_region_changed,
 		.shutdown = svc_shutdown,
+		.report = svc_report,
 	};
 }
 
