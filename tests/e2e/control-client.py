@@ -3,7 +3,7 @@
 SCENARIO against ioreqd's control socket SOCKET and logs to LOG (ending
 with "PASS" or "FAIL: why"), and exec COMMAND (ioreqd) in this process.
     control-client.py SOCKET LOG SCENARIO COMMAND [ARG...]
-Scenarios: basic, errors, fuzz, stuck (see each function).  The guest
+Scenarios: basic, errors, fuzz, stuck, quit, domain-gone.  The guest
 (the .xsim script) waits for "PASS\\n" in LOG.
 """
 import json
@@ -21,6 +21,8 @@ out = None
 def say(*words):
     out.write(" ".join(str(w) for w in words) + "\n")
     out.flush()
+    sys.stderr.write("control-client: " + " ".join(str(w) for w in words) +
+                     "\n")
 
 
 class Fail(Exception):
@@ -289,17 +291,41 @@ def stuck():
     c.close()
 
 
+def quit_():
+    sub = Client()
+    check(sub.ok("subscribe") == {}, "subscribe")
+    c = Client()
+    check(c.ok("quit") == {}, "quit")
+    m = sub.line()
+    check(m.get("event") == "STOPPING" and m["data"] == {"reason": "quit"},
+          "STOPPING %r" % m)
+    check("seconds" in m["timestamp"], "timestamp")
+    check(sub.s.recv(10) == b"", "not closed after STOPPING")
+
+
+def domain_gone():
+    sub = Client()
+    check(sub.ok("subscribe") == {}, "subscribe")
+    say("subscribed")
+    m = sub.line()
+    check(m.get("event") == "DOMAIN_GONE" and m["data"] == {"domid": 1},
+          "DOMAIN_GONE %r" % m)
+    m = sub.line()
+    check(m.get("event") == "STOPPING" and
+          m["data"] == {"reason": "domain-gone"}, "STOPPING %r" % m)
+
+
 def main():
     global out
     out = open(log, "a")
     try:
-        {"basic": basic, "errors": errors, "fuzz": fuzz, "stuck": stuck}[
+        {"basic": basic, "errors": errors, "fuzz": fuzz, "stuck": stuck,
+         "quit": quit_, "domain-gone": domain_gone}[
             scenario]()
         say("PASS")
     except Exception as e:  # any failure ends up in the log
+        # say() also writes stderr, which the runner shows on failure
         say("FAIL:", type(e).__name__, e)
-        # the runner shows the model's stderr when a test fails
-        sys.stderr.write("control-client: FAIL: %s %s\n" % (type(e).__name__, e))
 
 
 if os.fork() == 0:
