@@ -13,14 +13,17 @@
 
 #include <event2/event.h>
 
+#include "daemon/control.h"
 #include "daemon/notify.h"
 #include "ioreq/ioreq.h"
 #include "lib/log.h"
 
 
 static void
-loop_stop(struct loop *loop, int status)
+loop_stop(struct loop *loop, int status, const char *reason)
 {
+	if (!loop->stop_reason || status > loop->exit_status)
+		loop->stop_reason = reason;
 	if (status > loop->exit_status)
 		loop->exit_status = status;
 	(void)event_base_loopbreak(loop->base);
@@ -30,7 +33,10 @@ static void
 domain_gone(struct loop *loop)
 {
 	log_notice("domain %u is gone", (unsigned)loop->domid);
-	loop_stop(loop, 0);
+	if (!loop->stop_reason)
+		ctl_event(loop->ctl, "DOMAIN_GONE",
+			  json_pack("{s:i}", "domid", (int)loop->domid));
+	loop_stop(loop, 0, "domain-gone");
 }
 
 static void
@@ -43,7 +49,7 @@ on_evtchn(evutil_socket_t fd, short what, void *arg)
 	    ioreq_server_probe(loop->server) != -ESRCH) {
 		log_errno(LOG_LEVEL_ERROR, r, "domain %u: event channel failed",
 			  (unsigned)loop->domid);
-		loop_stop(loop, 1);
+		loop_stop(loop, 1, "error");
 		return;
 	}
 	if (ioreq_server_domain_gone(loop->server))
@@ -57,7 +63,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 
 	log_info("received %s, stopping",
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	loop_stop(loop, 0);
+	loop_stop(loop, 0, "signal");
 }
 
 static int
@@ -125,7 +131,7 @@ on_domain_watch(evutil_socket_t fd, short what, void *arg)
 	if (start_fallback_probe(loop, r) < 0) {
 		log_error("domain %u: cannot start the fallback probe",
 			  (unsigned)loop->domid);
-		loop_stop(loop, 1);
+		loop_stop(loop, 1, "error");
 	}
 }
 
@@ -244,6 +250,12 @@ loop_run(struct loop *loop)
 		return 1;
 	}
 	return loop->exit_status;
+}
+
+void
+loop_quit(void *arg)
+{
+	loop_stop(arg, 0, "quit");
 }
 
 static void

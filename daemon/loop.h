@@ -14,6 +14,7 @@ struct event;
 struct event_base;
 struct ioreq_domain_watch;
 struct ioreq_server;
+struct ctl;
 
 /*
  * Without xenstore (no xenstored, or its connection lost), how often the
@@ -34,6 +35,9 @@ struct loop {
 	struct event *probe; /* fallback timer, or NULL */
 	struct event *watchdog;
 	int exit_status; /* what main() exits with */
+	/* why it stopped: "signal", "quit", "domain-gone", "error" */
+	const char *stop_reason;
+	struct ctl *ctl; /* control socket for DOMAIN_GONE, or NULL */
 };
 
 /*
@@ -57,6 +61,8 @@ int loop_setup_signal(void);
 int loop_attach(struct loop *loop, struct ioreq_server *server);
 /* Run until stopped; returns the exit status (0 clean / guest gone). */
 int loop_run(struct loop *loop);
+/* Stop the loop for the control socket's quit (exit status 0). */
+void loop_quit(void *loop);
 /* Free events and the base.  Accepts a partially set-up loop. */
 void loop_fini(struct loop *loop);
 

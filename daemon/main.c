@@ -2,6 +2,7 @@
  * ioreqd: a Xen device model for one guest.
  *
  *   ioreqd --domid N --config FILE [--log-level debug|info|warn|error]
+ *          [--name NAME] [--control PATH] [--control-group GROUP]
  *   ioreqd --check-config FILE | -n FILE
  *
  * Start-up order (style.md 7): argv -> config -> Xen handles, server and
@@ -11,14 +12,18 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <malloc.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config/cfg.h"
+#include "daemon/commands.h"
+#include "daemon/control.h"
 #include "daemon/loop.h"
 #include "daemon/notify.h"
 #include "devices/bus.h"
@@ -33,6 +38,9 @@ struct options {
 	const char *config;
 	const char *check_config;
 	enum log_level level;
+	const char *name;	   /* --name, or NULL */
+	const char *control;	   /* --control, or NULL */
+	const char *control_group; /* --control-group, or NULL */
 };
 
 struct daemon {
@@ -43,6 +51,9 @@ struct daemon {
 	struct ioreq_server *server;
 	struct device *devices; /* created devices, newest first */
 	unsigned device_count;
+	bool restricted;
+	struct ctl_daemon ctl_view; /* what the control commands see */
+	struct ctl *ctl;
 };
 
 static void
@@ -54,6 +65,11 @@ usage(FILE *out)
 		"  -d, --domid N          serve Xen domain N\n"
 		"  -c, --config FILE      device configuration (YAML)\n"
 		"  -l, --log-level LEVEL  debug, info, notice, warn or error\n"
+		"      --name NAME        the guest's name (control socket\n"
+		"                         /run/ioreqd/NAME.sock by default)\n"
+		"      --control PATH     the control socket's path\n"
+		"      --control-group GROUP\n"
+		"                         let GROUP use the control socket\n"
 		"  -n, --check-config FILE\n"
 		"                         validate FILE and exit\n"
 		"  -h, --help             show this help\n"
@@ -86,6 +102,9 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "check-config", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "name", required_argument, NULL, 'N' },
+		{ "control", required_argument, NULL, 'C' },
+		{ "control-group", required_argument, NULL, 'G' },
 		{ 0 },
 	};
 	int c;
@@ -114,6 +133,15 @@ parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'n':
 			o->check_config = optarg;
+			break;
+		case 'N':
+			o->name = optarg;
+			break;
+		case 'C':
+			o->control = optarg;
+			break;
+		case 'G':
+			o->control_group = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -275,6 +303,7 @@ restrict_handles(struct daemon *d)
 		return log_errno(LOG_LEVEL_ERROR, r,
 				 "domain %ld: restricting Xen handles",
 				 d->opts.domid);
+	d->restricted = true;
 	return 0;
 }
 
@@ -304,6 +333,8 @@ setup_xen(struct daemon *d)
 	return restrict_handles(d);
 }
 
+static int open_control(struct daemon *d);
+
 static int
 setup(struct daemon *d)
 {
@@ -322,6 +353,9 @@ setup(struct daemon *d)
 	if (r < 0)
 		return log_errno(LOG_LEVEL_ERROR, r,
 				 "setting up the event loop");
+	r = open_control(d);
+	if (r < 0)
+		return r;
 	return setup_interrupted();
 }
 
@@ -357,9 +391,72 @@ release_setup_memory(struct daemon *d)
 	(void)malloc_trim(0);
 }
 
+/* The control socket, when --control or --name asks for one. */
+static int
+open_control(struct daemon *d)
+{
+	char *path = NULL;
+	struct group *gr = NULL;
+	int r;
+
+	if (!d->opts.control && !d->opts.name)
+		return 0;
+	if (d->opts.name && !d->opts.control) {
+		path = ctl_default_path(d->opts.name);
+		if (!path) {
+			log_error("--name '%s': not a usable socket name "
+				  "(letters, digits, '-', '_', '.')",
+				  d->opts.name);
+			return -EINVAL;
+		}
+		/* /run/ioreqd itself may not exist yet */
+		(void)mkdir("/run/ioreqd", 0755);
+	}
+	if (d->opts.control_group) {
+		gr = getgrnam(d->opts.control_group);
+		if (!gr) {
+			log_error("--control-group: no group '%s'",
+				  d->opts.control_group);
+			free(path);
+			return -EINVAL;
+		}
+	}
+	d->ctl_view = (struct ctl_daemon){
+		.domid = (uint16_t)d->opts.domid,
+		.name = d->opts.name,
+		.server = d->server,
+		.devices = d->devices,
+		.restricted = d->restricted,
+		.quit = loop_quit,
+		.quit_ctx = &d->loop,
+	};
+	r = ctl_open(d->loop.base, path ? path : d->opts.control, gr != NULL,
+		     gr ? gr->gr_gid : 0, &d->ctl_view, &d->ctl);
+	if (r < 0)
+		log_errno(LOG_LEVEL_ERROR, r, "control socket %s",
+			  path ? path : d->opts.control);
+	free(path);
+	if (r < 0)
+		return r;
+	d->loop.ctl = d->ctl;
+	ioreq_server_set_event_sink(d->server, ctl_device_report, d->ctl);
+	return 0;
+}
+
+static void
+close_control(struct daemon *d, const char *reason)
+{
+	if (d->server)
+		ioreq_server_set_event_sink(d->server, NULL, NULL);
+	d->loop.ctl = NULL;
+	ctl_close(d->ctl, reason);
+	d->ctl = NULL;
+}
+
 static void
 teardown(struct daemon *d)
 {
+	close_control(d, NULL);
 	destroy_devices(d);
 	ioreq_server_destroy(d->server);
 	d->server = NULL;
@@ -386,8 +483,11 @@ run(struct daemon *d)
 		 (unsigned)ioreq_server_id(d->server),
 		 ioreq_server_vcpu_count(d->server));
 	release_setup_memory(d);
+	d->ctl_view.ready_usec = ctl_now_usec();
 	(void)notify_send("READY=1");
 	status = loop_run(&d->loop);
+	d->ctl_view.stopping = true;
+	close_control(d, d->loop.stop_reason ? d->loop.stop_reason : "error");
 	(void)notify_send("STOPPING=1");
 	log_info("domain %ld: stopping", d->opts.domid);
 	teardown(d);

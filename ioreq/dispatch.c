@@ -252,10 +252,30 @@ dispatch_access(struct ioreq_dispatch *d, struct ioreq_request *req)
 		d->request_end(d->request_opaque);
 }
 
+static enum ioreq_kind
+dispatch_kind(uint8_t type)
+{
+	switch (type) {
+	case IOREQ_REQ_PIO:
+		return IOREQ_KIND_PIO;
+	case IOREQ_REQ_COPY:
+		return IOREQ_KIND_MMIO;
+	case IOREQ_REQ_PCI_CONFIG:
+		return IOREQ_KIND_PCI_CONFIG;
+	case IOREQ_REQ_TIMEOFFSET:
+		return IOREQ_KIND_TIMEOFFSET;
+	case IOREQ_REQ_INVALIDATE:
+		return IOREQ_KIND_INVALIDATE;
+	default:
+		return IOREQ_KIND_OTHER;
+	}
+}
+
 void
 ioreq_dispatch(struct ioreq_dispatch *d, struct ioreq_request *req)
 {
 	d->stats.requests++;
+	d->stats.by_kind[dispatch_kind(req->type)]++;
 	switch (req->type) {
 	case IOREQ_REQ_PIO:
 	case IOREQ_REQ_COPY:

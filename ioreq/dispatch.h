@@ -49,8 +49,20 @@ struct ioreq_request {
 	bool data_is_ptr;
 };
 
+/* Request kinds as the control socket counts them (stats.by_kind). */
+enum ioreq_kind {
+	IOREQ_KIND_PIO,
+	IOREQ_KIND_MMIO, /* IOREQ_TYPE_COPY */
+	IOREQ_KIND_PCI_CONFIG,
+	IOREQ_KIND_TIMEOFFSET,
+	IOREQ_KIND_INVALIDATE,
+	IOREQ_KIND_OTHER, /* anything else the guest's ring held */
+	_IOREQ_KIND_COUNT,
+};
+
 struct ioreq_dispatch_stats {
 	uint64_t requests;
+	uint64_t by_kind[_IOREQ_KIND_COUNT];
 	uint64_t bad_requests; /* bad size/type, PIO size 8, ... */
 	uint64_t clamped;      /* rep counts cut to IOREQ_REP_MAX_BYTES */
 	uint64_t guest_faults; /* guest RAM not mappable during rep */

@@ -24,6 +24,7 @@
 
 #include "devices/bus.h"
 #include "devices/device.h"
+#include "ioreq/dispatch.h"
 
 struct event_base;
 struct ioreq_server;
@@ -147,6 +148,30 @@ void ioreq_server_guest_stats(const struct ioreq_server *server,
  */
 int ioreq_server_set_guest_max_chunks(struct ioreq_server *server,
 				      unsigned max_chunks);
+
+/*
+ * The server's own counters (for the control socket's server-stats), never
+ * reset.  Requests count every request dispatched, synchronous or
+ * buffered, by kind (ioreq/dispatch.h's enum ioreq_kind).
+ */
+#define IOREQ_LATENCY_BUCKETS 40 /* 2^39 ns is over nine minutes */
+
+struct ioreq_server_stats {
+	uint64_t requests[_IOREQ_KIND_COUNT];
+	uint64_t buffered_drains;   /* drains that found entries */
+	uint64_t buffered_requests; /* buffered entries consumed */
+	uint64_t wakeups;	    /* event-channel notifications handled */
+	/*
+	 * Synchronous round trips, from handling the event to the response
+	 * being published and the vCPU notified: bucket i counts those of
+	 * [2^i, 2^(i+1)) ns (the last one also longer ones).
+	 */
+	uint64_t latency_log2_ns[IOREQ_LATENCY_BUCKETS];
+	uint64_t latency_sum_ns;
+};
+
+void ioreq_server_stats(const struct ioreq_server *server,
+			struct ioreq_server_stats *ret_stats);
 
 /* Unwind from whatever stage was reached and free.  Accepts NULL. */
 void ioreq_server_destroy(struct ioreq_server *server);

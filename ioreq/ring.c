@@ -238,5 +238,7 @@ ioreq_ring_drain(struct ioreq_ring *ring)
 		ring->stats.buffered++;
 		done += slots;
 	}
+	if (done)
+		ring->stats.drains++;
 	return done;
 }

@@ -21,6 +21,7 @@ struct ioreq_ring_stats {
 	uint64_t sync;	       /* synchronous requests answered */
 	uint64_t spurious;     /* events whose slot was not READY */
 	uint64_t buffered;     /* buffered entries consumed */
+	uint64_t drains;       /* drains that consumed at least one entry */
 	uint64_t bad_buffered; /* corrupt ring pointers / torn entries */
 };
 

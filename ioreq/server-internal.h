@@ -97,6 +97,10 @@ struct ioreq_server {
 	ioreq_event_sink_fn *event_sink;
 	void *event_sink_ctx;
 	struct ioreq_report_limit reports;
+	/* control-socket counters (ioreq_server_stats) */
+	uint64_t wakeups;
+	uint64_t latency_log2_ns[IOREQ_LATENCY_BUCKETS];
+	uint64_t latency_sum_ns;
 };
 
 

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <xen/memory.h>
 #include <xentoolcore.h>
 
@@ -330,20 +331,46 @@ port_lookup(const struct ioreq_server *s, evtchn_port_t local)
 	return NULL;
 }
 
+/* CLOCK_MONOTONIC is read through the vDSO: no system call. */
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+count_latency(struct ioreq_server *s, uint64_t ns)
+{
+	unsigned bucket = ns ? 63u - (unsigned)__builtin_clzll(ns) : 0;
+
+	if (bucket >= IOREQ_LATENCY_BUCKETS)
+		bucket = IOREQ_LATENCY_BUCKETS - 1;
+	s->latency_log2_ns[bucket]++;
+	s->latency_sum_ns += ns;
+}
+
 int
 ioreq_server_handle_event(struct ioreq_server *s)
 {
+	uint64_t start = now_ns();
 	xenevtchn_port_or_error_t port = xenevtchn_pending(s->xce);
 	const struct ioreq_port *p;
 	int r = 0;
 
 	if (port < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	s->wakeups++;
 	p = port_lookup(s, (evtchn_port_t)port);
 	if (p && p->vcpu == IOREQ_PORT_BUFFERED)
 		(void)ioreq_ring_drain(&s->ring);
-	else if (p)
+	else if (p) {
 		r = ioreq_ring_vcpu_event(&s->ring, (unsigned)p->vcpu);
+		if (r > 0)
+			count_latency(s, now_ns() - start);
+	}
 	/* the answers are out: now unmap what the requests evicted */
 	ioreq_guest_flush(&s->guest);
 	if (s->grant_ready)
@@ -406,6 +433,22 @@ ioreq_server_guest_stats(const struct ioreq_server *s,
 			 struct ioreq_guest_stats *ret_stats)
 {
 	ioreq_guest_get_stats(&s->guest, ret_stats);
+}
+
+void
+ioreq_server_stats(const struct ioreq_server *s,
+		   struct ioreq_server_stats *ret_stats)
+{
+	struct ioreq_server_stats *st = ret_stats;
+
+	memset(st, 0, sizeof(*st));
+	memcpy(st->requests, s->dispatch.stats.by_kind, sizeof(st->requests));
+	st->buffered_drains = s->ring.stats.drains;
+	st->buffered_requests = s->ring.stats.buffered;
+	st->wakeups = s->wakeups;
+	memcpy(st->latency_log2_ns, s->latency_log2_ns,
+	       sizeof(st->latency_log2_ns));
+	st->latency_sum_ns = s->latency_sum_ns;
 }
 
 int
