@@ -61,7 +61,8 @@ connect_error(const char *path, const char *guest, int err)
 static long
 find_line(struct conn *c)
 {
-	char *nl = memchr(c->buf, '\n', c->len);
+	/* Nothing read yet: buf is still NULL, and memchr(NULL) is UB. */
+	char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
 
 	if (!nl)
 		return -1;
