@@ -24,7 +24,7 @@ MODE changes the daemon's behaviour to test the client's error paths:
   silent          never replies
   wrong-id        replies with an id that is not the request's
   events          sends an event before every reply; after subscribe,
-                  three events, then closes the connection
+                  four events, then closes the connection
 """
 import argparse
 import json
@@ -221,6 +221,9 @@ def serve(conn, d, log):
             if mode == "events" and reply.get("return") == {} and \
                     json.loads(line).get("execute") == "subscribe":
                 send(conn, event("GUEST_PANICKED", {"device": "pvpanic0"}))
+                send(conn, event("DEVICE_ERROR", {"device": "vda",
+                                                  "reason": "needs-reset",
+                                                  "desc": "bad chain"}))
                 send(conn, event("DOMAIN_GONE", {"domid": 5}))
                 send(conn, event("STOPPING", {"reason": "domain-gone"}))
                 return True
