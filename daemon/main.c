@@ -387,7 +387,10 @@ run(struct daemon *d)
 		 ioreq_server_vcpu_count(d->server));
 	release_setup_memory(d);
 	(void)notify_send("READY=1");
+	(void)notify_status("serving domain %ld, %u device%s", d->opts.domid,
+			    d->device_count, d->device_count == 1 ? "" : "s");
 	status = loop_run(&d->loop);
+	(void)notify_status("stopping");
 	(void)notify_send("STOPPING=1");
 	log_info("domain %ld: stopping", d->opts.domid);
 	teardown(d);
