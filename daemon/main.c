@@ -485,9 +485,12 @@ run(struct daemon *d)
 	release_setup_memory(d);
 	d->ctl_view.ready_usec = ctl_now_usec();
 	(void)notify_send("READY=1");
+	(void)notify_status("serving domain %ld, %u device%s", d->opts.domid,
+			    d->device_count, d->device_count == 1 ? "" : "s");
 	status = loop_run(&d->loop);
 	d->ctl_view.stopping = true;
 	close_control(d, d->loop.stop_reason ? d->loop.stop_reason : "error");
+	(void)notify_status("stopping");
 	(void)notify_send("STOPPING=1");
 	log_info("domain %ld: stopping", d->opts.domid);
 	teardown(d);

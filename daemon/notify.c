@@ -1,11 +1,13 @@
 /*
  * systemd notification (see notify.h).  One short-lived datagram socket
- * per message: messages are rare (READY, STOPPING, watchdog pings).
+ * per message: messages are rare (READY, STATUS, STOPPING, watchdog pings).
  */
 #include "daemon/notify.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -45,6 +47,20 @@ notify_send(const char *state)
 	}
 	close(fd);
 	return (size_t)n == state_len ? 0 : -EIO;
+}
+
+int
+notify_status(const char *fmt, ...)
+{
+	char state[sizeof("STATUS=") + 200];
+	va_list ap;
+
+	memcpy(state, "STATUS=", sizeof("STATUS=") - 1);
+	va_start(ap, fmt);
+	(void)vsnprintf(state + sizeof("STATUS=") - 1,
+			sizeof(state) - (sizeof("STATUS=") - 1), fmt, ap);
+	va_end(ap);
+	return notify_send(state);
 }
 
 static int

@@ -17,6 +17,12 @@
 int notify_send(const char *state);
 
 /*
+ * Send "STATUS=<text>", the one-line state `systemctl status` shows, the
+ * text formatted like printf and cut at 200 bytes.  As notify_send.
+ */
+int notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
  * Does the service manager expect WATCHDOG=1 pings?  From $WATCHDOG_USEC
  * (and $WATCHDOG_PID, which must be ours when set).  1 with
  * *ret_usec set, 0 when not, -EINVAL for a malformed value.
