@@ -40,7 +40,9 @@
  */
 #include "devices/virtio/virtio-blk.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,17 +64,44 @@
 #define VBLK_BOUNCE_BUDGET (32u << 20)
 /* Bytes one small copy to or from a chain may take (header, id). */
 #define VBLK_SMALL_COPY 32u
+/*
+ * Data pieces a pooled request holds without allocating (a 4 KiB read or
+ * write is one; a guest splitting at pages makes one per page), and the
+ * iovec entries they may map to.  Longer chains allocate their lists.
+ */
+#define VBLK_INLINE_PIECES 4u
+#define VBLK_INLINE_IOV	   (VBLK_INLINE_PIECES * GUEST_SG_MAX)
 
 struct vblk_stats {
 	uint64_t reads, writes, flushes, get_ids, discards, write_zeroes;
-	uint64_t ioerr;	     /* requests answered VIRTIO_BLK_S_IOERR */
-	uint64_t unsupp;     /* ... VIRTIO_BLK_S_UNSUPP */
-	uint64_t no_status;  /* chains without a writable status byte */
-	uint64_t bad_layout; /* short header, wrong direction, ... */
-	uint64_t ro_writes;  /* writes refused on a read-only disk */
-	uint64_t bounced;    /* data copied instead of mapped */
-	uint64_t dropped;    /* in flight at reset or queue stop */
-	uint64_t waits;	     /* a queue stopped for room (depth, bounce) */
+	uint64_t ioerr;	      /* requests answered VIRTIO_BLK_S_IOERR */
+	uint64_t unsupp;      /* ... VIRTIO_BLK_S_UNSUPP */
+	uint64_t no_status;   /* chains without a writable status byte */
+	uint64_t bad_layout;  /* short header, wrong direction, ... */
+	uint64_t ro_writes;   /* writes refused on a read-only disk */
+	uint64_t bounced;     /* data copied instead of mapped */
+	uint64_t dropped;     /* in flight at reset or queue stop */
+	uint64_t waits;	      /* a queue stopped for room (depth, bounce) */
+	uint64_t pool_allocs; /* request pools allocated (queue starts) */
+	uint64_t heap_lists;  /* requests too long for the inline lists */
+};
+
+struct vblk_req;
+
+/*
+ * Queue q's requests: one per ring entry, allocated at the queue's first
+ * notify (its size is fixed while it is enabled) and freed when it stops
+ * or the device resets, after blk_image_cancel() gave every one back.  A
+ * driver that keeps the rules has at most `size` heads outstanding, so
+ * the free list never runs dry; one that reuses heads in flight finds
+ * the queue waiting for a completion (has_room), with the head left in
+ * the avail ring.
+ */
+struct vblk_pool {
+	struct vblk_req *reqs; /* size of them, NULL while stopped */
+	struct vblk_req *free; /* linked through next_free */
+	unsigned size;
+	unsigned used; /* taken, not yet given back */
 };
 
 struct virtio_blk {
@@ -94,6 +123,7 @@ struct virtio_blk {
 	bool dropping;
 	unsigned drop_q;
 
+	struct vblk_pool pool[VIRTIO_BLK_QUEUES_MAX];
 	struct vblk_stats stats;
 	struct log_ratelimit rl;
 	char *path;  /* the image's, for describe and blockdev_change */
@@ -109,18 +139,24 @@ struct piece {
 struct vblk_req {
 	struct blk_image_req ir;
 	struct virtio_blk *blk;
+	struct vblk_req *next_free; /* in the pool's free list */
 	unsigned q;
 	uint16_t head;
 	bool to_guest;	     /* a read: data goes to the guest */
 	uint64_t status_gpa; /* the status byte */
 	size_t data_len;
 	unsigned piece_count;
-	struct piece *pieces;
-	unsigned sg_count; /* mapped so far */
-	struct guest_sg *sg;
+	struct piece *pieces; /* inline_pieces, or allocated */
+	unsigned sg_count;    /* mapped so far */
+	struct guest_sg *sg;  /* inline_sg, or allocated */
 	unsigned iov_count;
-	struct iovec *iov;
-	void *bounce; /* the data when not mapped, else NULL */
+	struct iovec *iov; /* inline_iov, or allocated */
+	size_t iov_max;	   /* entries at iov */
+	void *bounce;	   /* the data when not mapped, else NULL */
+
+	struct piece inline_pieces[VBLK_INLINE_PIECES];
+	struct guest_sg inline_sg[VBLK_INLINE_PIECES];
+	struct iovec inline_iov[VBLK_INLINE_IOV];
 };
 
 /*
@@ -227,20 +263,57 @@ bad_request(struct virtio_blk *blk, unsigned q, uint64_t status_gpa,
 	answer(blk, q, blk->chain.head, status_gpa, status, 1);
 }
 
+/* Give req back to its pool, with its mappings and memory. */
 static void
 req_free(struct vblk_req *req)
 {
 	const struct device_services *svc = req->blk->vd.svc;
+	struct vblk_pool *pool = &req->blk->pool[req->q];
 
 	for (unsigned i = 0; i < req->sg_count; i++)
 		svc->guest_unmap(svc->opaque, &req->sg[i]);
 	if (req->bounce)
 		req->blk->bounce_bytes -= req->data_len;
 	free(req->bounce);
-	free(req->sg);
-	free(req->iov);
-	free(req->pieces);
-	free(req);
+	if (req->sg != req->inline_sg)
+		free(req->sg);
+	if (req->iov != req->inline_iov)
+		free(req->iov);
+	if (req->pieces != req->inline_pieces)
+		free(req->pieces);
+	req->next_free = pool->free;
+	pool->free = req;
+	pool->used--;
+}
+
+static void
+pool_free(struct vblk_pool *pool)
+{
+	/* blk_image_cancel() came first: every request is back. */
+	assert(pool->used == 0);
+	free(pool->reqs);
+	*pool = (struct vblk_pool){ 0 };
+}
+
+/* Queue q's pool, made for its size on first use: 0 or -ENOMEM. */
+static int
+pool_ensure(struct virtio_blk *blk, unsigned q)
+{
+	struct vblk_pool *pool = &blk->pool[q];
+	unsigned size = virtio_vq(&blk->vd, q)->size;
+
+	if (pool->reqs)
+		return 0;
+	pool->reqs = calloc(size, sizeof(*pool->reqs));
+	if (!pool->reqs)
+		return -ENOMEM;
+	pool->size = size;
+	for (unsigned i = size; i-- > 0;) {
+		pool->reqs[i].next_free = pool->free;
+		pool->free = &pool->reqs[i];
+	}
+	blk->stats.pool_allocs++;
+	return 0;
 }
 
 /* Copy between the bounce buffer and the guest's pieces: 0 or -EFAULT. */
@@ -297,13 +370,26 @@ req_done(struct blk_image_req *ir, int result)
 	req_free(req);
 }
 
+/*
+ * A request from queue q's pool, or NULL (the pool could not be made;
+ * has_room kept the queue from popping while it is empty).
+ */
 static struct vblk_req *
 req_new(struct virtio_blk *blk, unsigned q, uint64_t status_gpa)
 {
-	struct vblk_req *req = calloc(1, sizeof(*req));
+	struct vblk_pool *pool = &blk->pool[q];
+	struct vblk_req *req = pool->free;
 
 	if (!req)
 		return NULL;
+	pool->free = req->next_free;
+	pool->used++;
+	/* Only the fields before the inline lists: they are overwritten. */
+	memset(req, 0, offsetof(struct vblk_req, inline_pieces));
+	req->pieces = req->inline_pieces;
+	req->sg = req->inline_sg;
+	req->iov = req->inline_iov;
+	req->iov_max = VBLK_INLINE_IOV;
 	req->ir.done = req_done;
 	req->ir.group = q;
 	req->blk = blk;
@@ -328,10 +414,17 @@ map_pieces(struct vblk_req *req)
 		return -EOPNOTSUPP;
 	if (iov_max > BLK_IMAGE_IOV_MAX)
 		iov_max = BLK_IMAGE_IOV_MAX;
-	req->sg = calloc(req->piece_count, sizeof(*req->sg));
-	req->iov = calloc(iov_max, sizeof(*req->iov));
-	if (!req->sg || !req->iov)
-		return -ENOMEM;
+	if (req->piece_count > VBLK_INLINE_PIECES) {
+		req->sg = calloc(req->piece_count, sizeof(*req->sg));
+		if (!req->sg)
+			return -ENOMEM;
+	}
+	if (iov_max > req->iov_max) {
+		req->iov = calloc(iov_max, sizeof(*req->iov));
+		if (!req->iov)
+			return -ENOMEM;
+		req->iov_max = iov_max;
+	}
 	for (unsigned i = 0; i < req->piece_count && r == 0; i++) {
 		struct guest_sg *sg = &req->sg[i];
 
@@ -366,10 +459,10 @@ prepare_data(struct vblk_req *req)
 
 	if (r == 0 || r == -EFAULT)
 		return r;
-	free(req->iov);
-	req->iov = calloc(1, sizeof(*req->iov));
-	if (!req->iov || posix_memalign(&req->bounce, 4096, req->data_len))
+	if (posix_memalign(&req->bounce, 4096, req->data_len)) {
+		req->bounce = NULL;
 		return -ENOMEM;
+	}
 	req->blk->bounce_bytes += req->data_len;
 	req->blk->stats.bounced++;
 	if (!req->to_guest && bounce_copy(req, false) < 0)
@@ -410,13 +503,19 @@ rw_submit(struct virtio_blk *blk, struct vblk_req *req, uint64_t sector)
 {
 	const struct vq_chain *c = &blk->chain;
 	uint64_t off = req->to_guest ? 0 : VIRTIO_BLK_HDR_SIZE;
+	/* No more pieces than writable (or readable) elements. */
+	unsigned max = req->to_guest ? c->count - c->readable_count :
+				       c->readable_count;
 	int r;
 
-	req->pieces = calloc(c->count, sizeof(*req->pieces));
-	if (!req->pieces)
-		return -ENOMEM;
+	if (max > VBLK_INLINE_PIECES) {
+		req->pieces = calloc(max, sizeof(*req->pieces));
+		if (!req->pieces)
+			return -ENOMEM;
+		blk->stats.heap_lists++;
+	}
 	r = chain_pieces(c, req->to_guest, off, req->data_len, req->pieces,
-			 c->count);
+			 max > VBLK_INLINE_PIECES ? max : VBLK_INLINE_PIECES);
 	if (r <= 0)
 		return r < 0 ? r : -EINVAL;
 	req->piece_count = (unsigned)r;
@@ -653,11 +752,19 @@ handle_chain(struct virtio_blk *blk, unsigned q)
 	}
 }
 
+/*
+ * May queue q pop another chain?  Room on the image, in the bounce
+ * budget and in q's pool (a pool that could not be made lets the chains
+ * through, to be answered IOERR).
+ */
 static bool
-has_room(const struct virtio_blk *blk)
+has_room(const struct virtio_blk *blk, unsigned q)
 {
+	const struct vblk_pool *pool = &blk->pool[q];
+
 	return !blk_image_full(blk->img) &&
-	       blk->bounce_bytes < VBLK_BOUNCE_BUDGET;
+	       blk->bounce_bytes < VBLK_BOUNCE_BUDGET &&
+	       (pool->free || !pool->reqs);
 }
 
 static void
@@ -678,8 +785,12 @@ vblk_queue_notify(struct virtio_dev *vd, unsigned q)
 	struct virtqueue *vq = virtio_vq(vd, q);
 	int r;
 
+	if (pool_ensure(blk, q) < 0)
+		log_ratelimited(&blk->rl, LOG_LEVEL_WARNING,
+				"%s: queue %u: no memory for its requests",
+				vd->id, q);
 	for (;;) {
-		if (!has_room(blk)) {
+		if (!has_room(blk, q)) {
 			/* A completion frees room and serves q again. */
 			blk->starved |= 1u << q;
 			blk->stats.waits++;
@@ -704,9 +815,12 @@ static void
 vblk_batch_done(void *ctx)
 {
 	struct virtio_blk *blk = ctx;
+	bool retry = false;
 
 	flush_notifies(blk);
-	if (blk->starved && has_room(blk) && blk->vd.svc->events)
+	for (unsigned q = 0; q < blk->vd.num_queues && !retry; q++)
+		retry = (blk->starved & (1u << q)) && has_room(blk, q);
+	if (retry && blk->vd.svc->events)
 		device_defer(blk->vd.svc->events, &blk->retry_work);
 }
 
@@ -734,6 +848,7 @@ vblk_queue_stop(struct virtio_dev *vd, unsigned q)
 	blk->dropping = false;
 	blk->starved &= ~(1u << q);
 	blk->notify_mask &= ~(1u << q);
+	pool_free(&blk->pool[q]);
 }
 
 static void
@@ -746,6 +861,8 @@ vblk_reset(struct virtio_dev *vd)
 	blk->dropping_all = false;
 	blk->starved = 0;
 	blk->notify_mask = 0;
+	for (unsigned q = 0; q < VIRTIO_BLK_QUEUES_MAX; q++)
+		pool_free(&blk->pool[q]);
 	if (vd->svc->events)
 		device_work_cancel(vd->svc->events, &blk->retry_work);
 }
@@ -770,6 +887,8 @@ vblk_stats(const struct virtio_dev *vd, const struct device_stats_writer *w)
 	device_stats_emit(w, "blk_bounced", blk->stats.bounced);
 	device_stats_emit(w, "blk_dropped", blk->stats.dropped);
 	device_stats_emit(w, "blk_waits", blk->stats.waits);
+	device_stats_emit(w, "blk_pool_allocs", blk->stats.pool_allocs);
+	device_stats_emit(w, "blk_heap_lists", blk->stats.heap_lists);
 	device_stats_emit(w, "blk_image_bytes_read", is->bytes_read);
 	device_stats_emit(w, "blk_image_bytes_written", is->bytes_written);
 	device_stats_emit(w, "blk_image_errors", is->errors);
@@ -781,7 +900,11 @@ vblk_destroy(struct virtio_dev *vd)
 {
 	struct virtio_blk *blk = container_of(vd, struct virtio_blk, vd);
 
+	/* What is still in flight goes back to the pools, unanswered. */
+	blk->dropping_all = true;
 	blk_image_close(blk->img);
+	for (unsigned q = 0; q < VIRTIO_BLK_QUEUES_MAX; q++)
+		pool_free(&blk->pool[q]);
 	if (vd->svc && vd->svc->events)
 		device_work_cancel(vd->svc->events, &blk->retry_work);
 	free(blk->path);

@@ -908,6 +908,138 @@ test_reset_in_flight(void)
 	}
 }
 
+/* PER_Q reads on queue q at once, waited for; all OK with the right data. */
+static bool
+reads_in_flight(unsigned q, unsigned round)
+{
+	uint16_t base = used_idx(q);
+	bool ok = true;
+
+	for (unsigned i = 0; i < PER_Q; i++) {
+		uint64_t sector = 8u * ((round * PER_Q + i) % 256u);
+		struct seg s[3] = {
+			{ HDR_GPA + 0x100u * i, 16, false },
+			{ DATA_GPA + 0x1000u * i, 4096, true },
+			{ STAT_GPA + i, 1, true },
+		};
+
+		put_hdr(HDR_GPA + 0x100u * i, VIRTIO_BLK_T_IN, sector);
+		f.mem[STAT_GPA + i] = 0xee;
+		make_avail(q, put_chain(q, s, 3));
+	}
+	kick(q);
+	if (!wait_used(q, (uint16_t)(base + PER_Q)))
+		return false;
+	for (unsigned i = 0; i < PER_Q; i++) {
+		uint64_t sector = 8u * ((round * PER_Q + i) % 256u);
+
+		ok = ok && f.mem[STAT_GPA + i] == VIRTIO_BLK_S_OK &&
+		     f.mem[DATA_GPA + 0x1000u * i] == pattern(sector * 512) &&
+		     f.mem[DATA_GPA + 0x1000u * i + 4095] ==
+			     pattern(sector * 512 + 4095);
+	}
+	return ok;
+}
+
+/*
+ * Requests come from a pool made once per queue start: many times the
+ * queue size of them, in flight together or one by one, allocate it
+ * once; a chain longer than the inline lists still works.  A driver
+ * that reuses a head in flight until the pool is dry finds its further
+ * heads served after the completions.
+ */
+static void
+test_pool(void)
+{
+	struct seg d[8];
+	uint16_t base, head;
+	bool ok = true;
+
+	start();
+	/* DRIVER_OK served every queue once: one pool each. */
+	CHECK_EQ(stat_value("blk_pool_allocs"), QUEUES);
+	for (unsigned round = 0; round < 4u * QSIZE / PER_Q; round++)
+		ok = ok && reads_in_flight(0, round);
+	CHECK(ok);
+	for (unsigned i = 0; i < 2u * QSIZE; i++)
+		ok = ok && rw1(0, true, 8u * (i % 256u), DATA_GPA, 4096,
+			       NULL) == VIRTIO_BLK_S_OK;
+	CHECK(ok);
+	CHECK_EQ(stat_value("blk_pool_allocs"), QUEUES);
+	CHECK_EQ(stat_value("blk_heap_lists"), 0);
+	/* Six pieces of 512 bytes: more than the inline lists hold. */
+	for (unsigned i = 0; i < 6; i++)
+		d[i] = (struct seg){ DATA_GPA + 0x1000u * i, 512, true };
+	memset(f.mem + DATA_GPA, 0, 0x8000);
+	CHECK_EQ(request(0, VIRTIO_BLK_T_IN, 16, d, 6, NULL), VIRTIO_BLK_S_OK);
+	for (unsigned i = 0; i < 6; i++)
+		ok = ok &&
+		     f.mem[DATA_GPA + 0x1000u * i] ==
+			     pattern(16 * 512 + 512u * i) &&
+		     f.mem[DATA_GPA + 0x1000u * i + 511] ==
+			     pattern(16 * 512 + 512u * i + 511);
+	CHECK(ok);
+	CHECK_EQ(stat_value("blk_heap_lists"), 1);
+	CHECK_EQ(stat_value("blk_pool_allocs"), QUEUES);
+
+	/* One head offered QSIZE times, then 8 more while all are out. */
+	base = used_idx(0);
+	put_hdr(HDR_GPA, VIRTIO_BLK_T_IN, 0);
+	d[0] = (struct seg){ HDR_GPA, 16, false };
+	d[1] = (struct seg){ DATA_GPA, 4096, true };
+	d[2] = (struct seg){ STAT_GPA, 1, true };
+	head = put_chain(0, d, 3);
+	for (unsigned i = 0; i < QSIZE; i++)
+		make_avail(0, head);
+	kick(0);
+	for (unsigned i = 0; i < 8; i++)
+		make_avail(0, head);
+	kick(0);
+	CHECK(wait_used(0, (uint16_t)(base + QSIZE + 8)));
+	CHECK_EQ(f.mem[STAT_GPA], VIRTIO_BLK_S_OK);
+	CHECK_EQ(virtio_status(vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
+	CHECK(stat_value("blk_waits") >= 1);
+	CHECK_EQ(stat_value("blk_pool_allocs"), QUEUES);
+	stop();
+}
+
+/*
+ * A device reset with requests in flight, then a new negotiation: the
+ * new queue gets a new pool and serves many requests.
+ */
+static void
+test_reset_then_new(void)
+{
+	bool ok = true;
+
+	start();
+	for (unsigned i = 0; i < PER_Q; i++) {
+		struct seg s[3] = {
+			{ HDR_GPA + 0x100u * i, 16, false },
+			{ DATA_GPA + 0x1000u * i, 4096, true },
+			{ STAT_GPA + i, 1, true },
+		};
+
+		put_hdr(HDR_GPA + 0x100u * i, VIRTIO_BLK_T_IN, 8u * i);
+		make_avail(0, put_chain(0, s, 3));
+	}
+	kick(0); /* submitted, not reaped */
+	CHECK_EQ(stat_value("blk_pool_allocs"), QUEUES);
+	virtio_set_status(vd, 0);
+	CHECK_EQ(f.maps_held, 0);
+	CHECK_EQ(stat_value("blk_dropped"), PER_Q);
+	CHECK(vdrv_negotiate(vd, ALL_FEATURES));
+	for (unsigned q = 0; q < QUEUES; q++)
+		setup_queue(q);
+	virtio_set_status(vd, virtio_status(vd) | VIRTIO_STATUS_DRIVER_OK);
+	fake_services_answered(&f);
+	for (unsigned round = 0; round < 2u * QSIZE / PER_Q; round++)
+		ok = ok && reads_in_flight(0, round);
+	CHECK(ok);
+	CHECK_EQ(stat_value("blk_pool_allocs"), 2 * QUEUES);
+	stop();
+}
+
 static void
 test_direct(void)
 {
@@ -1263,6 +1395,8 @@ main(void)
 	test_bounce();
 	test_bounce_budget();
 	test_reset_in_flight();
+	test_pool();
+	test_reset_then_new();
 	test_direct();
 	test_new_errors();
 	test_type("    mmio: 0xfe000000\n    irq: 5\n", false);
