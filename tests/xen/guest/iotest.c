@@ -353,8 +353,8 @@ blk_thread(void *arg)
 	for (;;) {
 		uint64_t blocks = w->len / 4096;
 		off_t at = (off_t)(w->off + (rand_r(&w->seed) % blocks) * 4096);
-		ssize_t n = w->write ? pwrite(w->fd, buf, 4096, at)
-				     : pread(w->fd, buf, 4096, at);
+		ssize_t n = w->write ? pwrite(w->fd, buf, 4096, at) :
+				       pread(w->fd, buf, 4096, at);
 
 		if (n == 4096)
 			w->ops++;
@@ -369,8 +369,8 @@ blk_thread(void *arg)
 }
 
 static int
-cmd_blkbench(const char *label, const char *dev, unsigned seconds,
-	     unsigned qd, const char *op, unsigned off_mib, unsigned len_mib)
+cmd_blkbench(const char *label, const char *dev, unsigned seconds, unsigned qd,
+	     const char *op, unsigned off_mib, unsigned len_mib)
 {
 	struct blk_worker w[64];
 	struct timespec t0, t1;
@@ -395,7 +395,8 @@ cmd_blkbench(const char *label, const char *dev, unsigned seconds,
 			.len = (uint64_t)len_mib << 20,
 			.end = { t0.tv_sec + seconds, t0.tv_nsec },
 		};
-		if (pthread_create(&w[i].thread, NULL, blk_thread, &w[i]) != 0) {
+		if (pthread_create(&w[i].thread, NULL, blk_thread, &w[i]) !=
+		    0) {
 			say("IOTEST blkbench FAIL pthread_create");
 			qd = i;
 			break;
