@@ -283,6 +283,16 @@ def stuck():
             break
         if os.path.exists(dbg) and b"B" in open(dbg, "rb").read():
             break
+    # the guest is done; the client must be dropped at 1 MiB unread
+    deadline = time.time() + 10
+    while not dropped and time.time() < deadline:
+        try:
+            sent += s.send(req)
+        except BlockingIOError:
+            time.sleep(0.01)
+        except OSError:
+            dropped = True
+    check(dropped, "a client that never reads was not dropped")
     c = Client()
     check("return" in c.req("status"), "status after the stuck client")
     say("stuck client: sent", sent, "bytes, dropped" if dropped else
