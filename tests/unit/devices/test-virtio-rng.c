@@ -14,6 +14,7 @@
 
 #include "devices/device.h"
 #include "devices/virtio/virtio-rng.h"
+#include "tests/unit/devices/fake-info.h"
 #include "tests/unit/devices/fake-services.h"
 #include "tests/unit/devices/test-util.h"
 #include "tests/unit/devices/virtio-driver.h"
@@ -662,10 +663,20 @@ transport_case(const char *yaml, bool pci, bool grant)
 		q.dma_bias = VDRV_GRANT_BIT;
 		feat |= 1ull << VIRTIO_F_ACCESS_PLATFORM;
 	}
+	/* Before DRIVER_OK virtio-pci sends nothing; mmio has its line. */
+	CHECK(strcmp(fake_info(dev, "interrupt"), pci ? "none" : "isa 5") == 0);
+	CHECK(strcmp(fake_info(dev, "backend"), "getrandom") == 0);
+	{
+		struct cfg_backend nb = { .type = CFG_BACKEND_NULL };
+
+		CHECK_EQ(dev->ops->chardev_attach(dev, &nb), -EOPNOTSUPP);
+		CHECK_EQ(dev->ops->blockdev_change(dev, NULL, 1), -EOPNOTSUPP);
+	}
 	CHECK(vdrv_bus_negotiate(&b, feat));
 	CHECK(vdrv_bus_queue_setup(&b, 0, &q));
 	vdrv_bus_driver_ok(&b);
 	fake_services_answered(&f);
+	CHECK(strcmp(fake_info(dev, "interrupt"), pci ? "intx" : "isa 5") == 0);
 	vdrv_add_in(&q, BUF_GPA, 64);
 	vdrv_add_in(&q, BUF_GPA + 0x100, 64);
 	vdrv_bus_kick(&b, 0);
