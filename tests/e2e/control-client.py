@@ -3,7 +3,7 @@
 SCENARIO against ioreqd's control socket SOCKET and logs to LOG (ending
 with "PASS" or "FAIL: why"), and exec COMMAND (ioreqd) in this process.
     control-client.py SOCKET LOG SCENARIO COMMAND [ARG...]
-Scenarios: basic, errors, fuzz, stuck, quit, domain-gone, ioreqctl (runs
+Scenarios: basic, errors, fuzz, stuck, quit, domain-gone, panic, ioreqctl (runs
 $IOREQCTL, the real client).  The guest
 (the .xsim script) waits for "PASS\\n" in LOG.
 """
@@ -325,6 +325,15 @@ def domain_gone():
           m["data"] == {"reason": "domain-gone"}, "STOPPING %r" % m)
 
 
+def panic():
+    sub = Client()
+    check(sub.ok("subscribe") == {}, "subscribe")
+    say("subscribed")
+    m = sub.line()
+    check(m.get("event") == "GUEST_PANICKED" and
+          m["data"].get("device") == "panic", "GUEST_PANICKED %r" % m)
+
+
 def ioreqctl():
     """The real client (IOREQCTL) against the real daemon: tables, --json,
     exit statuses."""
@@ -368,7 +377,7 @@ def main():
     try:
         {"basic": basic, "errors": errors, "fuzz": fuzz, "stuck": stuck,
          "quit": quit_, "domain-gone": domain_gone,
-         "ioreqctl": ioreqctl}[
+         "ioreqctl": ioreqctl, "panic": panic}[
             scenario]()
         say("PASS")
     except Exception as e:  # any failure ends up in the log
