@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "daemon/commands.h"
+#include "devices/chardev.h"
 #include "lib/log.h"
 
 #define CTL_IN_SIZE	     (CTL_LINE_MAX + 1) /* a longest line and its '\n' */
@@ -473,43 +474,6 @@ on_reports(evutil_socket_t fd, short what, void *arg)
 /* ---- listener ----------------------------------------------------- */
 
 static int
-probe_socket(const struct sockaddr_un *sa)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int r;
-
-	if (fd < 0)
-		return errno;
-	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? 0 :
-									 errno;
-	(void)close(fd);
-	return r;
-}
-
-/* As devices/chardev.c: only a socket nobody listens on is removed. */
-static int
-clear_path(const char *path, const struct sockaddr_un *sa)
-{
-	struct stat st;
-	int r;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
-	r = probe_socket(sa);
-	if (r == 0 || r == EINPROGRESS || r == EAGAIN)
-		return -EADDRINUSE;
-	if (r == ENOENT)
-		return 0;
-	if (r != ECONNREFUSED)
-		return -r;
-	if (unlink(path) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
-static int
 listen_on(struct ctl *ctl, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -519,7 +483,7 @@ listen_on(struct ctl *ctl, const char *path)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	r = clear_path(path, &sa);
+	r = chardev_socket_path_clear(path, &sa);
 	if (r < 0)
 		return r;
 	ctl->listen_fd = socket(AF_UNIX,

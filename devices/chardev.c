@@ -836,8 +836,8 @@ socket_probe(const struct sockaddr_un *sa)
  * server, perhaps another ioreqd, whose clients would be stolen
  * (-EADDRINUSE).
  */
-static int
-socket_path_clear(const char *path, const struct sockaddr_un *sa)
+int
+chardev_socket_path_clear(const char *path, const struct sockaddr_un *sa)
 {
 	struct stat st;
 	int r;
@@ -868,7 +868,7 @@ socket_listen(struct chardev *cd, const char *path)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	r = socket_path_clear(path, &sa);
+	r = chardev_socket_path_clear(path, &sa);
 	if (r < 0)
 		return r;
 	cd->listen_fd = socket(AF_UNIX,

@@ -68,6 +68,16 @@
 #include <sys/types.h>
 
 struct cfg_backend;
+struct sockaddr_un;
+
+/*
+ * Make room for a listening socket at `path` (sa: its address): remove a
+ * stale socket, one whose server is gone (connect() refused), and nothing
+ * else.  0, -EEXIST (not a socket: never ours), -EADDRINUSE (a live
+ * server, perhaps another ioreqd, listens there) or -errno.  The socket
+ * backend and the daemon's control socket both use it.
+ */
+int chardev_socket_path_clear(const char *path, const struct sockaddr_un *sa);
 struct device_events;
 struct device_info_writer;
 struct chardev;
