@@ -327,6 +327,9 @@ def group_connect():
               "/run/ioreqd/ioreqctl-test-no-such-guest.sock (is "
               "ioreqd@ioreqctl-test-no-such-guest running?)\n",
               "GUEST: /run/ioreqd/GUEST.sock, exit 3", r)
+        # The contract's order, GUEST then --json then COMMAND, parses.
+        r = ctl("ioreqctl-test-no-such-guest", "--json", "status")
+        check(r.returncode == 3, "GUEST --json COMMAND: exit 3", r)
         # A socket nobody listens on any more.
         import socket
         dead = os.path.join(d, "dead.sock")

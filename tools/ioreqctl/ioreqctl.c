@@ -709,6 +709,11 @@ parse_globals(struct ctx *ctx, int argc, char **argv, int *i)
 		int r = set_guest(ctx, argv[(*i)++]);
 		if (r)
 			return r;
+		/* `ioreqctl GUEST --json COMMAND`: the contract's order. */
+		while (*i < argc && (r = global_option(ctx, argc, argv, i)) > 0)
+			;
+		if (r < 0)
+			return IOREQCTL_USAGE;
 	}
 	if (*i >= argc)
 		return usage_error("no COMMAND given");
