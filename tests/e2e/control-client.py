@@ -3,7 +3,8 @@
 SCENARIO against ioreqd's control socket SOCKET and logs to LOG (ending
 with "PASS" or "FAIL: why"), and exec COMMAND (ioreqd) in this process.
     control-client.py SOCKET LOG SCENARIO COMMAND [ARG...]
-Scenarios: basic, errors, fuzz, stuck, quit, domain-gone, panic, ioreqctl (runs
+Scenarios: basic, errors, fuzz, stuck, quit, domain-gone, panic, blockdev,
+ioreqctl (runs
 $IOREQCTL, the real client).  The guest
 (the .xsim script) waits for "PASS\\n" in LOG.
 """
@@ -334,6 +335,27 @@ def panic():
           m["data"].get("device") == "panic", "GUEST_PANICKED %r" % m)
 
 
+def blockdev():
+    """blockdev-change through the socket: a bad path changes nothing, a
+    4 MiB image replaces the 2 MiB one (the guest then reads the new
+    capacity), read-only is shown by devices."""
+    c = Client()
+    before = c.ok("devices")
+    c.err("blockdev-change", {"device": "vdp", "path": path + ".missing"},
+          "Failed")
+    check(c.ok("devices") == before, "a failed change changed devices")
+    new = os.path.join(os.path.dirname(path), "vdp-big.img")
+    with open(new, "wb") as f:
+        f.truncate(4 << 20)
+    check(c.ok("blockdev-change", {"device": "vdp", "path": new}) == {},
+          "blockdev-change path")
+    check(c.ok("blockdev-change", {"device": "vdp", "read-only": True}) ==
+          {}, "blockdev-change read-only")
+    d = c.ok("devices")[0]
+    check(d.get("backend") == "file:" + new, "backend %r" % d)
+    check(d.get("read-only") in (True, "true", "yes", "1"), "ro %r" % d)
+
+
 def ioreqctl():
     """The real client (IOREQCTL) against the real daemon: tables, --json,
     exit statuses."""
@@ -377,7 +399,8 @@ def main():
     try:
         {"basic": basic, "errors": errors, "fuzz": fuzz, "stuck": stuck,
          "quit": quit_, "domain-gone": domain_gone,
-         "ioreqctl": ioreqctl, "panic": panic}[
+         "ioreqctl": ioreqctl, "panic": panic,
+         "blockdev": blockdev}[
             scenario]()
         say("PASS")
     except Exception as e:  # any failure ends up in the log
