@@ -4,7 +4,7 @@ SCENARIO against ioreqd's control socket SOCKET and logs to LOG (ending
 with "PASS" or "FAIL: why"), and exec COMMAND (ioreqd) in this process.
     control-client.py SOCKET LOG SCENARIO COMMAND [ARG...]
 Scenarios: basic, errors, fuzz, stuck, quit, domain-gone, panic, blockdev,
-ioreqctl (runs
+needs-reset, ioreqctl (runs
 $IOREQCTL, the real client).  The guest
 (the .xsim script) waits for "PASS\\n" in LOG.
 """
@@ -356,6 +356,16 @@ def blockdev():
     check(d.get("read-only") in (True, "true", "yes", "1"), "ro %r" % d)
 
 
+def needs_reset():
+    sub = Client()
+    check(sub.ok("subscribe") == {}, "subscribe")
+    say("subscribed")
+    m = sub.line()
+    check(m.get("event") == "DEVICE_ERROR" and
+          m["data"].get("device") == "vda" and
+          m["data"].get("reason") == "needs-reset", "DEVICE_ERROR %r" % m)
+
+
 def ioreqctl():
     """The real client (IOREQCTL) against the real daemon: tables, --json,
     exit statuses."""
@@ -400,7 +410,7 @@ def main():
         {"basic": basic, "errors": errors, "fuzz": fuzz, "stuck": stuck,
          "quit": quit_, "domain-gone": domain_gone,
          "ioreqctl": ioreqctl, "panic": panic,
-         "blockdev": blockdev}[
+         "blockdev": blockdev, "needs-reset": needs_reset}[
             scenario]()
         say("PASS")
     except Exception as e:  # any failure ends up in the log
