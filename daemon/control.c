@@ -22,7 +22,6 @@
 #define CTL_IN_SIZE	     (CTL_LINE_MAX + 1) /* a longest line and its '\n' */
 #define CTL_ACCEPTS_PER_WAKE 8
 #define CTL_REPORT_QUEUE     32
-#define CTL_RATE_SLOTS	     64
 
 struct ctl_client {
 	struct ctl *ctl;
@@ -46,13 +45,6 @@ struct ctl_report {
 	char desc[128];
 };
 
-/* Per-device event budget: CTL_EVENTS_PER_SEC per one-second window. */
-struct ctl_rate {
-	const struct device *dev;
-	uint64_t window_usec;
-	unsigned count;
-};
-
 struct ctl {
 	struct event_base *base;
 	struct ctl_daemon *d;
@@ -68,7 +60,6 @@ struct ctl {
 	struct event *report_ev;
 	struct ctl_report reports[CTL_REPORT_QUEUE];
 	unsigned report_count;
-	struct ctl_rate rates[CTL_RATE_SLOTS];
 };
 
 static void client_free(struct ctl_client *c);
@@ -406,29 +397,6 @@ ctl_event(struct ctl *ctl, const char *name, json_t *data)
 	}
 }
 
-static bool
-rate_allows(struct ctl *ctl, const struct device *dev)
-{
-	uint64_t now = ctl_now_usec();
-	struct ctl_rate *slot = &ctl->rates[CTL_RATE_SLOTS - 1];
-
-	for (unsigned i = 0; i < CTL_RATE_SLOTS; i++)
-		if (ctl->rates[i].dev == dev || !ctl->rates[i].dev) {
-			slot = &ctl->rates[i];
-			break;
-		}
-	/* the table full: the last slot is shared by the rest */
-	slot->dev = dev;
-	if (now - slot->window_usec >= 1000000) {
-		slot->window_usec = now;
-		slot->count = 0;
-	}
-	if (slot->count >= CTL_EVENTS_PER_SEC)
-		return false;
-	slot->count++;
-	return true;
-}
-
 void
 ctl_device_report(void *ctx, const struct device *dev, enum device_event ev,
 		  const char *desc)
@@ -436,8 +404,9 @@ ctl_device_report(void *ctx, const struct device *dev, enum device_event ev,
 	struct ctl *ctl = ctx;
 	struct ctl_report *r;
 
-	if (!ctl || !dev || ctl->report_count >= CTL_REPORT_QUEUE ||
-	    !rate_allows(ctl, dev))
+	/* The core already rate-limits reports per device and event
+	 * (ioreq/report.c); the fixed queue bounds a burst across devices. */
+	if (!ctl || !dev || ctl->report_count >= CTL_REPORT_QUEUE)
 		return;
 	r = &ctl->reports[ctl->report_count++];
 	(void)snprintf(r->id, sizeof(r->id), "%s", dev->id);

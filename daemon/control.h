@@ -26,7 +26,6 @@ struct event_base;
 #define CTL_LINE_MAX	   65536u	  /* bytes before the '\n' */
 #define CTL_OUTPUT_MAX	   (1024u * 1024) /* queued for one client */
 #define CTL_LINES_PER_WAKE 64		  /* requests handled per wake-up */
-#define CTL_EVENTS_PER_SEC 10		  /* per device */
 
 /* The default path for --name NAME; NULL for a name unfit for a path. */
 char *ctl_default_path(const char *name);
@@ -49,7 +48,7 @@ void ctl_event(struct ctl *ctl, const char *name, json_t *data);
 /*
  * The devices' reports (an ioreq_event_sink_fn, ctx the struct ctl): never
  * blocks and never allocates; the event is queued and sent from the loop
- * a moment later, at most CTL_EVENTS_PER_SEC per device.
+ * a moment later (the core rate-limits reports, ioreq/report.c).
  */
 void ctl_device_report(void *ctx, const struct device *dev,
 		       enum device_event ev, const char *desc);
