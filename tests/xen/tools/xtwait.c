@@ -10,6 +10,9 @@
  *                                 1 on timeout, 2 if the domain went first
  *   xtwait gone DOMID SECONDS     wait for the domain to disappear:
  *                                 exit 0 when gone, 1 on timeout
+ *   xtwait dump DOMID             print the domain's lines ("(dDOMID) ...")
+ *                                 of the console ring: `xl dmesg | grep`
+ *                                 without two more processes
  * Exit 3 on a usage or libxenctrl error.
  */
 #include <errno.h>
@@ -42,6 +45,9 @@ static char line[4096];
 static size_t line_len;
 static uint32_t ring_index;
 
+/* Lines starting with this are copied to stdout ("xtwait dump"). */
+static const char *dump_prefix;
+
 /* 1 if the marker of DOMID was in what the ring gained, 0 if not. */
 static int
 scan_console(const char *marker)
@@ -65,6 +71,9 @@ scan_console(const char *marker)
 			line[line_len] = '\0';
 			if (strncmp(line, marker, strlen(marker)) == 0)
 				found = 1;
+			if (dump_prefix &&
+			    strncmp(line, dump_prefix, strlen(dump_prefix)) == 0)
+				puts(line);
 			line_len = 0;
 		}
 		if (n < sizeof(buf))
@@ -98,9 +107,24 @@ main(int argc, char **argv)
 	double deadline;
 	int e, errors = 0;
 
+	if (argc == 3 && strcmp(argv[1], "dump") == 0) {
+		static char prefix[32];
+
+		snprintf(prefix, sizeof(prefix), "(d%lu) ",
+			 strtoul(argv[2], NULL, 10));
+		dump_prefix = prefix;
+		xch = xc_interface_open(NULL, NULL, 0);
+		if (!xch) {
+			perror("xtwait: xc_interface_open");
+			return 3;
+		}
+		scan_console("");
+		return fflush(stdout) == 0 ? 0 : 3;
+	}
 	if (argc != 4 ||
 	    (strcmp(argv[1], "marker") && strcmp(argv[1], "gone"))) {
-		fprintf(stderr, "usage: xtwait marker|gone DOMID SECONDS\n");
+		fprintf(stderr, "usage: xtwait marker|gone DOMID SECONDS\n"
+				"       xtwait dump DOMID\n");
 		return 3;
 	}
 	domid = strtoul(argv[2], NULL, 10);
