@@ -71,8 +71,8 @@ scan_console(const char *marker)
 			line[line_len] = '\0';
 			if (strncmp(line, marker, strlen(marker)) == 0)
 				found = 1;
-			if (dump_prefix &&
-			    strncmp(line, dump_prefix, strlen(dump_prefix)) == 0)
+			if (dump_prefix && strncmp(line, dump_prefix,
+						   strlen(dump_prefix)) == 0)
 				puts(line);
 			line_len = 0;
 		}
